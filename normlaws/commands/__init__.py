@@ -1,0 +1,1 @@
+"""Subcommands of the ``normlaws`` command line, one module each."""

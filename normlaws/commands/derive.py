@@ -1,0 +1,52 @@
+"""``normlaws derive``: the derivation steps, the result and the proof check of each claim."""
+from __future__ import annotations
+
+from .. import registry
+from ..output import print_json, sympy_str
+
+HELP = "show the derivation of claims (all, or the ids given): steps, result, proof check, verdict"
+
+
+def add_arguments(parser) -> None:
+    """Positional claim ids (all claims when none)."""
+    parser.add_argument("ids", nargs="*", metavar="CLAIM_ID", help="claims to derive (default: all)")
+
+
+def derivation_payload(claim) -> dict:
+    """The derivation of one claim as JSON: every expression as a string ``sympy.sympify`` reads back."""
+    dv = claim.derivation
+    failures = claim.proof_failures()
+    return {
+        "id": claim.id,
+        "statement": claim.statement,
+        "source": claim.source,
+        "convention": claim.convention,
+        "printed": sympy_str(claim.printed.expr),
+        "printed_where": claim.printed.where,
+        "result": sympy_str(dv.result),
+        "summary": dv.summary,
+        "steps": [{"text": s.text, "expr": sympy_str(s.expr)} for s in dv.steps],
+        "extras": {k: sympy_str(v) for k, v in dv.extras.items()},
+        "proof": "holds" if not failures else {k: sympy_str(v) for k, v in failures.items()},
+        "verdict": claim.verdict.kind,
+        "verdict_detail": claim.verdict.detail,
+    }
+
+
+def run(args) -> int:
+    """Print each derivation; exit 1 if any proof residual fails to reduce to zero."""
+    payloads = [derivation_payload(c) for c in registry.select(args.ids)]
+    if args.json:
+        print_json(payloads)
+    else:
+        for p in payloads:
+            print(f"== {p['id']}  ({p['source']})\n   {p['statement']}")
+            for i, step in enumerate(p["steps"], 1):
+                print(f"   {i}. {step['text']}" + (f":  {step['expr']}" if step["expr"] else ""))
+            print(f"   result: {p['result']}")
+            if p["summary"]:
+                print(f"   in words: {p['summary']}")
+            print(f"   paper ({p['printed_where']}): {p['printed']}")
+            print(f"   proof: {p['proof'] if p['proof'] == 'holds' else 'FAILED ' + str(p['proof'])}")
+            print(f"   verdict: {p['verdict']}: {p['verdict_detail']}\n")
+    return 0 if all(p["proof"] == "holds" for p in payloads) else 1

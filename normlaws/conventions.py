@@ -1,0 +1,67 @@
+"""Named conventions, and the conversions between them at the boundary.
+
+The suite's canonical convention is the paper's penalty: ``L_lambda(w) = L(w) + lambda * ||w||^2``, so the
+penalty's gradient is ``2*lambda*w`` and one SGD step scales ``w`` by ``(1 - 2*eta*lambda)``. PyTorch's
+``weight_decay=wd`` adds ``wd*w`` to the gradient (a per-step factor ``(1 - eta*wd)`` for SGD), i.e. the
+penalty ``wd/2 * ||w||^2``; so ``wd = 2*lambda``. AdamW's decoupled ``weight_decay=wd`` multiplies ``w`` by
+``(1 - eta*wd)`` outside the adaptive preconditioner.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Convention:
+    """How the L2 term, the loss reduction and the BN backward pass are meant in a formula or a run."""
+
+    name: str
+    penalty: str          # "lambda_sq": L + lambda*||w||^2 (gradient 2*lambda*w); "half": L + lambda/2*||w||^2
+    loss_reduction: str   # "mean" over the batch, or "sum"
+    bn_backward: str      # "full" backpropagation through the batch statistics, or "stop_gradient"
+
+    def describe(self) -> str:
+        """One line for reports and records."""
+        pen = "L(w) + lambda*||w||^2 (gradient 2*lambda*w)" if self.penalty == "lambda_sq" \
+            else "L(w) + lambda/2*||w||^2 (gradient lambda*w)"
+        return f"{self.name}: penalty {pen}; loss {self.loss_reduction} over the batch; BN backward {self.bn_backward}"
+
+    def as_dict(self) -> dict:
+        """The convention as a JSON-ready dict."""
+        return asdict(self)
+
+
+#: The suite's canonical convention (the paper's penalty, frameworks' full BN backward, batch-mean loss).
+CANONICAL = Convention("paper-l2", penalty="lambda_sq", loss_reduction="mean", bn_backward="full")
+#: The paper's Section 3 analysis: gradients stopped at the batch mean and standard deviation.
+PAPER_STOP_GRADIENT = Convention("paper-l2-stopgrad", penalty="lambda_sq", loss_reduction="mean",
+                                 bn_backward="stop_gradient")
+#: PyTorch's ``weight_decay`` argument.
+TORCH = Convention("torch-weight-decay", penalty="half", loss_reduction="mean", bn_backward="full")
+
+
+def torch_weight_decay(lam: float) -> float:
+    """PyTorch ``weight_decay`` for the paper's ``lambda`` (penalty ``lambda*||w||^2``).
+
+    >>> torch_weight_decay(5e-4)
+    0.001
+    """
+    return 2.0 * lam
+
+
+def paper_lambda(weight_decay: float) -> float:
+    """The paper's ``lambda`` for a PyTorch ``weight_decay`` (inverse of :func:`torch_weight_decay`).
+
+    >>> paper_lambda(1e-3)
+    0.0005
+    """
+    return weight_decay / 2.0
+
+
+def sgd_decay_factor(eta: float, lam: float) -> float:
+    """The per-step factor SGD multiplies the weights by, in the canonical convention: ``1 - 2*eta*lam``.
+
+    >>> sgd_decay_factor(0.1, 0.01)
+    0.998
+    """
+    return 1.0 - 2.0 * eta * lam

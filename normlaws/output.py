@@ -1,0 +1,27 @@
+"""Output helpers shared by the commands: JSON on stdout, plain tables, SymPy strings."""
+from __future__ import annotations
+
+import json
+import sys
+
+import sympy as sp
+
+
+def sympy_str(expr) -> str | None:
+    """A SymPy expression as a string that ``sympy.sympify`` reads back (``None`` stays ``None``)."""
+    return None if expr is None else sp.sstr(expr, order=None)
+
+
+def print_json(payload) -> None:
+    """Pretty JSON on stdout."""
+    json.dump(payload, sys.stdout, indent=2, sort_keys=False, default=str)
+    sys.stdout.write("\n")
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    """A plain-text table with columns padded to their widest cell."""
+    cells = [header] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,150 @@
+"""Result records: append-only JSON Lines written atomically, atomic files, and provenance.
+
+A record is one JSON object on one line. Appends take an exclusive ``flock`` on the file and write the whole
+line in a single ``write`` followed by ``fsync``, so two processes never interleave and a crash leaves at most
+one torn last line; :func:`read_records` drops such a line with a warning instead of parsing it as data.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+import warnings
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import __version__
+
+
+def _jsonable(value):
+    """Replace non-finite floats by strings so that the JSON stays standard ('nan', 'inf', '-inf')."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # numpy / torch scalars
+        return _jsonable(value.item())
+    if hasattr(value, "tolist"):
+        return _jsonable(value.tolist())
+    return value
+
+
+def dumps(record: dict) -> str:
+    """One record as one line of standard JSON (keys sorted, non-finite floats as strings)."""
+    return json.dumps(_jsonable(record), sort_keys=True, allow_nan=False)
+
+
+@contextmanager
+def locked(path: Path):
+    """Hold an exclusive advisory lock on ``path`` + '.lock' for the duration of the block."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(str(path) + ".lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def append_record(path, record: dict) -> None:
+    """Append ``record`` as one line to the JSON Lines file ``path``, atomically and durably."""
+    path = Path(path)
+    line = (dumps(record) + "\n").encode()
+    with locked(path):
+        _drop_torn_tail(path)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _drop_torn_tail(path: Path) -> None:
+    """Cut a torn last line (no newline at the end) left by a crash, so the next append starts clean."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with open(path, "rb+") as handle:
+        handle.seek(-1, os.SEEK_END)
+        if handle.read(1) == b"\n":
+            return
+        handle.seek(0)
+        data = handle.read()
+        keep = data.rfind(b"\n") + 1
+        warnings.warn(f"{path}: dropped a torn last line of {len(data) - keep} bytes left by a crash")
+        handle.truncate(keep)
+
+
+def read_records(path) -> list[dict]:
+    """All complete records of a JSON Lines file; a torn or corrupt line is dropped with a warning."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    out = []
+    raw = path.read_bytes()
+    lines = raw.split(b"\n")
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        torn = number == len(lines)  # the last piece had no newline after it
+        try:
+            if torn:
+                raise ValueError("no newline at the end")
+            out.append(json.loads(line))
+        except ValueError as exc:
+            warnings.warn(f"{path}:{number}: dropped an unreadable record ({exc})")
+    return out
+
+
+def write_atomic(path, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` through a temporary file and ``os.replace``: all or nothing."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def library_versions() -> dict:
+    """Versions of the libraries a result may depend on (only those already imported or importable cheaply)."""
+    versions = {"python": platform.python_version()}
+    for name in ("numpy", "scipy", "sympy", "torch"):
+        module = sys.modules.get(name)
+        if module is None and name != "torch":
+            try:
+                module = __import__(name)
+            except ImportError:
+                module = None
+        if module is not None:
+            versions[name] = getattr(module, "__version__", "unknown")
+    return versions
+
+
+def provenance(seed=None, convention=None, device: str = "cpu") -> dict:
+    """What a record needs to be traced to how it was made: seed, versions, convention, device, host."""
+    return {
+        "normlaws": __version__,
+        "seed": seed,
+        "convention": convention.as_dict() if hasattr(convention, "as_dict") else convention,
+        "device": device,
+        "libraries": library_versions(),
+        "platform": platform.platform(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }

@@ -1,0 +1,59 @@
+"""A derivation: the steps that lead to a result, and the residuals that prove it.
+
+A ``Derivation`` holds the derived formula (``result``), human-readable ``steps`` (text and a SymPy
+expression each) and ``proofs``: SymPy expressions that must reduce to exactly zero for the derivation to
+hold. ``check()`` reduces them with targeted simplification and returns the ones that do not vanish.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of a derivation: what was done, and the expression it gave."""
+
+    text: str
+    expr: sp.Basic | None = None
+
+
+@dataclass
+class Derivation:
+    """The derived formula of a claim, the steps to it, and the zero-residuals that prove it."""
+
+    result: sp.Basic
+    steps: list[Step] = field(default_factory=list)
+    proofs: dict[str, sp.Basic] = field(default_factory=dict)
+    #: the derived statement in words (the corrected form, when the paper differs)
+    summary: str = ""
+    #: extra named results (e.g. leading order, exponents) for reports and numeric legs
+    extras: dict[str, sp.Basic] = field(default_factory=dict)
+
+    def check(self) -> dict[str, sp.Basic]:
+        """Reduce every proof residual; return ``{name: residual}`` for those that are not exactly zero."""
+        return {name: res for name, res in self.proofs.items() if reduce_to_zero(res) != 0}
+
+
+def reduce_to_zero(expr: sp.Basic) -> sp.Basic:
+    """Reduce ``expr`` with targeted simplification (``cancel``, ``powsimp``, ``radsimp``), ``simplify`` last.
+
+    >>> import sympy as sp
+    >>> x = sp.Symbol('x', positive=True)
+    >>> reduce_to_zero(sp.sqrt(x**2) - x)
+    0
+    """
+    if isinstance(expr, (sp.Matrix, sp.ImmutableMatrix)):
+        return sp.Matrix(expr.shape[0], expr.shape[1], [reduce_to_zero(e) for e in expr])
+    if isinstance(expr, sp.Equality):
+        expr = expr.lhs - expr.rhs
+    expr = sp.sympify(expr)
+    if expr == 0:
+        return sp.Integer(0)
+    for reducer in (sp.cancel, lambda e: sp.cancel(sp.powsimp(sp.powdenest(e, force=False))),
+                    lambda e: sp.cancel(sp.together(sp.radsimp(e))), sp.simplify):
+        reduced = reducer(expr)
+        if reduced == 0:
+            return sp.Integer(0)
+    return reduced
