@@ -16,6 +16,10 @@ from .errors import UsageError
 COMMANDS = {
     "claims": "claims",
     "derive": "derive",
+    "train": "train",
+    "sweep": "sweep",
+    "figures": "figures",
+    "bench": "bench",
 }
 
 

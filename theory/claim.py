@@ -50,6 +50,9 @@ class Claim:
     condition: str = ""
     #: derived formulas under other conventions, to explain a mismatch (name -> expr)
     alternates: Callable[[], dict] | None = None
+    #: for identity claims stated abstractly (e.g. ``Eq(y(alpha*w), y(w))`` with undefined functions):
+    #: turns the printed statement into a concrete residual on the derivation's symbolic model
+    instantiate: Callable | None = None
     tags: tuple = ()
 
     @cached_property
@@ -64,7 +67,8 @@ class Claim:
         if p.form == NO_FORMULA or p.expr is None:
             return Verdict(NOT_COMPARABLE, "the paper prints no formula for this; the derivation stands alone")
         if p.form == "identity":
-            return compare_identity(p.expr, p.domain, dv.result, self.condition)
+            residual = self.instantiate(p.expr) if self.instantiate else p.expr
+            return compare_identity(residual, p.domain, dv.result, self.condition)
         alternates = self.alternates() if self.alternates else None
         return compare_formula(p.expr, dv.result, p.form, self.variables, alternates)
 

@@ -80,6 +80,8 @@ def compare_formula(printed: sp.Basic, derived: sp.Basic, form: str = "exact", v
     >>> compare_formula(eta/lam, 2*eta/lam).kind
     'agrees in scaling only'
     """
+    if isinstance(printed, sp.MatrixBase) or isinstance(derived, sp.MatrixBase):
+        return _compare_tuples(sp.Matrix(printed), sp.Matrix(derived))
     pe, de = exponents(printed, variables), exponents(derived, variables)
     if form == "exact" and reduce_to_zero(printed - derived) == 0:
         return Verdict(AGREES, "the printed formula equals the derived one", pe, de)
@@ -88,7 +90,7 @@ def compare_formula(printed: sp.Basic, derived: sp.Basic, form: str = "exact", v
         if ratio == 1:
             return Verdict(AGREES_LEADING, "equal leading terms as eta*lambda -> 0; they differ at higher order",
                            pe, de)
-    if pe == de and all(v is not sp.nan for v in pe.values()):
+    if pe and pe == de and all(v is not sp.nan for v in pe.values()):
         detail = "same exponents " + _fmt(de)
         if form == "exact":
             detail += f"; printed/derived leading ratio = {ratio}"
@@ -96,6 +98,14 @@ def compare_formula(printed: sp.Basic, derived: sp.Basic, form: str = "exact", v
         return Verdict(AGREES_SCALING, detail, pe, de)
     detail = f"printed exponents {_fmt(pe)}, derived {_fmt(de)}" + _alternate_note(printed, alternates, form)
     return Verdict(DISAGREES, detail, pe, de)
+
+
+def _compare_tuples(printed: sp.Matrix, derived: sp.Matrix) -> Verdict:
+    """Verdict for a printed tuple (e.g. a hyperparameter transformation) against the derived one."""
+    if printed.shape == derived.shape and reduce_to_zero(printed - derived) == 0:
+        return Verdict(AGREES, "every entry of the printed tuple equals the derived one")
+    wrong = [f"{sp.sstr(p)} (derived {sp.sstr(q)})" for p, q in zip(printed, derived) if reduce_to_zero(p - q) != 0]
+    return Verdict(DISAGREES, "entries that differ: " + "; ".join(wrong))
 
 
 def _alternate_note(printed, alternates, form) -> str:

@@ -44,8 +44,9 @@ def reduce_to_zero(expr: sp.Basic) -> sp.Basic:
     >>> reduce_to_zero(sp.sqrt(x**2) - x)
     0
     """
-    if isinstance(expr, (sp.Matrix, sp.ImmutableMatrix)):
-        return sp.Matrix(expr.shape[0], expr.shape[1], [reduce_to_zero(e) for e in expr])
+    if isinstance(expr, sp.MatrixBase):
+        reduced = sp.Matrix(expr.shape[0], expr.shape[1], [reduce_to_zero(e) for e in expr])
+        return sp.Integer(0) if reduced.is_zero_matrix else reduced
     if isinstance(expr, sp.Equality):
         expr = expr.lhs - expr.rhs
     expr = sp.sympify(expr)

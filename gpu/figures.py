@@ -1,0 +1,185 @@
+"""Figures 1-4 of Section 6 redrawn from sweep records (matplotlib, no torch).
+
+1. ``fig1_norm.png``: conv1 mean filter norm at the fit epoch over the (eta, lam) grid, per update rule.
+2. ``fig2_test_error.png``: final test error over the grid, with the lines along which the theory's effective
+   learning rate is constant overlaid (their slope is the registry's optimal-learning-rate exponent).
+3. ``fig3_normalized.png``: final test error of the normalized-weight update over the grid.
+4. ``fig4_optimal_lr.png``: the optimal eta against lam, with the fitted slope and its 95 % interval beside the
+   derived slope.
+
+Cells marked "o" had not equilibrated by the fit epoch and are left out of the fits; "x" marks diverged runs.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .analysis import (derived_exponents, equilibrated, final_test_error, fit_norm_exponents, fit_optimal_eta,
+                       grid_values, load_records, norm_at_fit, of_optimizer, optimal_eta)
+
+#: which registry claim gives the optimal-lr exponent (the slope of constant effective learning rate) per rule
+LR_CLAIM = {"sgd": "lr.optimal.sgd", "nesterov": "lr.optimal.sgd", "adam": "lr.optimal.adam",
+            "rmsprop": "lr.optimal.adam"}
+RULE_ORDER = ("sgd", "nesterov", "rmsprop", "adam", "adamw", "normalized")
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _edges(values: np.ndarray) -> np.ndarray:
+    """Cell edges on a log axis: geometric midpoints, extended by half a step at both ends."""
+    logs = np.log(values)
+    if len(logs) == 1:
+        return np.exp(np.array([logs[0] - 0.5, logs[0] + 0.5]))
+    mids = (logs[1:] + logs[:-1]) / 2
+    return np.exp(np.concatenate([[2 * logs[0] - mids[0]], mids, [2 * logs[-1] - mids[-1]]]))
+
+
+def _heatmap(ax, records, value, title, log_color=False):
+    etas, lams, table = grid_values(records, value)
+    shown = np.log10(table) if log_color else table
+    mesh = ax.pcolormesh(_edges(lams), _edges(etas), np.ma.masked_invalid(shown), cmap="viridis", shading="flat")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("lambda (penalty lambda*||w||^2)")
+    ax.set_ylabel("eta (base learning rate)")
+    ax.set_title(title, fontsize=9)
+    for r in records:
+        cfg = r["config"]
+        if r["status"] == "diverged":
+            ax.text(cfg["lam"], cfg["eta"], "x", ha="center", va="center", color="red", fontsize=9)
+        elif not equilibrated(r):
+            ax.text(cfg["lam"], cfg["eta"], "o", ha="center", va="center", color="white", fontsize=7)
+    return mesh, etas, lams
+
+
+def _constant_lr_lines(ax, etas, lams, slope):
+    """Lines log eta = slope * log lam + c through the grid (constant effective learning rate)."""
+    x = np.array([lams.min(), lams.max()])
+    step = math.log(etas[1] / etas[0]) if len(etas) > 1 else 1.0
+    span = math.log(etas.max()) - slope * math.log(lams.min()), math.log(etas.min()) - slope * math.log(lams.max())
+    for c in np.arange(min(span), max(span) + step / 2, step):
+        ax.plot(x, np.exp(c + slope * np.log(x)), color="white", lw=0.8, ls="--", alpha=0.8)
+    ax.set_xlim(_edges(lams)[[0, -1]])
+    ax.set_ylim(_edges(etas)[[0, -1]])
+
+
+def _rules(records, exclude=()):
+    present = {r["config"]["optimizer"] for r in records}
+    return [o for o in RULE_ORDER if o in present and o not in exclude]
+
+
+def _panels(plt, n):
+    fig, axes = plt.subplots(1, max(n, 1), figsize=(4.2 * max(n, 1), 3.6), squeeze=False)
+    return fig, axes[0]
+
+
+def figure_norms(records, path: Path) -> Path | None:
+    """Figure 1: log10 of the conv1 norm at the fit epoch over the grid, one panel per rule."""
+    rules = _rules(records, exclude=("normalized",))
+    if not rules:
+        return None
+    plt = _pyplot()
+    fig, axes = _panels(plt, len(rules))
+    for ax, rule in zip(axes, rules):
+        recs = of_optimizer(records, rule)
+        fit = fit_norm_exponents(recs)
+        sub = "" if fit is None else (f"\nfit: eta^{fit.get('exponent_eta')['value']:.2f} "
+                                      f"lam^{fit.get('exponent_lam')['value']:.2f} ({fit.n} cells)")
+        mesh, _, _ = _heatmap(ax, recs, norm_at_fit, f"{rule}: log10 conv1 norm{sub}", log_color=True)
+        fig.colorbar(mesh, ax=ax)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def figure_errors(records, path: Path) -> Path | None:
+    """Figure 2: final test error over the grid with lines of constant effective learning rate."""
+    rules = _rules(records, exclude=("normalized",))
+    if not rules:
+        return None
+    plt = _pyplot()
+    fig, axes = _panels(plt, len(rules))
+    for ax, rule in zip(axes, rules):
+        derived = derived_exponents(LR_CLAIM[rule], ("exponent_lam",)) if rule in LR_CLAIM else None
+        note = "" if derived else "\n(no derived slope in the registry)"
+        mesh, etas, lams = _heatmap(ax, of_optimizer(records, rule), final_test_error,
+                                    f"{rule}: test error{note}")
+        if derived and len(etas) > 1:
+            _constant_lr_lines(ax, etas, lams, derived["exponent_lam"])
+        fig.colorbar(mesh, ax=ax)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def figure_normalized(records, path: Path) -> Path | None:
+    """Figure 3: final test error of the normalized-weight update over the grid."""
+    recs = of_optimizer(records, "normalized")
+    if not recs:
+        return None
+    plt = _pyplot()
+    fig, axes = _panels(plt, 1)
+    mesh, _, _ = _heatmap(axes[0], recs, final_test_error, "normalized weights: test error")
+    fig.colorbar(mesh, ax=axes[0])
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def figure_optimal_lr(records, path: Path) -> Path | None:
+    """Figure 4: optimal eta against lam per rule, fitted slope with its interval and the derived slope."""
+    rules = _rules(records)
+    if not rules:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    for rule in rules:
+        points = optimal_eta(of_optimizer(records, rule))
+        if not points:
+            continue
+        lam = np.array([p["lam"] for p in points])
+        star = np.array([p["eta_star"] for p in points])
+        inner = np.array([p["interior"] for p in points])
+        fit = fit_optimal_eta(points)
+        label = rule
+        if fit is not None:
+            s = fit.get("exponent_lam")
+            label += f": slope {s['value']:.2f} [{s['ci'][0]:.2f}, {s['ci'][1]:.2f}]"
+            ax.plot(lam, np.exp(fit.coef[0] + fit.coef[1] * np.log(lam)), lw=1)
+        derived = derived_exponents(LR_CLAIM[rule], ("exponent_lam",)) if rule in LR_CLAIM else None
+        if derived:
+            label += f", derived {derived['exponent_lam']:.3g}"
+        line = ax.plot(lam[inner], star[inner], "o", label=label)[0]
+        ax.plot(lam[~inner], star[~inner], "o", mfc="none", color=line.get_color())
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("lambda")
+    ax.set_ylabel("optimal eta (open: at the grid's edge, not fitted)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def make_figures(results_dir, out_dir) -> dict:
+    """Draw every figure the records allow into ``out_dir``; return the paths and the registry checks."""
+    from .checks import CHECKS
+    records = load_records(results_dir)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    drawn = [figure_norms(records, out / "fig1_norm.png"), figure_errors(records, out / "fig2_test_error.png"),
+             figure_normalized(records, out / "fig3_normalized.png"),
+             figure_optimal_lr(records, out / "fig4_optimal_lr.png")]
+    checks = {claim: check(results_dir) for claim, check in CHECKS.items()}
+    return {"records": len(records), "figures": [str(p) for p in drawn if p is not None], "checks": checks}

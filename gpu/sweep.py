@@ -1,0 +1,250 @@
+"""Sweeps over (optimizer, eta, lam): grouping into ensembles, records, resume, and executors.
+
+Layout of a results directory::
+
+    records.jsonl        one JSON line per finished configuration (status "done" or "diverged")
+    traj/<key>.npz       its trajectories (per-filter norms per epoch, angles, gradient ratios, losses)
+
+A configuration whose key (canonical hash of its :class:`TrainConfig`) already has a record is skipped, so a
+sweep resumes after a crash without redoing finished work; a group that crashed is redone whole.
+
+Executors: ``inline`` (this process), ``local-gpus`` (one worker process per visible GPU; one CPU process
+without GPUs), ``submitit`` (SLURM, or submitit's local executor with ``cluster='local'``).
+"""
+from __future__ import annotations
+
+import io
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from ..conventions import CANONICAL
+from ..errors import UsageError
+from ..records import append_record, provenance, read_records, write_atomic
+from .config import TrainConfig, group_configs
+
+RECORDS = "records.jsonl"
+TRAJ_DIR = "traj"
+EXECUTORS = ("inline", "local-gpus", "submitit")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Where the data is and how much of it a group needs (picklable, for worker processes)."""
+
+    root: str | None
+    n_train: int
+    n_test: int
+    download: bool = False
+    verify: bool = True       # checksums of the files (False: shapes and dtypes only, for synthetic data)
+
+
+def finished_keys(out: Path) -> set:
+    """Keys of configurations that already have a record in ``out`` (done or diverged)."""
+    return {r["key"] for r in read_records(Path(out) / RECORDS) if r.get("status") in ("done", "diverged")}
+
+
+def pending(configs, out: Path) -> list:
+    """The configurations without a record yet, in order, duplicates removed."""
+    done, seen, out_list = finished_keys(out), set(), []
+    for cfg in configs:
+        if cfg.key not in done and cfg.key not in seen:
+            seen.add(cfg.key)
+            out_list.append(cfg)
+    return out_list
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``; other names are checked by torch."""
+    import torch
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise UsageError(f"--device {device!r}: {exc}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {device}: no CUDA GPU is visible to torch {torch.__version__}")
+    return device
+
+
+@lru_cache(maxsize=2)
+def device_data(spec: DataSpec, device: str):
+    """The data of ``spec`` on ``device`` (cached per process: a worker loads it once)."""
+    from .batches import DeviceData
+    from .data import load_cifar10
+    cifar = load_cifar10(spec.root, spec.n_train, spec.n_test, download=spec.download,
+                         checksums=None if spec.verify else {})
+    return DeviceData(cifar, device)
+
+
+def _npz_bytes(arrays: dict) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def write_result(out: Path, result, device: str, group_keys: list) -> dict:
+    """Write one run's trajectory (atomically) and then its record (one appended line); return the record."""
+    from . import architecture_description
+    from .train import final_summary
+    cfg = result.config
+    traj_rel = f"{TRAJ_DIR}/{cfg.key}.npz"
+    write_atomic(Path(out) / traj_rel, _npz_bytes(result.trajectory))
+    record = {
+        "key": cfg.key,
+        "status": result.status,
+        "config": cfg.as_dict(),
+        "final": final_summary(result),
+        "diverged_at": result.diverged_at,
+        "epochs": result.epochs,
+        "trajectory": traj_rel,
+        "ensemble": {"models": len(group_keys), "keys": group_keys},
+        "wall_s": round(result.wall_s, 3),
+        "architecture": architecture_description(cfg.widths),
+        "convention": CANONICAL.describe(),
+        "provenance": provenance(seed=cfg.seed, convention=CANONICAL, device=device),
+    }
+    append_record(Path(out) / RECORDS, record)
+    return record
+
+
+def run_group(configs, spec: DataSpec, out: str, device: str = "auto", amp=None, progress=None) -> list:
+    """Train one ensemble and write its records; return short summaries (picklable; the workers' entry)."""
+    device = resolve_device(device if device != "worker" else _worker_device())
+    from .train import final_summary, train_ensemble
+    configs = [c if isinstance(c, TrainConfig) else TrainConfig.from_dict(c) for c in configs]
+    todo = pending(configs, Path(out))           # another worker may have finished some meanwhile
+    if not todo:
+        return []
+    data = device_data(spec, device)
+    results = train_ensemble(todo, data, amp=amp, progress=progress)
+    keys = [c.key for c in todo]
+    for result in results:
+        write_result(Path(out), result, device, keys)
+    return [{"key": r.config.key, "optimizer": r.config.optimizer, "eta": r.config.eta, "lam": r.config.lam,
+             "status": r.status, **final_summary(r)} for r in results]
+
+
+# --- executors ---------------------------------------------------------------------------------------
+
+_WORKER_DEVICE = None
+
+
+def _init_worker(queue) -> None:
+    global _WORKER_DEVICE
+    _WORKER_DEVICE = queue.get()
+
+
+def _worker_device() -> str:
+    return _WORKER_DEVICE or "auto"
+
+
+def local_devices(device: str) -> list:
+    """One device name per worker: every visible GPU for ``auto``/``cuda``, else the one device given."""
+    import torch
+    if device in ("auto", "cuda") and torch.cuda.is_available():
+        return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    return [resolve_device(device)]
+
+
+def run_sweep(configs, spec: DataSpec, out, *, executor: str = "inline", device: str = "auto",
+              max_models: int = 64, amp=None, progress_factory=None, submitit_options: dict | None = None) -> dict:
+    """Run every configuration without a record, grouped into ensembles of at most ``max_models``.
+
+    Returns ``{"skipped": n already recorded, "ran": summaries, "failed": [(keys, error)]}``. A failure of
+    one group is reported and the others go on; its configurations stay pending for the next run.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    todo = pending(configs, out)
+    skipped = len({c.key for c in configs}) - len(todo)
+    groups = group_configs(todo, max_models)
+    if executor not in EXECUTORS:
+        raise UsageError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
+    runner = {"inline": _run_inline, "local-gpus": _run_local, "submitit": _run_submitit}[executor]
+    ran, failed = runner(groups, spec, str(out), device, amp, progress_factory, submitit_options or {})
+    return {"skipped": skipped, "ran": ran, "failed": failed, "groups": len(groups)}
+
+
+def _run_inline(groups, spec, out, device, amp, progress_factory, _opts):
+    ran, failed = [], []
+    steps = sum(g[0].epochs * (g[0].n_train // g[0].batch_size) for g in groups)
+    bar = progress_factory(steps, "sweep") if progress_factory else None
+    for group in groups:
+        try:
+            ran += run_group(group, spec, out, device, amp, bar)
+        except UsageError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one failing group must not stop the sweep
+            failed.append(([c.key for c in group], f"{type(exc).__name__}: {exc}"))
+    if bar:
+        bar.close()
+    return ran, failed
+
+
+def _collect(futures: dict, bar) -> tuple:
+    ran, failed = [], []
+    for future in as_completed(futures):
+        group = futures[future]
+        try:
+            ran += future.result()
+        except Exception as exc:  # noqa: BLE001
+            failed.append(([c.key for c in group], f"{type(exc).__name__}: {exc}"))
+        if bar:
+            bar.advance(len(group))
+    if bar:
+        bar.close()
+    return ran, failed
+
+
+def _run_local(groups, spec, out, device, amp, progress_factory, _opts):
+    devices = local_devices(device)
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    for d in devices:
+        queue.put(d)
+    bar = progress_factory(sum(len(g) for g in groups), f"sweep on {len(devices)} worker(s)") \
+        if progress_factory else None
+    with ProcessPoolExecutor(max_workers=len(devices), mp_context=ctx, initializer=_init_worker,
+                             initargs=(queue,)) as pool:
+        futures = {pool.submit(run_group, [c.as_dict() for c in g], spec, out, "worker", amp): g for g in groups}
+        return _collect(futures, bar)
+
+
+def _run_submitit(groups, spec, out, device, amp, progress_factory, opts):
+    try:
+        import submitit
+    except ImportError:
+        raise UsageError("the submitit executor needs submitit: pip install submitit") from None
+    folder = Path(out) / "submitit" / time.strftime("%Y%m%d-%H%M%S")
+    cluster = opts.get("cluster")
+    executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
+    params = {"timeout_min": int(opts.get("timeout_min", 240))}
+    if executor.cluster == "slurm":
+        params.update(gpus_per_node=1, tasks_per_node=1, cpus_per_task=int(opts.get("cpus_per_task", 4)))
+        if opts.get("partition"):
+            params["slurm_partition"] = opts["partition"]
+    executor.update_parameters(**params)
+    if not groups:
+        return [], []
+    jobs = executor.map_array(run_group, [[c.as_dict() for c in g] for g in groups], [spec] * len(groups),
+                              [out] * len(groups), [device] * len(groups), [amp] * len(groups))
+    bar = progress_factory(sum(len(g) for g in groups), f"sweep via submitit ({executor.cluster})") \
+        if progress_factory else None
+    ran, failed = [], []
+    for job, group in zip(jobs, groups):
+        try:
+            ran += job.result()
+        except Exception as exc:  # noqa: BLE001
+            failed.append(([c.key for c in group], f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1:]}"))
+        if bar:
+            bar.advance(len(group))
+    if bar:
+        bar.close()
+    return ran, failed

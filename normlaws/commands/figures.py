@@ -1,0 +1,47 @@
+"""``normlaws figures``: redraw Figures 1-4 of Section 6 from sweep records and run the training checks."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import UsageError
+from ..output import print_json, table
+
+HELP = "draw Figures 1-4 (norms, test errors, normalized run, optimal lr) from records; fit and check exponents"
+
+
+def add_arguments(parser) -> None:
+    """Options: the results folder and where the figures go."""
+    parser.add_argument("--results", default="results/sweep", metavar="DIR",
+                        help="folder with records.jsonl (searched recursively; default results/sweep)")
+    parser.add_argument("--out", metavar="DIR", help="where the figures go (default RESULTS/figures)")
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def run(args) -> int:
+    """Draw what the records allow, print the figures and the registry checks (skipped ones say why)."""
+    from ..gpu.figures import make_figures
+    results = Path(args.results)
+    if not results.exists():
+        raise UsageError(f"{results}: no such results folder (run 'normlaws sweep --out {results}' first)")
+    out = Path(args.out) if args.out else (results if results.is_dir() else results.parent) / "figures"
+    summary = make_figures(results, out)
+    if summary["records"] == 0:
+        raise UsageError(f"{results}: no records.jsonl with records found")
+    if args.json:
+        print_json(summary)
+        return 0
+    print(f"{summary['records']} records; figures:")
+    for path in summary["figures"]:
+        print(f"  {path}")
+    rows = [[claim, c["status"], _fmt(c["measured"]), _fmt(c["ci"]), _fmt(c["derived"]), c["detail"]]
+            for claim, c in summary["checks"].items()]
+    print()
+    print(table(rows, ["claim", "training leg", "measured", "95% CI", "derived", "detail"]))
+    return 0

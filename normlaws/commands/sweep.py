@@ -1,0 +1,60 @@
+"""``normlaws sweep``: train a grid of (optimizer, eta, lam), resumable, on an executor of choice.
+
+Configurations that already have a record in ``--out`` are skipped, so the same command resumes after a crash.
+"""
+from __future__ import annotations
+
+from .. import validate
+from ..errors import UsageError
+from .train import add_training_arguments, base_config, data_spec, progress_factory, report, require_torch, \
+    with_momentum
+
+HELP = "train a grid of (optimizer, eta, lam) as ensembles; resumable; inline, local GPUs or SLURM (submitit)"
+
+
+def add_arguments(parser) -> None:
+    """Options: the grid, the executor and its settings, and the training options of ``train``."""
+    from ..gpu.config import OPTIMIZERS, PAPER_GRID
+    from ..gpu.sweep import EXECUTORS
+    parser.add_argument("--optimizers", nargs="+", choices=OPTIMIZERS, metavar="RULE",
+                        help=f"update rules (default {' '.join(PAPER_GRID.etas)}; --quick nesterov); "
+                             f"choose from {', '.join(OPTIMIZERS)}")
+    parser.add_argument("--etas", type=validate.positive_float, nargs="+", metavar="ETA",
+                        help="learning rates for every rule (default: 7 log-spaced values per rule)")
+    parser.add_argument("--lams", type=validate.nonnegative_float, nargs="+", metavar="LAM",
+                        help="the paper's lambdas for every rule (default 1e-5 ... 1e-2, 7 values)")
+    parser.add_argument("--executor", choices=EXECUTORS, default="inline",
+                        help="inline (this process), local-gpus (a process per GPU), submitit (SLURM)")
+    parser.add_argument("--models-per-run", type=validate.positive_int, default=64, metavar="M",
+                        help="configurations trained at once in one ensemble (default 64)")
+    parser.add_argument("--cluster", choices=("auto", "slurm", "local", "debug"), default="auto",
+                        help="submitit cluster (default auto: SLURM when available, else local)")
+    parser.add_argument("--partition", help="SLURM partition for submitit")
+    parser.add_argument("--timeout-min", type=validate.positive_int, default=240, help="SLURM time limit")
+    add_training_arguments(parser, "results/sweep")
+
+
+def grid_configs(args) -> tuple:
+    """``(configs, base)``: the preset's grid, restricted or replaced by the explicit options, and its base."""
+    from ..gpu.config import DEFAULT_ETAS, PAPER_GRID, QUICK_GRID, Grid
+    preset = QUICK_GRID if args.quick else PAPER_GRID
+    rules = args.optimizers or list(preset.etas)
+    etas = {o: tuple(args.etas) if args.etas else preset.etas.get(o, DEFAULT_ETAS[o]) for o in rules}
+    lams = {o: tuple(args.lams) if args.lams else preset.lams.get(o, PAPER_GRID.lams["nesterov"]) for o in rules}
+    base = base_config(args)
+    return [with_momentum(c, args) for c in Grid(etas, lams).configs(base)], base
+
+
+def run(args) -> int:
+    """Run the pending part of the grid and print every record of the grid."""
+    require_torch()
+    from ..gpu.sweep import run_sweep
+    configs, base = grid_configs(args)
+    if not configs:
+        raise UsageError("the grid is empty")
+    options = {"cluster": None if args.cluster == "auto" else args.cluster, "partition": args.partition,
+               "timeout_min": args.timeout_min}
+    outcome = run_sweep(configs, data_spec(args, base), args.out, executor=args.executor, device=args.device,
+                        max_models=args.models_per_run, amp=args.amp, progress_factory=progress_factory(args),
+                        submitit_options=options)
+    return report(args, outcome, [c.key for c in configs])

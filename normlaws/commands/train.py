@@ -1,0 +1,151 @@
+"""``normlaws train``: train one configuration, or an ensemble of (eta, lam) pairs, of the Section 6 ConvNet.
+
+Shares its options with ``normlaws sweep`` (:func:`add_training_arguments`). torch is imported only when
+the command runs, so that the command line works without it.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+from ..errors import UsageError
+from ..output import print_json, table
+from ..validate import nonnegative_float, nonnegative_int, positive_float, positive_int, unit_interval
+
+HELP = "train the Section 6 BN ConvNet on CIFAR-10 for one optimizer and one or more (eta, lam) pairs"
+
+
+def require_torch():
+    """Import torch, or one clear line saying how to install it."""
+    try:
+        import torch
+    except ImportError:
+        raise UsageError("this command needs torch: pip install 'normlaws[torch]'") from None
+    return torch
+
+
+def add_training_arguments(parser, out_default: str) -> None:
+    """Options shared by ``train`` and ``sweep``: the preset, the base configuration, data, device, output."""
+    parser.add_argument("--quick", action="store_true",
+                        help="CPU preset: 5,000/1,000 images, widths 16,16,32,32, 4 epochs at constant lr")
+    parser.add_argument("--epochs", type=positive_int, help="epochs (default 100; --quick 4)")
+    parser.add_argument("--milestones", type=positive_int, nargs="*", metavar="EPOCH",
+                        help="epochs after which lr is divided by --lr-drop (default 50 80; --quick none)")
+    parser.add_argument("--lr-drop", type=positive_float, help="factor of each lr drop (default 10)")
+    parser.add_argument("--batch-size", type=positive_int, help="images per step (default 128)")
+    parser.add_argument("--widths", type=positive_int, nargs=4, metavar="C",
+                        help="output channels of conv1..conv4 (default 32 64 128 256; --quick 16 16 32 32)")
+    parser.add_argument("--n-train", type=positive_int, help="first N training images (default 50000)")
+    parser.add_argument("--n-test", type=positive_int, help="first N test images (default 10000)")
+    parser.add_argument("--seed", type=nonnegative_int, help="initial weights and data order (default 0)")
+    parser.add_argument("--momentum", type=unit_interval, help="momentum of sgd/nesterov/normalized "
+                        "(default 0 for sgd, 0.9 otherwise)")
+    parser.add_argument("--translate", type=nonnegative_int, help="random shift in pixels (default 4)")
+    parser.add_argument("--no-flip", action="store_true", help="no horizontal flips")
+    parser.add_argument("--no-head-decay", action="store_true", help="no L2 on the linear head's weight")
+    parser.add_argument("--data", metavar="DIR", help="CIFAR-10 folder (.npz shards or cifar-10-batches-py); "
+                        "default $NORMLAWS_DATA, else ../shared/data/cifar10 beside the repo, else ./data")
+    parser.add_argument("--download", action="store_true", help="download the official archive if absent")
+    parser.add_argument("--no-verify", action="store_true",
+                        help="skip the checksums (shapes still checked): for synthetic or re-encoded data only")
+    parser.add_argument("--device", default="auto", help="auto (cuda if visible), cpu, cuda, cuda:N")
+    parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                        help="bf16 autocast for activations (default: on for CUDA, off on CPU)")
+    parser.add_argument("--out", default=out_default, metavar="DIR", help=f"results folder (default {out_default})")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+def add_arguments(parser) -> None:
+    """Options: the optimizer, the (eta, lam) values (their product is trained as one ensemble), the base."""
+    from ..gpu.config import OPTIMIZERS
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="nesterov", help="update rule (default nesterov)")
+    parser.add_argument("--eta", type=positive_float, nargs="+", default=[0.01], metavar="ETA",
+                        help="base learning rate(s) (default 0.01)")
+    parser.add_argument("--lam", type=nonnegative_float, nargs="+", default=[5e-4], metavar="LAM",
+                        help="the paper's lambda(s): penalty lam*||w||^2 (torch weight_decay = 2*lam)")
+    add_training_arguments(parser, "results/train")
+
+
+def base_config(args):
+    """The base :class:`TrainConfig` from the preset and the explicit options (explicit ones win)."""
+    from ..gpu.config import PAPER_BASE, QUICK_BASE
+    base = QUICK_BASE if args.quick else PAPER_BASE
+    explicit = {"epochs": args.epochs, "batch_size": args.batch_size, "n_train": args.n_train,
+                "n_test": args.n_test, "seed": args.seed, "translate": args.translate, "lr_drop": args.lr_drop,
+                "widths": tuple(args.widths) if args.widths else None,
+                "milestones": tuple(args.milestones) if args.milestones is not None else None}
+    base = replace(base, **{k: v for k, v in explicit.items() if v is not None})
+    if args.no_flip:
+        base = replace(base, flip=False)
+    if args.no_head_decay:
+        base = replace(base, decay_head=False)
+    if base.n_train < base.batch_size:
+        raise UsageError(f"--n-train {base.n_train} is smaller than one batch of {base.batch_size}")
+    return base
+
+
+def with_momentum(cfg, args):
+    """Apply ``--momentum`` to the rules that have one."""
+    if args.momentum is not None and cfg.optimizer in ("sgd", "nesterov", "normalized"):
+        return replace(cfg, momentum=args.momentum)
+    return cfg
+
+
+def data_spec(args, base):
+    """Where the data is, for the workers."""
+    from ..gpu.sweep import DataSpec
+    return DataSpec(args.data, base.n_train, base.n_test, args.download, verify=not args.no_verify)
+
+
+def progress_factory(args):
+    """A progress-bar maker for the sweep, or None with ``--no-progress``."""
+    if args.no_progress:
+        return None
+    from ..gpu.progress import Progress
+    return lambda total, label: Progress(total, label)
+
+
+def result_rows(records) -> list:
+    """Table rows: optimizer, eta, lam, status, final test error, conv1 norm at the fit epoch and at the end."""
+    from ..gpu.analysis import as_float, equilibrated
+    rows = []
+    for r in sorted(records, key=lambda r: (r["config"]["optimizer"], r["config"]["eta"], r["config"]["lam"])):
+        f = r["final"]
+        rows.append([r["config"]["optimizer"], f"{r['config']['eta']:.4g}", f"{r['config']['lam']:.4g}", r["status"],
+                     f"{as_float(f['test_error']):.4f}", f"{as_float(f['conv1_norm_fit_epoch']):.4f}",
+                     f"{as_float(f['conv1_norm_final']):.4f}", "yes" if equilibrated(r) else "no"])
+    return rows
+
+
+ROW_HEADER = ["optimizer", "eta", "lam", "status", "test error", "conv1 norm (fit epoch)", "conv1 norm (end)",
+              "equilibrated"]
+
+
+def report(args, outcome: dict, keys: list) -> int:
+    """Print the records of ``keys`` (table or JSON) and the outcome; exit 1 if a group failed."""
+    from ..gpu.analysis import load_records
+    records = [r for r in load_records(Path(args.out)) if r["key"] in set(keys)]
+    if args.json:
+        print_json({"out": str(args.out), "skipped": outcome["skipped"], "ran": len(outcome["ran"]),
+                    "failed": outcome["failed"], "records": [{k: r[k] for k in ("key", "status", "config", "final",
+                                                                                 "diverged_at")} for r in records]})
+    else:
+        print(table(result_rows(records), ROW_HEADER))
+        print(f"\n{len(outcome['ran'])} run, {outcome['skipped']} already recorded, {len(outcome['failed'])} "
+              f"group(s) failed; records in {Path(args.out) / 'records.jsonl'}")
+        for keys_failed, error in outcome["failed"]:
+            print(f"failed ({len(keys_failed)} configs): {error}")
+    return 1 if outcome["failed"] else 0
+
+
+def run(args) -> int:
+    """Train the ensemble of (eta, lam) pairs in this process and print the results."""
+    require_torch()
+    from ..gpu.sweep import run_sweep
+    base = base_config(args)
+    configs = [with_momentum(replace(base, optimizer=args.optimizer, eta=e, lam=l, momentum=None), args)
+               for e in args.eta for l in args.lam]
+    outcome = run_sweep(configs, data_spec(args, base), args.out, executor="inline", device=args.device,
+                        max_models=len(configs), amp=args.amp, progress_factory=progress_factory(args))
+    return report(args, outcome, [c.key for c in configs])

@@ -1,0 +1,136 @@
+"""Sweeps: records and trajectories, resume without redoing finished work, divergence, and the executors."""
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from normlaws.gpu import sweep  # noqa: E402
+from normlaws.gpu.config import Grid, TrainConfig, group_configs  # noqa: E402
+from normlaws.records import read_records  # noqa: E402
+
+BASE = TrainConfig(optimizer="nesterov", epochs=2, milestones=(1,), batch_size=32, widths=(2, 3, 4, 5),
+                   n_train=64, n_test=32, translate=2)
+
+
+@pytest.fixture(scope="module")
+def spec(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cifar")
+    rng = np.random.default_rng(0)
+    for name, n in (("train_0.npz", 64), ("test.npz", 32)):
+        np.savez(root / name, x=rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
+                 y=rng.integers(0, 10, n).astype(np.uint8))
+    return sweep.DataSpec(str(root), 64, 32, verify=False)
+
+
+def grid(etas=(0.01, 0.1), lams=(1e-4, 1e-2)):
+    return Grid({"nesterov": etas}, {"nesterov": lams}).configs(BASE)
+
+
+def test_records_and_trajectories(spec, tmp_path):
+    outcome = sweep.run_sweep(grid(), spec, tmp_path, device="cpu", max_models=4)
+    assert outcome["skipped"] == 0 and len(outcome["ran"]) == 4 and not outcome["failed"]
+    records = read_records(tmp_path / sweep.RECORDS)
+    assert {r["key"] for r in records} == {c.key for c in grid()}
+    r = records[0]
+    assert r["status"] == "done" and r["diverged_at"] is None
+    assert len(r["epochs"]["test_error"]) == 2 and set(r["epochs"]["filter_norm_mean"]) == {"conv1", "conv2",
+                                                                                           "conv3", "conv4"}
+    assert r["epochs"]["lr"] == [r["config"]["eta"], r["config"]["eta"] / 10]
+    assert r["provenance"]["device"] == "cpu" and "paper-l2" in r["convention"]
+    traj = np.load(tmp_path / r["trajectory"])
+    assert traj["conv1_filter_norms"].shape == (3, 2) and traj["conv4_filter_norms"].shape == (3, 5)
+    np.testing.assert_allclose(traj["conv1_filter_norms"][1:].mean(1), r["epochs"]["filter_norm_mean"]["conv1"])
+    assert np.all(np.asarray(r["epochs"]["angle_mean"]["conv2"]) > 0)
+
+
+def test_resume_skips_finished_configurations(spec, tmp_path, monkeypatch):
+    configs = grid()
+    first = sweep.run_sweep(configs[:3], spec, tmp_path, device="cpu", max_models=4)
+    assert len(first["ran"]) == 3
+    before = (tmp_path / sweep.RECORDS).read_text()
+    trained = []
+    real = sweep.run_group
+
+    def spy(group, *args, **kwargs):
+        trained.extend(c.key for c in group)
+        return real(group, *args, **kwargs)
+    monkeypatch.setattr(sweep, "run_group", spy)
+    second = sweep.run_sweep(configs, spec, tmp_path, device="cpu", max_models=4)
+    assert second["skipped"] == 3 and trained == [configs[3].key]
+    assert (tmp_path / sweep.RECORDS).read_text().startswith(before)     # earlier records untouched
+
+
+def test_a_crashed_group_is_redone_and_the_others_kept(spec, tmp_path, monkeypatch):
+    configs = grid()
+    import normlaws.gpu.train as train
+    real = train.train_ensemble
+    calls = []
+
+    def crash_second(group, *args, **kwargs):
+        calls.append(len(group))
+        if len(calls) == 2:
+            raise RuntimeError("simulated crash")
+        return real(group, *args, **kwargs)
+    monkeypatch.setattr(train, "train_ensemble", crash_second)
+    outcome = sweep.run_sweep(configs, spec, tmp_path, device="cpu", max_models=2)
+    assert len(outcome["ran"]) == 2 and len(outcome["failed"]) == 1 and "simulated crash" in outcome["failed"][0][1]
+    monkeypatch.setattr(train, "train_ensemble", real)
+    again = sweep.run_sweep(configs, spec, tmp_path, device="cpu", max_models=2)
+    assert again["skipped"] == 2 and len(again["ran"]) == 2 and not again["failed"]
+    assert len(read_records(tmp_path / sweep.RECORDS)) == 4
+
+
+def test_divergence_is_recorded_and_does_not_disturb_the_others(spec, tmp_path):
+    healthy = replace(BASE, eta=0.05, lam=1e-3)
+    exploding = replace(BASE, eta=1e39, lam=1e-3)     # float32 eta = inf: the first step makes weights non-finite
+    outcome = sweep.run_sweep([healthy, exploding], spec, tmp_path / "pair", device="cpu")
+    assert not outcome["failed"]
+    by_key = {r["key"]: r for r in read_records(tmp_path / "pair" / sweep.RECORDS)}
+    bad, good = by_key[exploding.key], by_key[healthy.key]
+    assert bad["status"] == "diverged" and bad["diverged_at"] == {"step": 1, "epoch": 0}
+    assert bad["epochs"]["test_error"] == ["nan", "nan"]
+    assert good["status"] == "done"
+    sweep.run_sweep([healthy], spec, tmp_path / "alone", device="cpu")
+    alone = read_records(tmp_path / "alone" / sweep.RECORDS)[0]
+    for key in ("test_error", "train_loss"):
+        np.testing.assert_allclose(good["epochs"][key], alone["epochs"][key], rtol=1e-4)
+    np.testing.assert_allclose(good["epochs"]["filter_norm_mean"]["conv3"],
+                               alone["epochs"]["filter_norm_mean"]["conv3"], rtol=1e-4)
+
+
+def test_grouping_keeps_only_eta_and_lam_free():
+    configs = grid() + [replace(c, seed=1) for c in grid()] + grid(etas=(0.3,))
+    groups = group_configs(configs, max_models=3)
+    for g in groups:
+        assert len(g) <= 3 and len({c.shared() for c in g}) == 1
+    assert sorted(c.key for g in groups for c in g) == sorted(c.key for c in configs)
+
+
+def test_keys_are_canonical():
+    assert TrainConfig(eta=0.1).key == TrainConfig(eta=0.1, momentum=0.9).key
+    assert TrainConfig(eta=0.1).key != TrainConfig(eta=0.1, lam=1e-3).key
+    assert json.loads(json.dumps(TrainConfig().as_dict())) == TrainConfig().as_dict()
+    assert TrainConfig.from_dict(TrainConfig(widths=(1, 2, 3, 4)).as_dict()).key == \
+        TrainConfig(widths=(1, 2, 3, 4)).key
+
+
+def test_local_process_executor(spec, tmp_path):
+    outcome = sweep.run_sweep(grid(lams=(1e-3,)), spec, tmp_path, executor="local-gpus", device="cpu",
+                              max_models=1)
+    assert len(outcome["ran"]) == 2 and not outcome["failed"]
+    assert len(read_records(tmp_path / sweep.RECORDS)) == 2
+
+
+def test_submitit_local_executor(spec, tmp_path):
+    pytest.importorskip("submitit")
+    configs = grid(etas=(0.05,), lams=(1e-3, 1e-2))
+    outcome = sweep.run_sweep(configs, spec, tmp_path, executor="submitit", device="cpu", max_models=1,
+                              submitit_options={"cluster": "local", "timeout_min": 5})
+    assert not outcome["failed"], outcome["failed"]
+    assert {r["key"] for r in read_records(tmp_path / sweep.RECORDS)} == {c.key for c in configs}
+    again = sweep.run_sweep(configs, spec, tmp_path, executor="submitit", device="cpu",
+                            submitit_options={"cluster": "local"})
+    assert again["skipped"] == 2 and again["groups"] == 0

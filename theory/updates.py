@@ -1,0 +1,383 @@
+"""Update rules as one-step maps, their equivariance under ``w -> alpha*w``, and what follows from it.
+
+Convention: the objective is ``L(w) + lam*||w||^2`` (gradient ``g + 2*lam*w``), except AdamW, whose
+decoupled decay multiplies ``w`` by ``(1 - eta*lam)`` (PyTorch's ``AdamW(weight_decay=lam)``). For a
+scale-invariant ``L`` (degree 0), the gradient is homogeneous of degree -1 and the Hessian of degree -2
+(``normlaws.theory.normalization`` proves it): at ``w = alpha*w'`` the gradient is ``g'/alpha`` and the Hessian
+``H'/alpha**2``.
+
+Equivariance: a rule is equivariant when one step from ``(alpha*w', scaled state)`` with hyperparameters
+``theta`` equals ``alpha`` times one step from ``(w', state')`` with transformed hyperparameters
+``theta' = theta * alpha**e``. The learning rate's exponent ``e_eta = -k`` gives the effective learning rate
+``eta/||w||**k`` (take ``alpha = ||w||`` so that ``w'`` is a unit vector); the exponents of all
+hyperparameters give the invariant monomials, hence the optimal-learning-rate laws.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable
+
+import sympy as sp
+
+from . import printed
+from .claim import Claim, Printed
+from .derivation import Derivation, Step, reduce_to_zero
+from .symbols import alpha, beta1, beta2, eps, eta, lam, r, rho, t
+
+_w, _g, _v, _s, _m = sp.symbols("w g v s m", real=True)
+_s_pos = sp.Symbol("s", positive=True)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """An update rule: its one-step map and its equivariance ansatz.
+
+    ``step(w, state, g, hyper) -> (w_new, state_new)`` works coordinate-wise on scalars (all rules here but
+    normalized SGD and Newton, which are handled on vectors). ``hyper_exponents`` and ``state_exponents`` give
+    the scaling ``x -> x * alpha**e`` that the equivariance proof checks.
+    """
+
+    name: str
+    title: str
+    step: Callable
+    hyper: tuple
+    hyper_exponents: dict
+    state: tuple = ()
+    state_exponents: dict | None = None
+    note: str = ""
+
+
+def _sgd(w, state, g, h):
+    return w - h[eta] * (g + 2 * h[lam] * w), {}
+
+
+def _heavy_ball(w, state, g, h):
+    v = rho * state[_v] - h[eta] * (g + 2 * h[lam] * w)
+    return w + v, {_v: v}
+
+
+def _nesterov(w, state, g, h):
+    # g is the gradient of L at the look-ahead point u = w + rho*v, which scales like w
+    u = w + rho * state[_v]
+    v = rho * state[_v] - h[eta] * (g + 2 * h[lam] * u)
+    return w + v, {_v: v}
+
+
+def _rmsprop_eps_inside(w, state, g, h):
+    grad = g + 2 * h[lam] * w
+    s = rho * state[_s_pos] + (1 - rho) * grad**2
+    return w - h[eta] * grad / sp.sqrt(s + h[eps]), {_s_pos: s}
+
+
+def _rmsprop_eps_outside(w, state, g, h):
+    grad = g + 2 * h[lam] * w
+    s = rho * state[_s_pos] + (1 - rho) * grad**2
+    return w - h[eta] * grad / (sp.sqrt(s) + h[eps]), {_s_pos: s}
+
+
+def _adam(w, state, g, h):
+    grad = g + 2 * h[lam] * w
+    m = beta1 * state[_m] + (1 - beta1) * grad
+    s = beta2 * state[_s_pos] + (1 - beta2) * grad**2
+    step = (m / (1 - beta1**t)) / (sp.sqrt(s / (1 - beta2**t)) + h[eps])
+    return w - h[eta] * step, {_m: m, _s_pos: s}
+
+
+def _adamw(w, state, g, h):
+    m = beta1 * state[_m] + (1 - beta1) * g
+    s = beta2 * state[_s_pos] + (1 - beta2) * g**2
+    step = (m / (1 - beta1**t)) / (sp.sqrt(s / (1 - beta2**t)) + h[eps])
+    return w - h[eta] * step - h[eta] * h[lam] * w, {_m: m, _s_pos: s}
+
+
+RULES = {
+    "sgd": Rule("sgd", "SGD", _sgd, (eta, lam), {eta: -2, lam: 2}),
+    "momentum": Rule("momentum", "heavy-ball momentum (Sec. 5.1, first form)", _heavy_ball, (eta, lam),
+                     {eta: -2, lam: 2}, (_v,), {_v: 1}),
+    "nesterov": Rule("nesterov", "Nesterov momentum (Sec. 5.1, second form)", _nesterov, (eta, lam),
+                     {eta: -2, lam: 2}, (_v,), {_v: 1}),
+    "rmsprop": Rule("rmsprop", "RMSProp, epsilon inside the square root (Sec. 5.2)", _rmsprop_eps_inside,
+                    (eta, lam, eps), {eta: -1, lam: 2, eps: 2}, (_s_pos,), {_s_pos: -2}),
+    "rmsprop_torch": Rule("rmsprop_torch", "RMSProp, epsilon outside the square root (torch.optim.RMSprop)",
+                          _rmsprop_eps_outside, (eta, lam, eps), {eta: -1, lam: 2, eps: 1}, (_s_pos,), {_s_pos: -2}),
+    "adam": Rule("adam", "Adam with L2 in the gradient, bias-corrected (Kingma & Ba)", _adam, (eta, lam, eps),
+                 {eta: -1, lam: 2, eps: 1}, (_m, _s_pos), {_m: -1, _s_pos: -2}),
+    "adamw": Rule("adamw", "AdamW, decoupled decay w <- w - eta*lam*w (Loshchilov & Hutter)", _adamw,
+                  (eta, lam, eps), {eta: -1, lam: 1, eps: 1}, (_m, _s_pos), {_m: -1, _s_pos: -2}),
+}
+
+
+def _equivariance_residuals(rule: Rule, exponents: dict, state_exponents: dict) -> list:
+    """Residuals of ``step(alpha w', alpha^e s', g'/alpha; theta) / alpha - step(w', s', g'; theta alpha^e)``."""
+    hyper = {h: h for h in rule.hyper}
+    moved = {h: h * alpha**exponents[h] for h in rule.hyper}
+    state = {s: s for s in rule.state}
+    scaled_state = {s: alpha**state_exponents[s] * s for s in rule.state}
+    w_big, st_big = rule.step(alpha * _w, scaled_state, _g / alpha, hyper)
+    w_small, st_small = rule.step(_w, state, _g, moved)
+    out = [w_big / alpha - w_small]
+    out += [st_big[s] / alpha**state_exponents[s] - st_small[s] for s in rule.state]
+    return out
+
+
+def _numerically_nonzero(expr: sp.Expr) -> bool:
+    """True when ``expr`` is visibly nonzero at a random admissible point (0 < decay rates < 1, alpha > 0)."""
+    rng = __import__("random").Random(1706_05350)
+    for _ in range(2):
+        point = {s: sp.Rational(rng.randint(1, 9), 10) if s in (rho, beta1, beta2)
+                 else sp.Rational(rng.randint(-30, 30) or 7, 7) * (1 if s.is_real and not s.is_positive else 1)
+                 for s in expr.free_symbols}
+        point = {s: abs(v) if s.is_positive else v for s, v in point.items()}
+        value = complex(sp.N(expr.subs(point), 30))
+        if abs(value) > 1e-20:
+            return True
+    return False
+
+
+def _pull_scale(expr: sp.Expr) -> sp.Expr:
+    """Take the positive factor alpha out of square roots: sqrt(x/alpha**2) -> sqrt(x)/alpha.
+
+    Valid here because every radicand is a moment accumulator (a non-negative combination of squares).
+    """
+    expr = expr.replace(lambda e: e.is_Pow and e.exp == sp.Rational(1, 2),
+                        lambda e: sp.sqrt(sp.factor(sp.together(e.base))))
+    return sp.powsimp(sp.expand_power_base(expr, force=True), force=True)
+
+
+def _holds(residuals) -> bool:
+    """Whether every residual is exactly zero (a fast numeric screen first, then a symbolic reduction)."""
+    if any(_numerically_nonzero(e) for e in residuals):
+        return False
+    return all(reduce_to_zero(_pull_scale(e)) == 0 for e in residuals)
+
+
+@lru_cache(maxsize=None)
+def equivariance(name: str) -> Derivation:
+    """Prove the rule's equivariance ansatz, and that changing any one exponent by +-1 breaks it."""
+    rule = RULES[name]
+    exps, sexps = dict(rule.hyper_exponents), dict(rule.state_exponents or {})
+    residuals = _equivariance_residuals(rule, exps, sexps)
+    unique = all(not _holds(_equivariance_residuals(rule, {**exps, h: exps[h] + delta}, sexps))
+                 for h in rule.hyper for delta in (-1, 1))
+    transform = sp.Matrix([h * alpha**exps[h] for h in rule.hyper])
+    steps = [
+        Step("one step from w = alpha*w' with gradient g'/alpha (degree -1) and the state scaled by "
+             + (", ".join(f"alpha^{e}" for e in sexps.values()) or "nothing"),
+             rule.step(alpha * _w, {s: alpha**sexps[s] * s for s in rule.state}, _g / alpha,
+                       {h: h for h in rule.hyper})[0]),
+        Step("divided by alpha it is one step from w' with hyperparameters", transform),
+        Step("changing any single exponent by +-1 breaks the identity: the transformation is locally unique"
+             if unique else "WARNING: a neighbouring transformation also works"),
+    ]
+    proofs = {f"residual_{i}": _pull_scale(e) for i, e in enumerate(residuals)}
+    proofs["locally_unique"] = sp.Integer(0 if unique else 1)
+    k = -exps[eta]
+    return Derivation(
+        result=transform, steps=steps, proofs=proofs,
+        summary=f"{rule.title}: (" + ", ".join(str(h) for h in rule.hyper) + ") -> "
+                + ", ".join(sp.sstr(x) for x in transform) + f"; effective learning rate eta/||w||^{k}",
+        extras={"k": sp.Integer(k), **{f"exponent_{h}": sp.Integer(e) for h, e in exps.items()}})
+
+
+def effective_lr(name: str) -> sp.Expr:
+    """``eta / ||w||**k`` from the rule's equivariance (``alpha = ||w||``), in the symbol ``r`` for ``||w||``.
+
+    >>> effective_lr("sgd")
+    eta/r**2
+    """
+    return eta / r ** (-RULES[name].hyper_exponents[eta])
+
+
+def invariant_monomial(name: str, variables=(eta, lam)) -> sp.Expr:
+    """The monomial ``eta**a * lam**b`` (a > 0, smallest integers) left unchanged by the rule's rescaling.
+
+    >>> invariant_monomial("sgd"), invariant_monomial("rmsprop")
+    (eta*lambda, eta**2*lambda)
+    """
+    exps = RULES[name].hyper_exponents
+    e_eta, e_lam = exps[variables[0]], exps[variables[1]]
+    # a*e_eta + b*e_lam = 0  ->  (a, b) proportional to (e_lam, -e_eta)
+    a, b = sp.Rational(e_lam), sp.Rational(-e_eta)
+    g = sp.gcd(a, b)
+    a, b = a / g, b / g
+    if a < 0:
+        a, b = -a, -b
+    return variables[0] ** a * variables[1] ** b
+
+
+def optimal_lr_law(name: str) -> Derivation:
+    """The optimal learning rate against ``lam``: constant on the invariant monomial, so ``eta* ~ lam**(-b/a)``."""
+    inv = invariant_monomial(name)
+    a, b = sp.degree(inv, eta), sp.degree(inv, lam)
+    law = lam ** sp.Rational(-b, a)
+    rule = RULES[name]
+    return Derivation(
+        result=law,
+        steps=[Step("the rescaling symmetry of the rule", equivariance(name).result),
+               Step("monomials eta^a lambda^b it leaves invariant", inv),
+               Step("in equilibrium the initial norm is forgotten, so the trajectory of w/||w|| (and the test "
+                    "error) depends on (eta, lambda) only through the invariant; the optimum lies on a level "
+                    "set eta^a lambda^b = const", sp.Eq(inv, sp.Symbol("c", positive=True))),
+               Step("so the optimal learning rate scales as", law)],
+        proofs={"invariant": reduce_to_zero(inv.subs({h: h * alpha**e for h, e in rule.hyper_exponents.items()},
+                                                     simultaneous=True) - inv)},
+        summary=f"{rule.title}: eta* proportional to {sp.sstr(law)}",
+        extras={"exponent_lam": sp.Rational(-b, a)})
+
+
+def eff_lr_derivation(name: str) -> Derivation:
+    """The effective learning rate ``eta/||w||**k`` of a rule, from its equivariance."""
+    eq = equivariance(name)
+    res = effective_lr(name)
+    return Derivation(result=res, steps=eq.steps + [Step("take alpha = ||w|| = r so that w' has unit norm", res)],
+                      proofs=eq.proofs, summary=f"effective learning rate {sp.sstr(res)}", extras=eq.extras)
+
+
+# ---- normalized SGD (Sec. 5.5) and Newton (Sec. 5.4): vector forms -------------------------------------
+_w1, _w2, _g1, _g2 = sp.symbols("w1 w2 g1 g2", real=True)
+_W, _G = sp.Matrix([_w1, _w2]), sp.Matrix([_g1, _g2])
+
+
+def normalized_sgd_derivation() -> Derivation:
+    """One normalized-SGD step from a unit vector: lam enters only through ``eta/(1 - 2*eta*lam)``."""
+    raw = _W - eta * (_G + 2 * lam * _W)
+    eta_eff = eta / (1 - 2 * eta * lam)
+    rewritten = (1 - 2 * eta * lam) * (_W - eta_eff * _G)
+    # normalizing removes the positive factor (1 - 2*eta*lam) when 2*eta*lam < 1
+    return Derivation(
+        result=eta_eff,
+        steps=[Step("w~ = w - eta (g + 2 lam w)", raw),
+               Step("= (1 - 2 eta lam) (w - eta/(1 - 2 eta lam) g)", rewritten),
+               Step("w~/||w~|| drops the positive factor (needs 2 eta lam < 1): the step is normalized SGD "
+                    "without decay at learning rate", eta_eff)],
+        proofs={"factorisation": raw - rewritten},
+        summary="normalized SGD with L2 is normalized SGD without L2 at eta_eff = eta/(1 - 2 eta lam) "
+                "(valid for 2 eta lam < 1; at 2 eta lam >= 1 the step flips or annuls w)",
+        extras={"k": sp.Integer(0)})
+
+
+_h11, _h12, _h22 = sp.symbols("h11 h12 h22", real=True)
+_H = sp.Matrix([[_h11, _h12], [_h12, _h22]])
+
+
+def newton_step(w, g, H, eta_, lam_):
+    """Newton's step on ``L + lam ||w||^2``: ``w - eta (H + 2 lam I)^-1 (g + 2 lam w)``."""
+    Hl = H + 2 * lam_ * sp.eye(2)
+    return w - eta_ * Hl.LUsolve(g + 2 * lam_ * w)
+
+
+def newton_equivariance() -> Derivation:
+    """Newton is equivariant with ``(eta, lam) -> (eta, lam*alpha**2)``: its effective learning rate is eta."""
+    big = newton_step(alpha * _W, _G / alpha, _H / alpha**2, eta, lam) / alpha
+    small = newton_step(_W, _G, _H, eta, lam * alpha**2)
+    return Derivation(
+        result=sp.Matrix([eta, lam * alpha**2]),
+        steps=[Step("gradient g'/alpha and Hessian H'/alpha^2 at w = alpha w'"),
+               Step("one Newton step divided by alpha equals a Newton step from w' with (eta, lam alpha^2)",
+                    sp.Matrix([eta, lam * alpha**2]))],
+        proofs={"equivariance": sp.simplify(big - small)},
+        summary="Newton's method: (eta, lambda) -> (eta, lambda alpha^2); effective learning rate eta",
+        extras={"k": sp.Integer(0)})
+
+
+def newton_eff_lr() -> Derivation:
+    """Newton's effective learning rate: eta, whatever the weight scale (from its equivariance)."""
+    eq = newton_equivariance()
+    return Derivation(result=eta, steps=eq.steps, proofs=eq.proofs, summary="effective learning rate eta",
+                      extras=eq.extras)
+
+
+def newton_radial() -> Derivation:
+    """With ``H w = -g`` (Euler, degree -1 gradient): ``w_new = (1-eta) w - 2 eta (H + 2 lam I)^-1 g``."""
+    g_euler = -_H * _W
+    step = newton_step(_W, g_euler, _H, eta, lam)
+    claimed = (1 - eta) * _W - 2 * eta * (_H + 2 * lam * sp.eye(2)).LUsolve(g_euler)
+    return Derivation(
+        result=sp.Integer(0),
+        steps=[Step("Euler's identity for a degree -1 gradient: H w = -g"),
+               Step("then (H + 2 lam I)(w + 2 (H + 2 lam I)^-1 g) = g + 2 lam w, so one Newton step is",
+                    sp.Symbol("(1-eta)*w - 2*eta*(H + 2*lambda*I)^-1*g")),
+               Step("at a stationary direction (g = 0) the norm shrinks by (1 - eta) each step: "
+                    "||w_t|| = (1-eta)^t ||w_0|| -> 0", (1 - eta) ** t * r)],
+        proofs={"radial_identity": sp.simplify(step - claimed)},
+        summary="Newton with L2 on a scale-invariant loss shrinks the weights: w_{t+1} = (1-eta) w_t - "
+                "2 eta (H + 2 lam I)^-1 g_t, so ||w|| -> 0 geometrically once the gradient vanishes",
+        extras={"rate": 1 - eta})
+
+
+# ---- Adam's printed update (Sec. 5.3) ----------------------------------------------------------------------
+def adam_bias_correction() -> Derivation:
+    """Kingma & Ba's bias correction divides by ``1 - beta^t``, not ``1 - beta``; the two agree at t = 1."""
+    m, s = sp.symbols("v g", positive=True)
+    correct = eta * (m / (1 - beta1**t)) / (sp.sqrt(s / (1 - beta2**t)) + eps)
+    at_one = correct.subs(t, 1)
+    printed_form = eta * (m / (1 - beta1)) / (sp.sqrt(s / (1 - beta2)) + eps)
+    late = correct.subs({eps: 0, beta1**t: 0, beta2**t: 0}) / printed_form.subs(eps, 0)  # 0 < beta < 1
+    return Derivation(
+        result=correct,
+        steps=[Step("Adam's step with bias correction (Kingma & Ba 2014, Alg. 1)", correct),
+               Step("at t = 1 it equals the printed step", at_one),
+               Step("for t -> infinity (eps = 0) the correct step is the printed one times", sp.simplify(late))],
+        proofs={"equal_at_t1": at_one - printed_form},
+        summary="the step divides v by (1 - beta1^t) and g by (1 - beta2^t); the printed (1 - rho1), "
+                "(1 - rho2) is right only at t = 1 and later scales the step by (1-rho1)/sqrt(1-rho2) "
+                "(0.1/sqrt(0.001) = 3.16 for the defaults), a constant that changes no scaling law",
+        extras={"late_ratio": sp.simplify(late)})
+
+
+# ---- the claims ------------------------------------------------------------------------------------------
+_ROW = {"sgd": "SGD", "momentum": "Momentum", "rmsprop": "RMSProp", "adam": "ADAM",
+        "normalized": "Normalized SGD", "newton": "Newton"}
+
+
+def _eff_lr_claim(name: str) -> Claim:
+    derive = {"normalized": normalized_sgd_derivation, "newton": newton_eff_lr}.get(
+        name, lambda: eff_lr_derivation(name))
+    return Claim(id=f"table1.{name}.eff_lr", title=f"{_ROW[name]}: effective learning rate",
+                 statement=f"With {_ROW[name]}, rescaling the weights by alpha is the same as rescaling the "
+                           "learning rate; the effective learning rate for the direction w/||w|| is as derived.",
+                 source=printed.EFF_LR[name].where, printed=printed.EFF_LR[name], derive=derive,
+                 tags=("table1", "equivariance"))
+
+
+def _equivariance_claim(name: str, printed_form: Printed, source: str) -> Claim:
+    rule = RULES[name]
+    return Claim(id=f"update.{name}.equivariance", title=f"{rule.title}: rescaling equivariance",
+                 statement=f"{rule.title} is equivariant under w -> alpha w with the hyperparameters rescaled "
+                           "as derived (epsilon included).",
+                 source=source, printed=printed_form, derive=lambda: equivariance(name), tags=("equivariance",))
+
+
+def _optimal_claim(name: str) -> Claim:
+    p = printed.OPTIMAL_LR.get({"nesterov": "momentum"}.get(name, name), Printed(None, "none", "not in the paper"))
+    return Claim(id=f"lr.optimal.{name}", title=f"{RULES[name].title}: optimal learning rate against lambda",
+                 statement="The optimal learning rate is constant on the level sets of the invariant monomial of "
+                           "(eta, lambda), which gives its power law in lambda.",
+                 source=p.where, printed=p, derive=lambda: optimal_lr_law(name), variables=(lam,),
+                 tags=("optimal-lr",))
+
+
+_NO = Printed(None, "none", "")
+CLAIMS = (
+    [_eff_lr_claim(n) for n in ("sgd", "momentum", "rmsprop", "adam", "normalized", "newton")]
+    + [_equivariance_claim("sgd", printed.TRANSFORM["sgd"], printed.TRANSFORM["sgd"].where),
+       _equivariance_claim("momentum", printed.TRANSFORM["momentum"], printed.TRANSFORM["momentum"].where),
+       _equivariance_claim("nesterov", printed.TRANSFORM["momentum"], printed.TRANSFORM["momentum"].where),
+       _equivariance_claim("rmsprop", printed.TRANSFORM["rmsprop"], printed.TRANSFORM["rmsprop"].where),
+       _equivariance_claim("rmsprop_torch", _NO, "torch.optim.RMSprop (not in the paper)"),
+       _equivariance_claim("adam", printed.TRANSFORM["adam"], printed.TRANSFORM["adam"].where),
+       _equivariance_claim("adamw", _NO, "Loshchilov & Hutter 2019 (arXiv 1711.05101)"),
+       Claim(id="update.newton.equivariance", title="Newton: rescaling equivariance",
+             statement="Newton's method is unaffected by the scale of the weights: eta_eff = eta.",
+             source="Sec. 5.4", printed=printed.TRANSFORM["newton"], derive=newton_equivariance,
+             tags=("equivariance",)),
+       Claim(id="update.newton.shrinks", title="Newton: the weight scale goes to 0",
+             statement="With L2 and a scale-invariant loss, Newton's method shrinks the weights to 0.",
+             source="Table 1 row Newton, col. 2", printed=printed.NEWTON_NORM, derive=newton_radial,
+             tags=("table1",)),
+       Claim(id="update.adam.bias_correction", title="Adam's printed update divides by 1 - rho instead of 1 - rho^t",
+             statement="Adam's update as printed in Sec. 5.3.", source=printed.ADAM_STEP.where,
+             printed=printed.ADAM_STEP, derive=adam_bias_correction, variables=(), tags=("erratum-check",))]
+    + [_optimal_claim(n) for n in ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw")]
+)
