@@ -96,7 +96,12 @@ def compare_formula(printed: sp.Basic, derived: sp.Basic, form: str = "exact", v
             detail += f"; printed/derived leading ratio = {ratio}"
         detail += _alternate_note(printed, alternates, form)
         return Verdict(AGREES_SCALING, detail, pe, de)
-    detail = f"printed exponents {_fmt(pe)}, derived {_fmt(de)}" + _alternate_note(printed, alternates, form)
+    if all(v is not sp.nan for v in list(pe.values()) + list(de.values())):
+        detail = f"printed exponents {_fmt(pe)}, derived {_fmt(de)}"
+    else:
+        detail = (f"leading terms differ: printed {sp.sstr(leading_term(printed, variables))}, "
+                  f"derived {sp.sstr(leading_term(derived, variables))}")
+    detail += _alternate_note(printed, alternates, form)
     return Verdict(DISAGREES, detail, pe, de)
 
 

@@ -90,3 +90,124 @@ NEWTON_NORM = Printed(sp.Integer(0), "exact", "Table 1 row Newton, col. 2 ('-> 0
 _v, _g = sp.symbols("v g", positive=True)
 ADAM_STEP = Printed(eta * (_v / (1 - beta1)) / (sp.sqrt(_g / (1 - beta2)) + eps), "exact",
                     "Sec. 5.3, the Adam update rule")
+
+# ---- Sections 1-3, 5.4 and 7: normalization identities (printed) ----
+# The statements below are written abstractly, as the papers write them: ``w`` is a unit's weight vector, ``W``
+# a layer's weight matrix, and every function (``y_BN``, ``nabla_y_BN``, ``L_lambda``, ...) is an undefined SymPy
+# function named after the paper's symbol. ``normlaws.theory.normalization`` and ``normlaws.theory.discussion``
+# instantiate them on their symbolic batch (``Claim.instantiate``). In the printed gradient and Hessian formulas
+# ``X`` is the sample's input row (a vector), ``Xw`` the scalar X.w, ``XtX`` the matrix X^T X, ``norm_w`` ||w||_2,
+# ``sigma`` sigma(Xw), ``z`` the input to the nonlinearity g; vectors are read along a direction v (X -> X.v).
+# ``domain`` widens a positive symbol to the paper's domain where the paper states no restriction.
+from .symbols import alpha as _alpha, alpha_real as _alpha_real, beta  # noqa: E402
+
+w_vec = sp.Symbol("w")                      # a unit's weight vector, abstractly
+W_mat = sp.Symbol("W")                      # a layer's weight matrix, abstractly
+X_row, Xw_dot, XtX_mat = sp.symbols("X Xw XtX")
+z_in = sp.Symbol("z")                       # the input to the nonlinearity
+sigma_Xw = sp.Symbol("sigma", positive=True)  # sigma(Xw), the batch standard deviation
+norm_w = sp.Symbol("norm_w", positive=True)   # ||w||_2
+g_fn = sp.Function("g")                     # the nonlinearity
+c_gamma = sp.Symbol("c", positive=True)     # Sec. 7: the factor gamma is scaled by
+alpha_1 = sp.Symbol("alpha1", positive=True)  # footnote 1: the scale factor of the first unit of a layer
+log_n = sp.Symbol("log_n", positive=True)   # ln(n), n the number of values normalized (Hoffer's L-inf constant)
+inv_n = sp.Symbol("inv_n", positive=True)   # 1/n, n the batch size (Hoffer's L1 constant, read at batch size n)
+_fn = sp.Function
+_wide = {_alpha: _alpha_real}               # Sec. 1 states no sign for the scale factor
+
+#: Sec. 1: y(X; alpha w, gamma, beta) = y(X; w, gamma, beta) "for each normalization strategy" (no sign stated)
+INVARIANCE = {
+    "bn": Printed(sp.Eq(_fn("y_BN")(_alpha * w_vec), _fn("y_BN")(w_vec)), "identity",
+                  "Sec. 1, eq. y(X; alpha w, gamma, beta) = y(X; w, gamma, beta), for BN", domain=_wide),
+    "bn_eps": Printed(sp.Eq(_fn("y_BN_eps")(_alpha * w_vec), _fn("y_BN_eps")(w_vec)), "identity",
+                      "Sec. 1, the same equation, for BN as frameworks compute it: sigma = sqrt(var + epsilon)",
+                      text="the paper's BN formula has no epsilon; every framework adds one (1e-5 by default)",
+                      domain=_wide),
+    "wn": Printed(sp.Eq(_fn("y_WN")(_alpha * w_vec), _fn("y_WN")(w_vec)), "identity",
+                  "Sec. 1, the same equation, for WN", domain=_wide),
+    "ln": Printed(sp.Eq(_fn("y_LN")(_alpha * W_mat), _fn("y_LN")(W_mat)), "identity",
+                  "Sec. 1, the same equation, for LN, with footnote 1 (the whole matrix W scaled uniformly)",
+                  domain=_wide),
+    # Hoffer et al. 2018, Sec. 2: BN(||w||_2 w_hat x) = BN(w_hat x); the scale factor is a norm, so positive
+    "l1bn": Printed(sp.Eq(_fn("y_L1BN")(_alpha * w_vec), _fn("y_L1BN")(w_vec)), "identity",
+                    "Hoffer et al. 2018, Sec. 2 (BN(||w|| w_hat x) = BN(w_hat x), factor ||w|| > 0), for L1 batch norm"),
+    "linfbn": Printed(sp.Eq(_fn("y_LinfBN")(_alpha * w_vec), _fn("y_LinfBN")(w_vec)), "identity",
+                      "Hoffer et al. 2018, Sec. 2 (factor ||w|| > 0), for L-infinity batch norm"),
+}
+
+#: footnote 1: "LN is only invariant if the whole weight matrix for the layer is scaled uniformly": every unit's
+#: scale factor must equal the first unit's
+LN_UNIFORM_SCALE = Printed(alpha_1, "exact", "Sec. 1, footnote 1 (LN invariant only under uniform scaling of W)")
+
+#: Hoffer et al. 2018, Sec. 4: L1 batch norm divides by C_L1 * mean|x - mu| with C_L1 = sqrt(pi/2)
+HOFFER_L1_CONSTANT = Printed(sp.sqrt(sp.pi / 2), "exact",
+                             "Hoffer et al. 2018, Sec. 4 (L1 batch norm, C_L1 = sqrt(pi/2)); models/lp_norm.py",
+                             text="read as the constant that makes C * mean|x_i - mean(x)| estimate sigma at batch size n")
+#: Hoffer et al. 2018, Sec. 4: L-infinity batch norm divides by C_Linf(n) * max|x - mu| with
+#: C_Linf(n) = (1 + sqrt(pi ln 4)) / (2 sqrt(2 ln n)) (the mean of two bounds on sigma / E[max of n Gaussians])
+HOFFER_LINF_CONSTANT = Printed((1 + sp.sqrt(sp.pi * sp.log(4))) / (2 * sp.sqrt(2 * log_n)), "exact",
+                               "Hoffer et al. 2018, Sec. 4 (L-inf batch norm constant C_Linf(n)); transcribed from "
+                               "the authors' code, models/lp_norm.py (TopkBatchNorm2d, k = 1)",
+                               text="the paper's full text is not in ../shared/papers; log_n stands for ln(n)")
+
+#: Sec. 2: L_lambda(alpha w) = sum_i l_i(y(X_i; w)) + lambda ||w||^2 = L_{lambda alpha^2}(w)
+L2_RESCALING = Printed(sp.Eq(_fn("L_lambda")(lam, _alpha * w_vec), _fn("L_lambda")(lam * _alpha**2, w_vec)),
+                       "identity", "Sec. 2, L_lambda(alpha w) = L_{lambda alpha^2}(w) (alpha as in Sec. 1, read > 0)")
+L2_RESCALING_MIDDLE = Printed(sp.Eq(_fn("L_lambda")(lam, _alpha * w_vec), _fn("L")(w_vec) + lam * _fn("sqnorm")(w_vec)),
+                              "identity", "Sec. 2, the middle member: sum_i l_i(y(X_i; w, gamma, beta)) + lambda ||w||_2^2")
+#: Sec. 2: "the parameter lambda has no impact on the optimum, since the weights can be scaled to compensate";
+#: an optimum w* != 0 of L_lambda is stationary along its own ray: w* . grad L_lambda(w*) = 0
+L2_OPTIMUM = Printed(sp.Eq(_fn("w_dot_nabla_L_lambda")(lam, w_vec), 0), "identity",
+                     "Sec. 2 (lambda has no impact on the optimum), as the stationarity an optimum w* != 0 needs "
+                     "along its ray: w* . grad L_lambda(w*) = 0",
+                     text="the paper presumes an optimum exists; the formal reading is its first-order condition")
+
+#: Sec. 3 and 5.4 (alpha = ||w||_2 > 0 in Sec. 3.1)
+GRAD_SCALING = {
+    "bn": Printed(sp.Eq(_fn("nabla_y_BN")(_alpha * w_vec), _fn("nabla_y_BN")(w_vec) / _alpha), "identity",
+                  "Sec. 3, grad y_BN(X; alpha w) = grad y_BN(X; w) / alpha"),
+    "wn": Printed(sp.Eq(_fn("nabla_y_WN")(_alpha * w_vec), _fn("nabla_y_WN")(w_vec) / _alpha), "identity",
+                  "Sec. 3 (WN: 'this again scales like 1/alpha')"),
+    "ln": Printed(sp.Eq(_fn("nabla_y_LN")(_alpha * W_mat), _fn("nabla_y_LN")(W_mat) / _alpha), "identity",
+                  "Sec. 3 (batch and layer normalization treated alike); Sec. 5.4 (the same holds for LN)"),
+    "l2": Printed(sp.Eq(_fn("nabla_L_lambda")(lam, _alpha * w_vec), _fn("nabla_L_lambda")(lam * _alpha**2, w_vec) / _alpha),
+                  "identity", "Sec. 3, grad L_lambda(alpha w) = grad L_{lambda alpha^2}(w) / alpha"),
+}
+#: Sec. 3: grad y_BN(X; w, gamma, beta) = X / sigma(Xw) gamma g'(z) (gradients not propagated through mu, sigma)
+GRAD_FORMULA_BN = Printed(sp.Eq(_fn("nabla_y_BN")(w_vec), X_row / sigma_Xw * gamma * sp.Derivative(g_fn(z_in), z_in)),
+                          "identity", "Sec. 3, grad y_BN = X/sigma(Xw) gamma g'(z)")
+#: Sec. 3: grad y_WN(X; alpha w, gamma, beta) = (X/||w|| - w Xw/||w||^3) gamma g'(z)  (left side at alpha w, as printed)
+GRAD_FORMULA_WN = Printed(sp.Eq(_fn("nabla_y_WN")(_alpha * w_vec),
+                                (X_row / norm_w - w_vec * Xw_dot / norm_w**3) * gamma * sp.Derivative(g_fn(z_in), z_in)),
+                          "identity", "Sec. 3, grad y_WN(X; alpha w) = (X/||w|| - w Xw/||w||^3) gamma g'(z)")
+#: Sec. 4 writes E||w_{t+1}||^2 = (1 - eta lambda)^2 ||w_t||^2 + eta^2 E[grad L^2] with no cross term: w . grad L = 0
+EULER_ORTHOGONAL = Printed(sp.Eq(_fn("w_dot_nabla_L")(w_vec), 0), "identity",
+                           "Sec. 4, the norm recursion without a cross term 2 eta (1 - eta lambda) w_t . grad L(w_t)",
+                           text="the recursion holds only if w . grad L(w) = 0 (pointwise, or at least in expectation)")
+
+#: Sec. 5.4: grad^2 y_BN "scales like 1/alpha^2 when the weights are scaled by alpha"; "the same holds for WN and LN"
+HESS_SCALING = {
+    "bn": Printed(sp.Eq(_fn("nabla2_y_BN")(_alpha * w_vec), _fn("nabla2_y_BN")(w_vec) / _alpha**2), "identity",
+                  "Sec. 5.4 (grad^2 y_BN scales like 1/alpha^2)"),
+    "wn": Printed(sp.Eq(_fn("nabla2_y_WN")(_alpha * w_vec), _fn("nabla2_y_WN")(w_vec) / _alpha**2), "identity",
+                  "Sec. 5.4 (the same holds for WN)"),
+    "ln": Printed(sp.Eq(_fn("nabla2_y_LN")(_alpha * W_mat), _fn("nabla2_y_LN")(W_mat) / _alpha**2), "identity",
+                  "Sec. 5.4 (the same holds for LN)"),
+    #: as printed: grad^2 L_lambda(w_t) = grad^2 L_{lambda alpha^2}(w_t) / alpha^2 (both sides at w_t)
+    "l2": Printed(sp.Eq(_fn("nabla2_L_lambda")(lam, w_vec), _fn("nabla2_L_lambda")(lam * _alpha**2, w_vec) / _alpha**2),
+                  "identity", "Sec. 5.4, grad^2 L_lambda(w_t) = grad^2 L_{lambda alpha^2}(w_t) / alpha^2"),
+}
+#: Sec. 5.4: grad^2 y_BN(X; w, gamma, beta) = X^t X / sigma(Xw)^2 gamma^2 g''(z)
+HESS_FORMULA_BN = Printed(sp.Eq(_fn("nabla2_y_BN")(w_vec),
+                                XtX_mat / sigma_Xw**2 * gamma**2 * sp.Derivative(g_fn(z_in), (z_in, 2))),
+                          "identity", "Sec. 5.4, grad^2 y_BN = X^t X / sigma(Xw)^2 gamma^2 g''(z)")
+
+#: Sec. 7: "with rectified linear activation functions, scaling of gamma also has no effect on the function value
+#: in subsequent layers" (gamma scaled, beta not)
+GAMMA_SCALING = Printed(sp.Eq(_fn("y_next")(c_gamma * gamma, beta), _fn("y_next")(gamma, beta)), "identity",
+                        "Sec. 7 (scaling of gamma has no effect on the function value in subsequent layers)")
+#: Sec. 7: "the only parameters that are actually regularized are the gamma's for the last layer"; the set of
+#: parameters is written as the sum of their symbols (R stands for the set L2 actually regularizes)
+REGULARIZED = Printed(sp.Eq(sp.Symbol("R"), sp.Symbol("gamma_last")), "identity",
+                      "Sec. 7 (the only parameters actually regularized are the gamma's of the last layer)",
+                      text="sets of parameters are written as sums of symbols, one per parameter group")

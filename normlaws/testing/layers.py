@@ -50,6 +50,11 @@ def normalize(z: np.ndarray, axis: int = 0, p=2, eps: float = 0.0):
     Returns ``(y, D)``. Every ``D`` is positively homogeneous of degree 1 in ``z`` (when ``eps = 0``), so
     ``y`` is invariant under ``z -> alpha z`` for ``alpha > 0`` and flips sign for ``alpha < 0``.
     """
+    with np.errstate(divide="ignore", invalid="ignore"):  # a batch without spread gives nan, not a warning
+        return _normalize(z, axis, p, eps)
+
+
+def _normalize(z, axis, p, eps):
     c = z - z.mean(axis=axis, keepdims=True)
     if p == 2:
         D = np.sqrt((c * c).mean(axis=axis, keepdims=True) + eps)
@@ -75,7 +80,8 @@ def layer_norm(X, W, eps: float = 0.0):
 def weight_norm(X, W):
     """Weight Normalization: ``X @ W / ||W||`` with the norm of each column (each output unit): ``(y, norm)``."""
     norm = np.sqrt((W * W).sum(axis=0, keepdims=True if W.ndim == 2 else False))
-    return matvec(X, W) / norm, norm
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return matvec(X, W) / norm, norm
 
 
 def normalization_bound(X, W, y, D, axis: int, C: float = 1.0, dtype=np.float64):
@@ -107,7 +113,8 @@ def weight_norm_bound(X, W, y, norm, dtype=np.float64):
     W2 = W if W.ndim == 2 else W[:, None]
     R = (np.abs(X)[:, :, None] * np.abs(W2)[None]).sum(axis=1)
     R = R if W.ndim == 2 else R[:, 0]
-    return 2 * ((d + 2) * u * R / norm + (d + 3) * u * np.abs(y))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 2 * ((d + 2) * u * R / norm + (d + 3) * u * np.abs(y))
 
 
 # ---- a Batch-Normalized unit with a loss: value and gradient in both backward conventions ------------

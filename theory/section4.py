@@ -1,0 +1,363 @@
+"""The paper's Section 4 stochastic model: steady-state weight norms, exponents, relaxation, growth.
+
+The model (stated once, used by every rule). A scale-invariant unit has weights ``w`` in ``R^d``, norm
+``r = ||w||``, ``N = r**2``. The gradient of the unregularized loss at ``w`` is ``g/r`` where the ``g`` are
+independent across steps, zero-mean, with ``E||g||^2 = C`` (the second moment at unit norm; isotropic, so
+each coordinate has ``C/d``) and uncorrelated with ``w`` (exactly orthogonal to ``w`` under full BN backward,
+zero-mean along ``w`` under stop-gradient). For a stop-gradient BN unit with a rectifier,
+``C = d * gamma**2 * sigma_nabla**2 / 2`` (``sec4.grad_second_moment``). The L2 term is ``lam*||w||^2``
+(gradient ``2*lam*w``); AdamW uses the decoupled factor ``(1 - eta*lam)``.
+
+The *closure* used for the fixed points replaces ``E[1/N]`` by ``1/E[N]`` (the paper's
+"``||w_{t+1}|| = ||w_t||``"), and for RMSProp/Adam replaces the second-moment accumulator by its mean
+``C/(d*N)``. The exact stationary identity ``(1 - a**2) E[N] = eta**2 C E[1/N]`` (SGD, ``a = 1 - 2*eta*lam``)
+needs no closure; the closure's relative error is of order ``1/d`` (checked by the Monte-Carlo leg).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import sympy as sp
+
+from . import printed
+from .claim import Claim, Printed
+from .derivation import Derivation, Step
+from .symbols import C, C_PAPER, N, beta1, d, eta, gamma, lam, r, rho, sigma_g, sigma_x, t
+from .updates import effective_lr, invariant_monomial, normalized_sgd_derivation
+
+_h = sp.Symbol("h", positive=True)
+_q, _P, _V = sp.symbols("q P V")  # injected noise per step, E[w.v], E[||v||^2] (stationary moments)
+N0 = sp.Symbol("N_0", positive=True)
+
+RULES = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw")
+
+
+def decay_factor() -> sp.Expr:
+    """SGD's per-step weight factor in the canonical convention, ``a = 1 - 2*eta*lam``.
+
+    >>> decay_factor()
+    -2*eta*lambda + 1
+    """
+    return 1 - 2 * eta * lam
+
+
+def sgd_recursion(noise=C) -> sp.Expr:
+    """``E[N_{t+1} | w_t] - N`` for SGD: ``(a**2 - 1) N + eta**2 * noise / N`` (no closure needed)."""
+    return (decay_factor() ** 2 - 1) * N + eta**2 * noise / N
+
+
+def _solve_stationary(equations, unknown=N) -> sp.Expr:
+    """Solve the linear stationary second-moment equations; return ``unknown`` as a multiple of ``_q``."""
+    solution = sp.solve(equations, [N, _P, _V], dict=True)[0]
+    return sp.factor(solution[unknown])
+
+
+@lru_cache(maxsize=None)
+def momentum_stationary_N(kind: str) -> sp.Expr:
+    """Closure fixed point ``N*`` of heavy-ball (``kind='momentum'``) or Nesterov momentum, exact in the closure.
+
+    State ``(w, v)``; per step the noise ``e = eta*g/r`` with ``E||e||^2 = q = eta**2 C/N``. The stationary
+    moments ``N = E||w||^2``, ``P = E[w.v]``, ``V = E||v||^2`` solve a linear system; then ``q = eta**2 C/N``
+    closes it.
+    """
+    a = decay_factor()
+    if kind == "momentum":   # v' = rho v - 2 eta lam w - e ;  w' = a w + rho v - e
+        wv, vv, vw = (a, rho), (rho, -2 * eta * lam), None
+    else:                    # v' = rho a v - 2 eta lam w - e ;  w' = a w + rho a v - e
+        wv, vv, vw = (a, rho * a), (rho * a, -2 * eta * lam), None
+    (aw, av), (bv, bw) = wv, vv
+    equations = [
+        sp.Eq(N, aw**2 * N + 2 * aw * av * _P + av**2 * _V + _q),
+        sp.Eq(_V, bv**2 * _V + 2 * bv * bw * _P + bw**2 * N + _q),
+        sp.Eq(_P, aw * bw * N + (aw * bv + av * bw) * _P + av * bv * _V + _q),
+    ]
+    ratio = _solve_stationary(equations) / _q          # N = ratio * q = ratio * eta^2 C / N
+    return sp.sqrt(sp.factor(ratio * eta**2 * C))
+
+
+def adamw_stationary_N() -> sp.Expr:
+    """Closure fixed point ``N*`` of AdamW (decoupled decay ``(1 - eta*lam)``, first moment ``beta1``).
+
+    The preconditioned noise ``P g/r`` has ``E||.||^2 = d`` (``P = sqrt(d N / C)``); state ``(w, m)``.
+    """
+    A = 1 - eta * lam
+    # m' = beta1 m + (1-beta1) e ; w' = A w - eta beta1 m - eta (1-beta1) e ; E||e||^2 = d
+    equations = [
+        sp.Eq(N, A**2 * N - 2 * A * eta * beta1 * _P + eta**2 * beta1**2 * _V + eta**2 * (1 - beta1)**2 * d),
+        sp.Eq(_V, beta1**2 * _V + (1 - beta1)**2 * d),
+        sp.Eq(_P, A * beta1 * _P - eta * beta1**2 * _V - eta * (1 - beta1)**2 * d),
+    ]
+    return sp.factor(sp.solve(equations, [N, _P, _V], dict=True)[0][N])
+
+
+def adaptive_fixed_point_equation(rule: str) -> sp.Expr:
+    """The closure's fixed-point condition (``== 0``) for RMSProp or Adam with L2 in the gradient, in ``N``.
+
+    Preconditioner ``P = sqrt(d N / C)`` (the accumulator at its mean); decay coefficient ``c = 2 lam P``.
+    """
+    c = 2 * lam * sp.sqrt(d * N / C)
+    if rule == "rmsprop":    # N' = (1 - eta c)^2 N + eta^2 d
+        return (1 - eta * c) ** 2 * N + eta**2 * d - N
+    # Adam: m' = beta1 m + (1-beta1)(e + c w), w' = w - eta m'  ->  N = d eta (1+b)/(c (2(1+b) - c eta (1-b)))
+    return d * eta * (1 + beta1) / (c * (2 * (1 + beta1) - c * eta * (1 - beta1))) - N
+
+
+@lru_cache(maxsize=None)
+def stationary_N(rule: str) -> sp.Expr:
+    """``N* = E||w||^2`` at equilibrium in the closure: exact where a closed form exists, else leading order."""
+    if rule == "sgd":
+        return sp.sqrt(eta**2 * C / sp.factor(1 - decay_factor() ** 2))
+    if rule in ("momentum", "nesterov"):
+        return momentum_stationary_N(rule)
+    if rule == "adamw":
+        return adamw_stationary_N()
+    return leading_N(rule)
+
+
+def _lead(expr: sp.Expr) -> sp.Expr:
+    """Leading term as ``eta, lam -> 0`` together (``eta/lam`` fixed)."""
+    scaled = expr.subs({eta: eta * _h, lam: lam * _h}, simultaneous=True)
+    return sp.powsimp(sp.factor(scaled.as_leading_term(_h).subs(_h, 1)), force=True)
+
+
+@lru_cache(maxsize=None)
+def leading_N(rule: str) -> sp.Expr:
+    """Leading-order ``N*`` as ``eta*lam -> 0``."""
+    if rule in ("rmsprop", "adam"):
+        # leading balance of the fixed-point equation: 4 eta lam sqrt(d/C) N^(3/2) = eta^2 d
+        return (eta * sp.sqrt(d * C) / (4 * lam)) ** sp.Rational(2, 3)
+    return _lead(stationary_N(rule))
+
+
+def leading_norm(rule: str) -> sp.Expr:
+    """Leading-order steady-state norm ``||w||* = sqrt(N*)``."""
+    return sp.powsimp(sp.sqrt(sp.factor(sp.cancel(leading_N(rule)))), force=True)
+
+
+def equilibrium_eff_lr(rule: str) -> sp.Expr:
+    """``eta_eff`` at equilibrium: the rule's ``eta/||w||**k`` at the closure's ``N*`` (leading order for adaptive)."""
+    base = "adam" if rule == "adamw" else rule
+    norm = sp.sqrt(stationary_N(rule))
+    return sp.powsimp(effective_lr("momentum" if base == "nesterov" else base).subs(r, norm), force=True)
+
+
+def _exponent_extras(expr: sp.Expr) -> dict:
+    lead = _lead(expr)
+    return {"leading": lead,
+            "exponent_eta": sp.simplify(eta * sp.diff(sp.log(lead), eta)),
+            "exponent_lam": sp.simplify(lam * sp.diff(sp.log(lead), lam))}
+
+
+# ---- derivations behind the claims ------------------------------------------------------------------------
+def grad_second_moment() -> Derivation:
+    """Per-coordinate ``E[(dL/dw_j)^2]`` of a stop-gradient BN unit with a rectifier, one sample."""
+    e_delta2, e_gprime2, e_x2 = sigma_g**2, sp.Rational(1, 2), sigma_x**2
+    sigma_xw2 = sigma_x**2 * r**2          # Var(X w) = sigma_X^2 ||w||^2 for isotropic inputs
+    result = e_delta2 * gamma**2 * e_gprime2 * e_x2 / sigma_xw2
+    return Derivation(
+        result=result,
+        steps=[Step("dL/dw_j = delta * gamma * g'(z) * X_j / sigma(Xw) (gradient stopped at the batch std)"),
+               Step("delta, g'(z), X_j independent; E[delta^2] = sigma_nabla^2, E[g'^2] = 1/2 (ReLU), "
+                    "E[X_j^2] = sigma_X^2, sigma(Xw)^2 = sigma_X^2 ||w||^2", result),
+               Step("summed over the d coordinates: E||grad L||^2 = d * gamma^2 sigma_nabla^2 / (2 ||w||^2), "
+                    "i.e. the model's C = d gamma^2 sigma_nabla^2 / 2", d * result * r**2)],
+        proofs={"sigma_X cancels": sp.diff(result, sigma_x)},
+        summary="per coordinate sigma_nabla^2 gamma^2/(2||w||^2); the squared norm of the gradient carries a "
+                "factor d (the number of inputs), which the paper's recursion leaves out",
+        extras={"C": d * C_PAPER})
+
+
+def sgd_recursion_derivation() -> Derivation:
+    """The conditional expectation of ``||w_{t+1}||^2`` for SGD in the canonical convention, in paper symbols."""
+    w_next = sp.Symbol("a w - eta g/r")
+    increment = sgd_recursion().subs({N: r**2, C: d * C_PAPER})
+    return Derivation(
+        result=increment,
+        steps=[Step("w_{t+1} = w - eta (g/r + 2 lam w) = a w - eta g/r with a = 1 - 2 eta lam", w_next),
+               Step("E||w_{t+1}||^2 = a^2 r^2 - 2 a eta E[w.g]/r + eta^2 E||g||^2/r^2, and E[w.g] = 0"),
+               Step("so E||w_{t+1}||^2 - r^2 with C = d gamma^2 sigma^2/2", increment)],
+        proofs={"expansion": sp.expand((decay_factor() ** 2) * N + eta**2 * C / N - N - sgd_recursion())},
+        summary="E||w_{t+1}||^2 = (1 - 2 eta lam)^2 ||w||^2 + eta^2 d gamma^2 sigma^2/(2||w||^2): the decay "
+                "factor of the penalty lam||w||^2 is (1 - 2 eta lam), and the noise carries d")
+
+
+def _torch_d1(expr: sp.Expr) -> sp.Expr:
+    """The same formula under PyTorch's convention (gradient lam*w, i.e. lam -> lam/2) and one input (d = 1)."""
+    return expr.subs({lam: lam / 2, d: 1}, simultaneous=True)
+
+
+def sgd_fixed_point() -> Derivation:
+    """The closure's steady-state norm of SGD, exact: ``r**4 = eta**2 C / (1 - (1 - 2 eta lam)**2)``."""
+    N_star = stationary_N("sgd")
+    result = sp.sqrt(N_star).subs(C, d * C_PAPER)
+    return Derivation(
+        result=result,
+        steps=[Step("set E[N_{t+1}] = N_t = N (the closure E[1/N] = 1/E[N]) in", sgd_recursion()),
+               Step("solve for N^2 (the natural unknown: r^4)", N_star**2),
+               Step("with C = d gamma^2 sigma^2/2, r = N^(1/2)", result)],
+        proofs={"fixed_point": sgd_recursion().subs(N, N_star)},
+        summary="||w||^4 = eta C/(4 lam (1 - eta lam)) with C = d gamma^2 sigma^2/2, i.e. "
+                "(eta d gamma^2 sigma^2/(8 lam (1 - eta lam)))^(1/4)",
+        extras={"N_star": N_star, **_exponent_extras(sp.sqrt(N_star))})
+
+
+def norm_derivation(rule: str) -> Derivation:
+    """Leading-order steady-state norm of a rule, with its exponents in eta and lam."""
+    lead = leading_norm(rule)
+    steps = [Step("closure fixed point N* = E||w||^2", stationary_N(rule))]
+    proofs = {}
+    if rule in ("rmsprop", "adam"):
+        eq = adaptive_fixed_point_equation(rule)
+        steps.insert(0, Step("fixed-point condition (= 0) with the accumulator at its mean C/(d N)", eq))
+        # relative residual of the condition at the leading-order N*, as eta, lam -> 0 together
+        scale = eta**2 * d if rule == "rmsprop" else N
+        relative = (eq / scale).subs(N, leading_N(rule)).subs({eta: eta * _h, lam: lam * _h}, simultaneous=True)
+        proofs["leading_balance"] = sp.limit(relative, _h, 0)
+    else:
+        proofs["leading_of_closure"] = sp.powsimp(lead**2 - leading_N(rule), force=True)
+    steps.append(Step("leading order as eta lam -> 0", lead))
+    return Derivation(result=lead, steps=steps, proofs=proofs,
+                      summary=f"||w|| ~ {sp.sstr(lead)} to leading order",
+                      extras={"N_star": stationary_N(rule), **_exponent_extras(lead)})
+
+
+def eff_lr_eq_derivation(rule: str) -> Derivation:
+    """The effective learning rate at equilibrium and its exponents, with the invariant it depends on."""
+    base = {"nesterov": "momentum", "adamw": "adam"}.get(rule, rule)
+    value = equilibrium_eff_lr(rule)
+    inv = invariant_monomial(rule)
+    lead = _lead(value)
+    return Derivation(
+        result=value,
+        steps=[Step("effective learning rate of the rule", effective_lr(base)),
+               Step("at the closure's steady state ||w||^2 = N*", value),
+               Step("to leading order", lead),
+               Step("it is a power of the rule's invariant monomial (consistency with Sec. 3.1)", inv)],
+        proofs={"function_of_invariant": _power_of(lead, inv)},
+        summary=f"eta_eff at equilibrium ~ {sp.sstr(lead)}, a function of {sp.sstr(inv)} alone",
+        extras=_exponent_extras(value))
+
+
+def _power_of(monomial: sp.Expr, invariant: sp.Expr) -> sp.Expr:
+    """Zero when the (eta, lam) part of ``monomial`` is a power of ``invariant``."""
+    e_eta = sp.simplify(eta * sp.diff(sp.log(monomial), eta))
+    e_lam = sp.simplify(lam * sp.diff(sp.log(monomial), lam))
+    i_eta, i_lam = sp.degree(invariant, eta), sp.degree(invariant, lam)
+    return sp.simplify(e_eta * i_lam - e_lam * i_eta)
+
+
+def rmsprop_recursion_derivation() -> Derivation:
+    """RMSProp's ``E||w_{t+1}||^2 - r^2`` with the accumulator at its mean, in paper symbols."""
+    P = r * sp.sqrt(d / C)
+    increment = ((1 - 2 * eta * lam * P) ** 2 * r**2 + eta**2 * d - r**2).subs(C, d * C_PAPER)
+    return Derivation(
+        result=sp.simplify(increment),
+        steps=[Step("accumulator E[(g_j/r + 2 lam w_j)^2] ~ C/(d r^2) to leading order; P = 1/sqrt(.)", P),
+               Step("w' = (1 - 2 eta lam P) w - eta P g/r; E||eta P g/r||^2 = eta^2 P^2 C/r^2 = eta^2 d"),
+               Step("E||w_{t+1}||^2 - r^2 with C = d gamma^2 sigma^2/2", increment)],
+        proofs={"noise_term": sp.simplify(eta**2 * P**2 * C / r**2 - eta**2 * d)},
+        summary="E||w_{t+1}||^2 = (1 - 2 sqrt(2) eta lam ||w||/(gamma sigma))^2 ||w||^2 + d eta^2: the printed "
+                "decay lacks the factor 2 sqrt(2) and the printed noise eta^2/2 should be d eta^2")
+
+
+def sgd_relaxation() -> Derivation:
+    """Relaxation of ``N`` to equilibrium under SGD: the linearised map's slope is ``2 a**2 - 1``."""
+    a = decay_factor()
+    F = a**2 * N + eta**2 * C / N
+    slope = sp.simplify(sp.diff(F, N).subs(N, stationary_N("sgd")))
+    tau = -1 / sp.log(slope)
+    return Derivation(
+        result=tau,
+        steps=[Step("N' = F(N) = a^2 N + eta^2 C/N; slope at N*", slope),
+               Step("deviations decay as slope^t: time constant (steps)", tau),
+               Step("to leading order", 1 / (8 * eta * lam))],
+        proofs={"slope": sp.expand(slope - (2 * a**2 - 1)),
+                "leading": sp.limit(tau.subs({eta: eta * _h}) * 8 * eta * _h * lam, _h, 0) - 1},
+        summary="E||w||^2 relaxes geometrically with factor 2(1 - 2 eta lam)^2 - 1 per step: time constant "
+                "~ 1/(8 eta lam) steps (4x shorter than 1/(2 eta lam) of the decay alone)",
+        extras={"leading": 1 / (8 * eta * lam)})
+
+
+def growth_without_decay() -> Derivation:
+    """With ``lam = 0``: ``N_{t+1} = N_t + eta**2 C/N_t``, so ``N_t**2 >= N_0**2 + 2 eta**2 C t``."""
+    step_sq = sp.expand((N + eta**2 * C / N) ** 2 - N**2)
+    bound = sp.sqrt(N0**2 + 2 * eta**2 * C * t)
+    eta_eff = sp.limit(eta / bound * sp.sqrt(t), t, sp.oo) / sp.sqrt(t)
+    return Derivation(
+        result=bound,
+        steps=[Step("N_{t+1}^2 - N_t^2 = 2 eta^2 C + eta^4 C^2/N_t^2 >= 2 eta^2 C", step_sq),
+               Step("so ||w_t||^2 >= sqrt(N_0^2 + 2 eta^2 C t), growing without bound", bound),
+               Step("eta_eff = eta/||w_t||^2 -> 1/sqrt(2 C t): it goes to 0, at a rate independent of eta",
+                    eta_eff)],
+        proofs={"increment": step_sq - 2 * eta**2 * C - eta**4 * C**2 / N**2},
+        summary="without L2 the squared norm grows like eta sqrt(2 C t) and the effective learning rate decays "
+                "like 1/sqrt(2 C t), independently of eta",
+        extras={"eta_eff_asymptotic": eta_eff})
+
+
+# ---- the claims ----------------------------------------------------------------------------------------
+_NONE = Printed(None, "none", "")
+_TORCH_ALT = lambda expr_fn: (lambda: {"per-step decay (1 - eta lambda) with one input (d = 1)":  # noqa: E731
+                                      _torch_d1(expr_fn().result)})
+_TITLE = {"sgd": "SGD", "momentum": "heavy-ball momentum", "nesterov": "Nesterov momentum", "rmsprop": "RMSProp",
+          "adam": "Adam", "adamw": "AdamW (decoupled)"}
+
+
+def _norm_claim(rule: str) -> Claim:
+    p = printed.NORM_EQ.get({"nesterov": "momentum"}.get(rule, rule), _NONE)
+    return Claim(id=f"table1.{rule}.norm", title=f"{_TITLE[rule]}: steady-state weight norm",
+                 statement=f"Under {_TITLE[rule]} with L2, the norm of a scale-invariant weight settles where decay "
+                           "and gradient noise balance; its scaling in eta and lambda is as derived.",
+                 source=p.where or "Loshchilov & Hutter 2019 (AdamW row, not in the paper)", printed=p,
+                 derive=lambda: norm_derivation(rule), tags=("table1", "section4"))
+
+
+def _eff_eq_claim(rule: str) -> Claim:
+    p = printed.EFF_LR_EQ.get({"nesterov": "momentum"}.get(rule, rule), _NONE)
+    return Claim(id=f"table1.{rule}.eff_lr_eq", title=f"{_TITLE[rule]}: effective learning rate at equilibrium",
+                 statement=f"At equilibrium the effective learning rate of {_TITLE[rule]} is a power law in eta and "
+                           "lambda, as derived.",
+                 source=p.where or "not in the paper", printed=p, derive=lambda: eff_lr_eq_derivation(rule),
+                 tags=("table1", "section4"))
+
+
+CLAIMS = (
+    [Claim(id="sec4.grad_second_moment", title="Second moment of a BN unit's gradient",
+           statement="With X ~ N(0, sigma_X^2), upstream gradient ~ N(0, sigma_nabla^2) and a rectifier, "
+                     "E[grad L(w)^2] = sigma_nabla^2 gamma^2 / (2 ||w||^2).",
+           source=printed.SEC4_GRAD_SECOND_MOMENT.where, printed=printed.SEC4_GRAD_SECOND_MOMENT,
+           derive=grad_second_moment, variables=(r,), convention="paper-l2-stopgrad", tags=("section4",)),
+     Claim(id="sec4.sgd.recursion", title="SGD: expected squared-norm recursion",
+           statement="E||w_{t+1}||^2 as a function of ||w_t|| in the Section 4 model.",
+           source=printed.SEC4_SGD_RECURSION.where, printed=printed.SEC4_SGD_RECURSION,
+           derive=sgd_recursion_derivation, alternates=_TORCH_ALT(sgd_recursion_derivation), tags=("section4",)),
+     Claim(id="sec4.sgd.fixed_point", title="SGD: steady-state norm (closed form)",
+           statement="The steady-state ||w|| of SGD in the Section 4 model.",
+           source=printed.SEC4_SGD_FIXED_POINT.where, printed=printed.SEC4_SGD_FIXED_POINT,
+           derive=sgd_fixed_point, alternates=_TORCH_ALT(sgd_fixed_point), tags=("section4",)),
+     Claim(id="sec4.sgd.relaxation", title="SGD: relaxation time of the norm",
+           statement="E||w||^2 approaches its steady state geometrically; the time constant is as derived.",
+           source="Sec. 4 (implicit: 'after convergence')", printed=_NONE, derive=sgd_relaxation,
+           tags=("section4",)),
+     Claim(id="sec4.sgd.growth_no_decay", title="SGD without L2: unbounded growth",
+           statement="If no regularization is used the weights grow unbounded and the effective learning rate "
+                     "goes to 0.",
+           source="Sec. 3.1, last paragraph; Sec. 7", printed=_NONE, derive=growth_without_decay,
+           tags=("section4",)),
+     Claim(id="sec52.rmsprop.recursion", title="RMSProp: expected squared-norm recursion",
+           statement="E||w_{t+1}||^2 under RMSProp in the Section 4 model, epsilon -> 0.",
+           source=printed.SEC52_RMSPROP_RECURSION.where, printed=printed.SEC52_RMSPROP_RECURSION,
+           derive=rmsprop_recursion_derivation, tags=("section4",))]
+    + [_norm_claim(rule) for rule in RULES]
+    + [Claim(id="table1.normalized.norm", title="Normalized SGD: weight scale",
+             statement="Normalizing after each step keeps ||w|| = 1.", source=printed.NORM_EQ["normalized"].where,
+             printed=printed.NORM_EQ["normalized"],
+             derive=lambda: Derivation(result=sp.Integer(1), steps=[Step("w <- w~/||w~|| has norm 1 by construction")],
+                                       proofs={"unit": sp.Integer(0)}, summary="||w|| = 1 after every step"),
+             tags=("table1",))]
+    + [_eff_eq_claim(rule) for rule in RULES]
+    + [Claim(id="table1.normalized.eff_lr_eq", title="Normalized SGD: effective learning rate at equilibrium",
+             statement="With weights normalized after each step the effective learning rate is eta.",
+             source=printed.EFF_LR_EQ["normalized"].where, printed=printed.EFF_LR_EQ["normalized"],
+             derive=normalized_sgd_derivation, tags=("table1",))]
+)
