@@ -16,6 +16,7 @@ THEORY_MODULES = (
     "normlaws.theory.updates",
     "normlaws.theory.section4",
     "normlaws.theory.discussion",
+    "normlaws.theory.later",
 )
 
 #: modules that export ``CHECKS: dict[claim_id, callable]`` for a numeric leg

@@ -49,7 +49,7 @@ def leading_term(expr: sp.Basic, variables=(eta, lam)) -> sp.Basic:
     """The leading term of ``expr`` when every variable in ``variables`` is scaled by ``h -> 0``.
 
     >>> leading_term(eta / (4*lam - 2*eta*lam**2))
-    eta/(4*lambda)
+    eta/(4*lamda)
     """
     scaled = sp.sympify(expr).subs({v: v * _h for v in variables}, simultaneous=True)
     lead = sp.powsimp(sp.expand_power_base(scaled.as_leading_term(_h), force=True), force=True)
@@ -60,7 +60,7 @@ def exponents(expr: sp.Basic, variables=(eta, lam)) -> dict[str, sp.Basic]:
     """The power of each variable in the leading term of ``expr`` (``nan`` where it is not a power law).
 
     >>> exponents((eta/lam)**sp.Rational(1, 4))
-    {'eta': 1/4, 'lambda': -1/4}
+    {'eta': 1/4, 'lamda': -1/4}
     """
     lead = leading_term(expr, variables)
     out = {}

@@ -36,7 +36,7 @@ def decay_factor() -> sp.Expr:
     """SGD's per-step weight factor in the canonical convention, ``a = 1 - 2*eta*lam``.
 
     >>> decay_factor()
-    -2*eta*lambda + 1
+    -2*eta*lamda + 1
     """
     return 1 - 2 * eta * lam
 

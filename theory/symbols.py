@@ -7,7 +7,7 @@ multiplies ``w`` by ``(1 - 2*eta*lam)`` before adding the gradient noise.
 import sympy as sp
 
 eta = sp.Symbol("eta", positive=True)          # learning rate
-lam = sp.Symbol("lambda", positive=True)       # L2 strength in L + lam*||w||^2
+lam = sp.Symbol("lamda", positive=True)        # L2 strength in L + lam*||w||^2 (SymPy spelling: "lambda" is a Python keyword, so sympify could not read it back; LaTeX still prints \lambda)
 alpha = sp.Symbol("alpha", positive=True)      # weight rescaling factor w -> alpha*w (alpha > 0)
 alpha_real = sp.Symbol("alpha", real=True, nonzero=True)  # a scale factor of either sign
 rho = sp.Symbol("rho", positive=True)          # momentum / EMA decay (0 < rho < 1)

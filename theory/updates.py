@@ -193,7 +193,7 @@ def invariant_monomial(name: str, variables=(eta, lam)) -> sp.Expr:
     """The monomial ``eta**a * lam**b`` (a > 0, smallest integers) left unchanged by the rule's rescaling.
 
     >>> invariant_monomial("sgd"), invariant_monomial("rmsprop")
-    (eta*lambda, eta**2*lambda)
+    (eta*lamda, eta**2*lamda)
     """
     exps = RULES[name].hyper_exponents
     e_eta, e_lam = exps[variables[0]], exps[variables[1]]
@@ -296,8 +296,8 @@ def newton_radial() -> Derivation:
     return Derivation(
         result=sp.Integer(0),
         steps=[Step("Euler's identity for a degree -1 gradient: H w = -g"),
-               Step("then (H + 2 lam I)(w + 2 (H + 2 lam I)^-1 g) = g + 2 lam w, so one Newton step is",
-                    sp.Symbol("(1-eta)*w - 2*eta*(H + 2*lambda*I)^-1*g")),
+               Step("then (H + 2 lam I)(w + 2 (H + 2 lam I)^-1 g) = g + 2 lam w, so one Newton step is "
+                    "w' = (1 - eta) w - 2 eta (H + 2 lam I)^-1 g", claimed),
                Step("at a stationary direction (g = 0) the norm shrinks by (1 - eta) each step: "
                     "||w_t|| = (1-eta)^t ||w_0|| -> 0", (1 - eta) ** t * r)],
         proofs={"radial_identity": sp.simplify(step - claimed)},

@@ -17,6 +17,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--steps", type=validate.positive_int, help="timed steps per M (default 20 CUDA, 3 CPU)")
     parser.add_argument("--widths", type=validate.positive_int, nargs=4, metavar="C",
                         help="conv1..conv4 widths (default 32 64 128 256)")
+    parser.add_argument("--batch-size", type=validate.positive_int, default=128, help="images per step (default 128)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     parser.add_argument("--no-compare", action="store_true", help="skip the separate torch.optim models")
     parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
@@ -35,7 +36,8 @@ def run(args) -> int:
     models = args.models or ([1, 4, 16, 64] if cuda else [1, 4])
     steps = args.steps or (20 if cuda else 3)
     result = run_bench(models, device, steps, tuple(args.widths) if args.widths else None,
-                       compare=not args.no_compare, amp=args.amp, channels_last=args.channels_last)
+                       compare=not args.no_compare, amp=args.amp, channels_last=args.channels_last,
+                       batch_size=args.batch_size)
     if args.json:
         print_json(result)
         return 0

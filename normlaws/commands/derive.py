@@ -1,15 +1,37 @@
 """``normlaws derive``: the derivation steps, the result and the proof check of each claim."""
 from __future__ import annotations
 
+import time
+
 from .. import registry
-from ..output import print_json, sympy_str
+from ..output import print_json, sympy_str, table
 
 HELP = "show the derivation of claims (all, or the ids given): steps, result, proof check, verdict"
 
 
 def add_arguments(parser) -> None:
-    """Positional claim ids (all claims when none)."""
+    """Positional claim ids (all claims when none); ``--timings`` for the benchmark table."""
     parser.add_argument("ids", nargs="*", metavar="CLAIM_ID", help="claims to derive (default: all)")
+    parser.add_argument("--timings", action="store_true",
+                        help="benchmark: print the time of each derivation, proof check and verdict")
+
+
+def timings(claims) -> list[dict]:
+    """Wall time (s) of the derivation, the proof check and the verdict of each claim, computed afresh."""
+    rows = []
+    for claim in claims:
+        claim.__dict__.pop("derivation", None)
+        claim.__dict__.pop("verdict", None)
+        t0 = time.perf_counter()
+        claim.derivation
+        t1 = time.perf_counter()
+        claim.proof_failures()
+        t2 = time.perf_counter()
+        claim.verdict
+        t3 = time.perf_counter()
+        rows.append({"id": claim.id, "derive_s": t1 - t0, "proof_s": t2 - t1, "verdict_s": t3 - t2,
+                     "total_s": t3 - t0})
+    return rows
 
 
 def derivation_payload(claim) -> dict:
@@ -35,6 +57,16 @@ def derivation_payload(claim) -> dict:
 
 def run(args) -> int:
     """Print each derivation; exit 1 if any proof residual fails to reduce to zero."""
+    if args.timings:
+        rows = timings(registry.select(args.ids))
+        if args.json:
+            print_json(rows)
+        else:
+            print(table([[r["id"], f"{r['derive_s']:.3f}", f"{r['proof_s']:.3f}", f"{r['verdict_s']:.3f}",
+                          f"{r['total_s']:.3f}"] for r in rows], ["claim", "derive s", "proof s", "verdict s", "total s"]))
+            print(f"\n{len(rows)} claims, {sum(r['total_s'] for r in rows):.2f} s in all "
+                  f"(slowest {max(rows, key=lambda r: r['total_s'])['id']})")
+        return 0
     payloads = [derivation_payload(c) for c in registry.select(args.ids)]
     if args.json:
         print_json(payloads)

@@ -15,7 +15,13 @@ roundoff of the model's dtype. How much such perturbations move each output is m
 (a finite-difference estimate of the componentwise condition number), taking the largest response
 and a factor ``PROBE_SAFETY`` for an unlucky draw. The bound is then
 ``tol_i = LAMBDA * sqrt(m) * u * PROBE_SAFETY * max_probe|df_i|/h + 2 u |f_i|``, for each of the two
-evaluations compared.
+evaluations compared. That bound follows the result's derivatives, so it misses the rounding of a
+quantity that cancels to zero identically (the gradient of a one-input BN unit is exactly 0, and computed as
++-1e-17; so is the Hessian of a BN unit fed a batch with one nonzero sample). Such a quantity is summed from
+terms as large as its value at generic points nearby, so a floor adds ``LAMBDA * sqrt(m) * u`` times the
+largest value found at ``GENERIC_PROBES`` points where every input and parameter moves by
+``GENERIC_SHIFT`` times its own largest entry (additively, so zeros move too): over the whole output, over
+each slice ``c`` of the gradient, over each block ``(c, c')`` of the Hessian.
 
 Epsilon: a normalization with ``eps`` is invariant only up to ``eps``: ``BN_eps(alpha w) = BN_{eps/alpha^2}(w)``
 exactly. Pass ``rescale_eps=('bn',)`` to check that identity instead (the named submodules get
@@ -33,6 +39,8 @@ from ..errors import MissingPart, UsageError
 LAMBDA = 6.0
 PROBES = 4
 PROBE_SAFETY = 3.0
+GENERIC_PROBES = 2
+GENERIC_SHIFT = 1e-2
 
 
 def _torch():
@@ -98,8 +106,13 @@ class _Target:
             model.get_submodule(name).eps = value
         inputs = self.inputs
         if perturb is not None:
-            gen, h = perturb
-            jiggle = lambda t: t * (1 + h * (2 * torch.randint(0, 2, t.shape, generator=gen) - 1).to(t.dtype))  # noqa: E731
+            gen, h, additive = perturb if len(perturb) == 3 else (*perturb, False)
+
+            def jiggle(t):
+                sign = (2 * torch.randint(0, 2, t.shape, generator=gen) - 1).to(t.dtype)
+                if additive:
+                    return t + h * t.abs().max() * torch.rand(t.shape, generator=gen, dtype=t.dtype) * sign
+                return t * (1 + h * sign)
             with torch.no_grad():
                 for p in model.parameters():
                     p.copy_(jiggle(p))
@@ -154,6 +167,13 @@ class _Target:
 
     def with_tolerance(self, kind, values, upstream=None, eps=None, seed=0):
         """``(f, tol)``: the evaluation and its elementwise rounding bound (see the module docstring)."""
+        f, response = self._response(kind, values, upstream, eps, seed)
+        floor = self._term_size(kind, f, values, upstream, eps)
+        tol = LAMBDA * math.sqrt(self.m) * self.u * (PROBE_SAFETY * response + floor) + 2 * self.u * f.abs()
+        return f, tol
+
+    def _response(self, kind, values, upstream, eps, seed=0):
+        """``(f, max_probe |f(perturbed) - f| / h)``: the result and its response to relative perturbations."""
         torch = _torch()
         f = self.evaluate(kind, values, upstream, eps)
         gen = torch.Generator().manual_seed(seed)
@@ -162,8 +182,29 @@ class _Target:
         for _ in range(PROBES):
             probe = self.evaluate(kind, values, upstream, eps, perturb=(gen, h))
             response = torch.maximum(response, (probe - f).abs() / h)
-        tol = LAMBDA * math.sqrt(self.m) * self.u * PROBE_SAFETY * response + 2 * self.u * f.abs()
-        return f, tol
+        return f, response
+
+    def _term_size(self, kind, f, values, upstream, eps):
+        """The size of the terms the result is summed from: its largest value at generic nearby points,
+        over the whole output, each gradient slice, each Hessian block (see the module docstring)."""
+        torch = _torch()
+        gen = torch.Generator().manual_seed(1)
+        size = f.abs()
+        for _ in range(GENERIC_PROBES):
+            nearby = self.evaluate(kind, values, upstream, eps, perturb=(gen, GENERIC_SHIFT, True))
+            size = torch.maximum(size, torch.nan_to_num(nearby.abs(), nan=0.0, posinf=0.0))
+        if kind == "output":
+            return size.max()
+        slices = torch.cat([torch.arange(v.shape[0] if v.ndim else 1).repeat_interleave(v[0].numel() if v.ndim else 1)
+                            + 10**6 * i for i, v in enumerate(values.values())])
+        _, slices = torch.unique(slices, return_inverse=True)
+        k = int(slices.max()) + 1
+        if kind == "gradient":
+            per = torch.zeros(k, dtype=size.dtype).scatter_reduce(0, slices, size, "amax")
+            return per[slices]
+        block = slices[:, None] * k + slices[None, :]
+        per = torch.zeros(k * k, dtype=size.dtype).scatter_reduce(0, block.reshape(-1), size.reshape(-1), "amax")
+        return per[block]
 
 
 # ---- messages ------------------------------------------------------------------------------------------

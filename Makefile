@@ -1,0 +1,35 @@
+# normlaws: `make verify` runs the main job, `make test` the test suite. Both create .venv and install first.
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed-stamp
+OUT     ?= out/report
+
+.PHONY: verify test test-slow test-thorough bench clean
+
+# torch==2.13.0 first: on these machines it is a local CPU build; any other spec may download several GB.
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[all,cluster]'
+	touch $(STAMP)
+
+verify: $(STAMP)
+	$(BIN)/normlaws verify --out $(OUT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q --run-slow
+
+test-thorough: $(STAMP)
+	$(BIN)/python -m pytest -q --hypothesis-profile=thorough tests/test_properties_*.py
+
+bench: $(STAMP)
+	$(BIN)/normlaws derive --timings
+	$(BIN)/normlaws simulate --bench
+	$(BIN)/normlaws bench --device cpu
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .hypothesis .benchmarks
