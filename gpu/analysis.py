@@ -14,9 +14,11 @@ import numpy as np
 
 from ..records import read_records
 
-#: a cell is equilibrated when its log norm moved by at most this much over the last fifth of the phase
-EQUILIBRIUM_TOL = 0.05
-
+#: a cell is equilibrated when the last fifth of its first phase moved the log norm by at most this fraction
+#: of the whole phase's movement. For an exponential approach with time constant tau over E epochs the
+#: fraction is (exp(-(E-k)/tau) - exp(-E/tau)) / (1 - exp(-E/tau)) with k = E/5: 0.2 while tau >> E (still
+#: drifting), 0.05 at E ~ 2.8 tau (95 % relaxed), and below for longer runs.
+EQUILIBRIUM_FRACTION = 0.05
 
 def as_float(value) -> float:
     """A record value as a float ('nan'/'inf' strings and None become NaN / inf)."""
@@ -39,9 +41,9 @@ def load_records(results_dir) -> list:
     return list(by_key.values())
 
 
-def of_optimizer(records, optimizer: str) -> list:
-    """The records of one update rule."""
-    return [r for r in records if r["config"]["optimizer"] == optimizer]
+def of_family(records, rule: str) -> list:
+    """The records of one update rule as the theory names it (our ``sgd`` with momentum is ``momentum``)."""
+    return [r for r in records if family(r) == rule]
 
 
 def norm_series(record, layer: str = "conv1") -> np.ndarray:
@@ -68,19 +70,33 @@ def final_test_error(record) -> float:
     return as_float(errors[-1]) if errors and record["status"] == "done" else math.nan
 
 
-def equilibrated(record, layer: str = "conv1", tol: float = EQUILIBRIUM_TOL) -> bool:
-    """Whether the norm had settled by the fit epoch: ``|log n(E) - log n(E - k)| <= tol``, ``k = max(1, E//5)``.
+def family(record) -> str:
+    """The update rule as the theory names it: ``sgd`` with momentum is heavy-ball ``momentum``."""
+    cfg = record["config"]
+    if cfg["optimizer"] == "sgd" and cfg.get("momentum"):
+        return "momentum"
+    return cfg["optimizer"]
 
-    A norm still relaxing towards its equilibrium moves monotonically, so a small change over the last fifth of
-    the phase is necessary for equilibrium; runs that cannot have relaxed in the run's length fail it.
+
+def equilibrated(record, layer: str = "conv1", fraction: float = EQUILIBRIUM_FRACTION) -> bool:
+    """Whether the norm had settled by the fit epoch (see :data:`EQUILIBRIUM_FRACTION`).
+
+    With ``k = max(1, E//5)``: ``|log n(E)/n(E-k)| < fraction * |log n(E)/n(0)|``. A norm still drifting
+    (relaxation slower than the run) fails, and so does one that barely moved from its initial value, which
+    cannot be told apart from one that never started to relax. Normalized runs have a fixed norm: they count
+    as settled when they finished.
     """
     if record["status"] != "done":
         return False
+    if family(record) == "normalized":
+        return True
     e = fit_epoch(record)
     series = norm_series(record, layer)
     k = max(1, e // 5)
-    a, b = series[e], series[e - k]
-    return bool(np.isfinite(a) and np.isfinite(b) and a > 0 and b > 0 and abs(math.log(a / b)) <= tol)
+    first, before, last = series[0], series[e - k], series[e]
+    if not (np.all(np.isfinite([first, before, last])) and min(first, before, last) > 0):
+        return False
+    return abs(math.log(last / before)) < fraction * abs(math.log(last / first))
 
 
 @dataclass
@@ -126,15 +142,30 @@ def ols(columns: dict, y, level: float = 0.95) -> Fit | None:
     return Fit(names, coef, se, np.column_stack([coef - half, coef + half]), n, level, math.sqrt(s2))
 
 
-def fit_norm_exponents(records, layer: str = "conv1", tol: float = EQUILIBRIUM_TOL) -> Fit | None:
-    """Fit ``log n = a + p log eta + q log lam`` over the equilibrated cells; ``extra`` lists the cells used."""
-    cells = [r for r in records if equilibrated(r, layer, tol) and r["config"]["lam"] > 0]
-    fit = ols({"exponent_eta": [math.log(r["config"]["eta"]) for r in cells],
-               "exponent_lam": [math.log(r["config"]["lam"]) for r in cells]},
-              [math.log(norm_at_fit(r, layer)) for r in cells]) if cells else None
+def angle_at_fit(record, layer: str = "conv1") -> float:
+    """Mean angle per step (radians) of the layer's filters during the fit epoch: the effective step."""
+    return as_float(record["epochs"]["angle_mean"][layer][fit_epoch(record) - 1])
+
+
+def fit_power_law(records, value, layer: str = "conv1") -> Fit | None:
+    """Fit ``log value = a + p log eta + q log lam`` over the equilibrated cells with a positive value.
+
+    ``value(record, layer)`` is e.g. :func:`norm_at_fit` or :func:`angle_at_fit`; coefficients are named
+    ``exponent_eta`` and ``exponent_lam``; ``extra`` says how many cells entered.
+    """
+    cells = [(r, value(r, layer)) for r in records if equilibrated(r, layer) and r["config"]["lam"] > 0]
+    cells = [(r, v) for r, v in cells if math.isfinite(v) and v > 0]
+    fit = ols({"exponent_eta": [math.log(r["config"]["eta"]) for r, _ in cells],
+               "exponent_lam": [math.log(r["config"]["lam"]) for r, _ in cells]},
+              [math.log(v) for _, v in cells]) if cells else None
     if fit is not None:
         fit.extra = {"cells": len(cells), "of": len(records), "layer": layer}
     return fit
+
+
+def fit_norm_exponents(records, layer: str = "conv1") -> Fit | None:
+    """Fit ``log ||w|| = a + p log eta + q log lam`` (norm at the fit epoch) over the equilibrated cells."""
+    return fit_power_law(records, norm_at_fit, layer)
 
 
 def grid_values(records, value) -> tuple:
@@ -161,14 +192,13 @@ def optimal_eta(records) -> list:
             continue
         i = int(np.nanargmin(col))
         interior = 0 < i < len(etas) - 1 and np.isfinite(col[i - 1]) and np.isfinite(col[i + 1])
-        log_star = math.log(etas[i])
+        star = float(etas[i])
         if interior:
             xs, ys = np.log(etas[i - 1:i + 2]), col[i - 1:i + 2]
             a, b, _ = np.polyfit(xs, ys, 2)
             if a > 0:
-                log_star = float(np.clip(-b / (2 * a), xs[0], xs[-1]))
-        out.append({"lam": float(lam), "eta_star": math.exp(log_star), "error": float(col[i]),
-                    "interior": bool(interior)})
+                star = math.exp(float(np.clip(-b / (2 * a), xs[0], xs[-1])))
+        out.append({"lam": float(lam), "eta_star": star, "error": float(col[i]), "interior": bool(interior)})
     return out
 
 
@@ -182,16 +212,46 @@ def fit_optimal_eta(points) -> Fit | None:
 
 
 def derived_exponents(claim_id: str, keys=("exponent_eta", "exponent_lam")) -> dict | None:
-    """The exponents the theory derives for a claim: ``registry.get(id).derivation.extras[key]`` as floats.
+    """The exponents the theory derives for a claim, as floats, from the registry.
 
-    None when the registry has no such claim or its derivation lacks one of the ``keys``.
+    ``derivation.extras[key]`` when the claim has it; otherwise the leading-order exponent of the derived
+    result (:func:`leading_exponent`). None when the registry has no such claim or no exponent follows.
     """
     from .. import registry
     from ..errors import UsageError
     try:
-        extras = registry.get(claim_id).derivation.extras
+        derivation = registry.get(claim_id).derivation
     except UsageError:
         return None
-    if not all(k in extras for k in keys):
+    out = {}
+    for key in keys:
+        if key in derivation.extras:
+            out[key] = float(derivation.extras[key])
+            continue
+        value = leading_exponent(derivation.result, key)
+        if value is None:
+            return None
+        out[key] = value
+    return out
+
+
+def leading_exponent(expr, key: str) -> float | None:
+    """Exponent of ``eta`` or ``lam`` (``key`` 'exponent_eta' / 'exponent_lam') in ``expr`` to leading order.
+
+    The log-derivative ``x d(log expr)/dx`` in the small-step regime (``eta -> h*eta``, ``lam -> h*lam``,
+    ``h -> 0``, as in :mod:`normlaws.theory.compare`); None unless that limit is a number.
+
+    >>> from normlaws.theory.symbols import eta, lam
+    >>> f = eta / (1 - 2 * eta * lam)
+    >>> leading_exponent(f, "exponent_eta"), leading_exponent(f, "exponent_lam")
+    (1.0, 0.0)
+    """
+    import sympy as sp
+    from ..theory.symbols import eta, lam
+    var = {"exponent_eta": eta, "exponent_lam": lam}.get(key)
+    if var is None or expr is None:
         return None
-    return {k: float(extras[k]) for k in keys}
+    h = sp.Dummy("h", positive=True)
+    log_derivative = var * sp.diff(sp.log(sp.sympify(expr)), var)
+    value = sp.limit(log_derivative.subs({eta: h * eta, lam: h * lam}, simultaneous=True), h, 0)
+    return float(value) if value.is_number and value.is_finite else None

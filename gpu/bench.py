@@ -88,9 +88,10 @@ def paper_grid_model_images() -> int:
 
 
 def run_bench(models=(1, 4, 16, 64), device="cpu", steps: int = 10, widths=None, compare: bool = True,
-              amp=None, channels_last: bool = False) -> dict:
+              amp=None, channels_last: bool = False, batch_size: int = PAPER_BASE.batch_size) -> dict:
     """Measure the ensemble for each M (and the separate torch.optim models beside it); return a table."""
-    cfg = TrainConfig(optimizer="nesterov", eta=0.01, lam=5e-4, widths=widths or PAPER_BASE.widths)
+    cfg = TrainConfig(optimizer="nesterov", eta=0.01, lam=5e-4, widths=widths or PAPER_BASE.widths,
+                      batch_size=batch_size)
     device = torch.device(device)
     rows = []
     for m in models:

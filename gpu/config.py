@@ -136,12 +136,32 @@ PAPER_GRID = Grid(etas={"nesterov": _SGD_ETAS, "adam": _ADAM_ETAS, "normalized":
 DEFAULT_ETAS = {"sgd": log_grid(1e-2, 10.0, 7), "nesterov": _SGD_ETAS, "normalized": _SGD_ETAS,
                 "rmsprop": _ADAM_ETAS, "adam": _ADAM_ETAS, "adamw": _ADAM_ETAS}
 
-#: the --quick CPU preset: 5,000 / 1,000 images, narrow widths, 4 epochs at a constant learning rate
+#: the --quick CPU preset: 5,000 / 1,000 images, narrow widths, 4 epochs at a constant learning rate,
+#: a 3 x 3 grid (Nesterov by default; the other rules have their own 3 learning rates)
 QUICK_BASE = TrainConfig(epochs=4, milestones=(), widths=(16, 16, 32, 32), n_train=5_000, n_test=1_000)
-QUICK_GRID = Grid(etas={"nesterov": (0.01, 0.03, 0.1)}, lams={"nesterov": (1e-4, 1e-3, 1e-2)})
+QUICK_ETAS = {"sgd": (0.1, 0.3, 1.0), "nesterov": (0.01, 0.03, 0.1), "normalized": (0.01, 0.03, 0.1),
+              "rmsprop": (1e-4, 3e-4, 1e-3), "adam": (1e-4, 3e-4, 1e-3), "adamw": (1e-4, 3e-4, 1e-3)}
+QUICK_LAMS = (1e-4, 1e-3, 1e-2)
+QUICK_GRID = Grid(etas={"nesterov": QUICK_ETAS["nesterov"]}, lams={"nesterov": QUICK_LAMS})
 
 #: the paper's Section 6 base configuration (100 epochs, drops after 50 and 80, batch 128)
 PAPER_BASE = TrainConfig()
+
+
+def preset_grid(quick: bool, rules=None, etas=None, lams=None) -> Grid:
+    """The grid of a preset (paper or quick) for ``rules`` (default: the preset's), with explicit ``etas`` /
+    ``lams`` replacing the per-rule defaults for every rule.
+
+    >>> g = preset_grid(True, ["adam"])
+    >>> g.etas["adam"], g.lams["adam"]
+    ((0.0001, 0.0003, 0.001), (0.0001, 0.001, 0.01))
+    """
+    preset = QUICK_GRID if quick else PAPER_GRID
+    default_etas = QUICK_ETAS if quick else DEFAULT_ETAS
+    default_lams = QUICK_LAMS if quick else _LAMS
+    rules = list(rules or preset.etas)
+    return Grid(etas={o: tuple(etas) if etas else default_etas[o] for o in rules},
+                lams={o: tuple(lams) if lams else default_lams for o in rules})
 
 
 def group_configs(configs: list, max_models: int) -> list:

@@ -2,12 +2,14 @@
 
 1. ``fig1_norm.png``: conv1 mean filter norm at the fit epoch over the (eta, lam) grid, per update rule.
 2. ``fig2_test_error.png``: final test error over the grid, with the lines along which the theory's effective
-   learning rate is constant overlaid (their slope is the registry's optimal-learning-rate exponent).
-3. ``fig3_normalized.png``: final test error of the normalized-weight update over the grid.
+   learning rate at equilibrium ``eta^p lam^q`` is constant overlaid (p, q from ``table1.<rule>.eff_lr_eq``).
+3. ``fig3_normalized.png``: final test error of the normalized-weight update over the grid, with its lines.
 4. ``fig4_optimal_lr.png``: the optimal eta against lam, with the fitted slope and its 95 % interval beside the
    derived slope.
 
 Cells marked "o" had not equilibrated by the fit epoch and are left out of the fits; "x" marks diverged runs.
+A results folder is meant to hold one base configuration (one seed); where several records share a cell, the
+last one read is drawn.
 """
 from __future__ import annotations
 
@@ -16,13 +18,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .analysis import (derived_exponents, equilibrated, final_test_error, fit_norm_exponents, fit_optimal_eta,
-                       grid_values, load_records, norm_at_fit, of_optimizer, optimal_eta)
+from .analysis import (derived_exponents, equilibrated, family, final_test_error, fit_norm_exponents,
+                       fit_optimal_eta, grid_values, load_records, norm_at_fit, of_family, optimal_eta)
 
-#: which registry claim gives the optimal-lr exponent (the slope of constant effective learning rate) per rule
-LR_CLAIM = {"sgd": "lr.optimal.sgd", "nesterov": "lr.optimal.sgd", "adam": "lr.optimal.adam",
-            "rmsprop": "lr.optimal.adam"}
-RULE_ORDER = ("sgd", "nesterov", "rmsprop", "adam", "adamw", "normalized")
+RULE_ORDER = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "normalized")
+
+
+def constant_eff_lr_slope(rule: str) -> float | None:
+    """Slope of log eta against log lam along which ``eta^p lam^q`` (the derived eff. lr) is constant: -q/p."""
+    derived = derived_exponents(f"table1.{rule}.eff_lr_eq")
+    if not derived or derived["exponent_eta"] == 0:
+        return None
+    return -derived["exponent_lam"] / derived["exponent_eta"]
 
 
 def _pyplot():
@@ -71,12 +78,14 @@ def _constant_lr_lines(ax, etas, lams, slope):
 
 
 def _rules(records, exclude=()):
-    present = {r["config"]["optimizer"] for r in records}
+    present = {family(r) for r in records}
     return [o for o in RULE_ORDER if o in present and o not in exclude]
 
 
 def _panels(plt, n):
-    fig, axes = plt.subplots(1, max(n, 1), figsize=(4.2 * max(n, 1), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, max(n, 1), figsize=(4.2 * max(n, 1), 3.9), squeeze=False)
+    fig.text(0.01, 0.01, "o: norm not equilibrated by the end of the first phase (left out of fits); "
+             "x: diverged", fontsize=7)
     return fig, axes[0]
 
 
@@ -88,13 +97,13 @@ def figure_norms(records, path: Path) -> Path | None:
     plt = _pyplot()
     fig, axes = _panels(plt, len(rules))
     for ax, rule in zip(axes, rules):
-        recs = of_optimizer(records, rule)
+        recs = of_family(records, rule)
         fit = fit_norm_exponents(recs)
         sub = "" if fit is None else (f"\nfit: eta^{fit.get('exponent_eta')['value']:.2f} "
                                       f"lam^{fit.get('exponent_lam')['value']:.2f} ({fit.n} cells)")
         mesh, _, _ = _heatmap(ax, recs, norm_at_fit, f"{rule}: log10 conv1 norm{sub}", log_color=True)
         fig.colorbar(mesh, ax=ax)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
@@ -108,29 +117,31 @@ def figure_errors(records, path: Path) -> Path | None:
     plt = _pyplot()
     fig, axes = _panels(plt, len(rules))
     for ax, rule in zip(axes, rules):
-        derived = derived_exponents(LR_CLAIM[rule], ("exponent_lam",)) if rule in LR_CLAIM else None
-        note = "" if derived else "\n(no derived slope in the registry)"
-        mesh, etas, lams = _heatmap(ax, of_optimizer(records, rule), final_test_error,
-                                    f"{rule}: test error{note}")
-        if derived and len(etas) > 1:
-            _constant_lr_lines(ax, etas, lams, derived["exponent_lam"])
-        fig.colorbar(mesh, ax=ax)
-    fig.tight_layout()
+        _error_panel(fig, ax, of_family(records, rule), rule)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
 
 
+def _error_panel(fig, ax, records, rule):
+    slope = constant_eff_lr_slope(rule)
+    note = "\n(dashed: constant derived eff. lr)" if slope is not None else "\n(no derived eff. lr in the registry)"
+    mesh, etas, lams = _heatmap(ax, records, final_test_error, f"{rule}: test error{note}")
+    if slope is not None and len(etas) > 1:
+        _constant_lr_lines(ax, etas, lams, slope)
+    fig.colorbar(mesh, ax=ax)
+
+
 def figure_normalized(records, path: Path) -> Path | None:
     """Figure 3: final test error of the normalized-weight update over the grid."""
-    recs = of_optimizer(records, "normalized")
+    recs = of_family(records, "normalized")
     if not recs:
         return None
     plt = _pyplot()
     fig, axes = _panels(plt, 1)
-    mesh, _, _ = _heatmap(axes[0], recs, final_test_error, "normalized weights: test error")
-    fig.colorbar(mesh, ax=axes[0])
-    fig.tight_layout()
+    _error_panel(fig, axes[0], recs, "normalized")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
@@ -144,7 +155,7 @@ def figure_optimal_lr(records, path: Path) -> Path | None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
     for rule in rules:
-        points = optimal_eta(of_optimizer(records, rule))
+        points = optimal_eta(of_family(records, rule))
         if not points:
             continue
         lam = np.array([p["lam"] for p in points])
@@ -156,17 +167,21 @@ def figure_optimal_lr(records, path: Path) -> Path | None:
             s = fit.get("exponent_lam")
             label += f": slope {s['value']:.2f} [{s['ci'][0]:.2f}, {s['ci'][1]:.2f}]"
             ax.plot(lam, np.exp(fit.coef[0] + fit.coef[1] * np.log(lam)), lw=1)
-        derived = derived_exponents(LR_CLAIM[rule], ("exponent_lam",)) if rule in LR_CLAIM else None
+        derived = derived_exponents(f"lr.optimal.{rule}", ("exponent_lam",))
         if derived:
-            label += f", derived {derived['exponent_lam']:.3g}"
+            label += f", derived {derived['exponent_lam']:.3g} (dashed)"
         line = ax.plot(lam[inner], star[inner], "o", label=label)[0]
         ax.plot(lam[~inner], star[~inner], "o", mfc="none", color=line.get_color())
+        if derived and inner.any():   # the derived slope through the centre of the fitted points
+            x0, y0 = np.log(lam[inner]).mean(), np.log(star[inner]).mean()
+            ax.plot(lam, np.exp(y0 + derived["exponent_lam"] * (np.log(lam) - x0)), ls="--", lw=1,
+                    color=line.get_color())
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("lambda")
     ax.set_ylabel("optimal eta (open: at the grid's edge, not fitted)")
     ax.legend(fontsize=7)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path

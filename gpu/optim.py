@@ -13,9 +13,10 @@ is the paper's: penalty ``lam*||w||^2`` on the decayed weights, gradient ``2*lam
   The epsilon is added *outside* the square root (torch's choice); Section 5.2 writes ``sqrt(s + eps)``.
 - ``adam``:       torch's ``Adam(betas)``: ``m <- b1*m + (1-b1)*g``, ``v <- b2*v + (1-b2)*g^2``,
   ``w <- w - eta/(1-b1^t) * m / (sqrt(v/(1-b2^t)) + eps)``.
-- ``adamw``:      decoupled: ``w <- (1 - eta*2*lam)*w`` then the Adam step on ``grad L`` alone; torch's
-  ``AdamW(weight_decay=2*lam)``. So the paper's lam gives the same per-step shrink ``1 - 2*eta*lam`` that plain
-  SGD with the penalty ``lam*||w||^2`` applies (the mapping of the decoupled control).
+- ``adamw``:      decoupled: ``w <- (1 - eta*lam)*w`` then the Adam step on ``grad L`` alone; torch's
+  ``AdamW(weight_decay=lam)`` (``conventions.adamw_weight_decay``). Decoupled decay is stated in its own
+  convention, as in Loshchilov & Hutter, PyTorch and ``theory.updates``/``theory.section4``: its lam is the
+  per-step shrink rate, not the penalty's (``conventions.decoupled_decay_factor``).
 - ``normalized``: Section 5.5: the ``nesterov`` step, then every BN-followed filter rescaled to norm 1 (the
   filters start at norm 1 too). Section 5.5 writes a plain SGD step; we keep the momentum so that Figure 3
   compares with the Nesterov runs of Figure 2 (``momentum=0`` gives the plain form).
@@ -26,7 +27,7 @@ import math
 
 import torch
 
-from ..conventions import torch_weight_decay
+from ..conventions import adamw_weight_decay, torch_weight_decay
 
 RULES = ("sgd", "nesterov", "rmsprop", "adam", "adamw", "normalized")
 _STEP = {"sgd": "_sgd", "nesterov": "_sgd", "normalized": "_sgd", "rmsprop": "_rmsprop", "adam": "_adam",
@@ -91,7 +92,7 @@ class EnsembleOptimizer:
         """One update of every model: learning rate ``eta * lr_factor``, zero for models not ``active``."""
         self.steps += 1
         lr = self.eta * lr_factor if active is None else self.eta * lr_factor * active
-        wd = torch_weight_decay(self.lam)
+        wd = adamw_weight_decay(self.lam) if self.rule == "adamw" else torch_weight_decay(self.lam)
         for p in self.params:
             if p.grad is None:
                 continue
@@ -131,14 +132,15 @@ class EnsembleOptimizer:
 def torch_optimizer(net, cfg):
     """The ``torch.optim`` optimizer equal to our rule ``cfg.optimizer`` for one :class:`ConvNet`.
 
-    The paper's ``lam`` becomes ``weight_decay=torch_weight_decay(lam)`` (= 2*lam) on the conv weights and
+    The paper's ``lam`` becomes ``weight_decay=torch_weight_decay(lam)`` (= 2*lam; AdamW: ``lam``, decoupled)
+    on the conv weights and
     (if ``cfg.decay_head``) the head weight; BN parameters and biases get none. ``normalized`` has no torch
     counterpart: it gets the ``nesterov`` optimizer (the step before the rescaling).
     """
     decayed = [c.weight for c in net.convs] + ([net.head.weight] if cfg.decay_head else [])
     ids = {id(p) for p in decayed}
     rest = [p for p in net.parameters() if id(p) not in ids]
-    wd = torch_weight_decay(cfg.lam)
+    wd = adamw_weight_decay(cfg.lam) if cfg.optimizer == "adamw" else torch_weight_decay(cfg.lam)
     groups = [{"params": decayed, "weight_decay": wd}, {"params": rest, "weight_decay": 0.0}]
     rule, lr = cfg.optimizer, cfg.eta
     if rule in ("sgd", "nesterov", "normalized"):

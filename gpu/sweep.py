@@ -5,6 +5,13 @@ Layout of a results directory::
     records.jsonl        one JSON line per finished configuration (status "done" or "diverged")
     traj/<key>.npz       its trajectories (per-filter norms per epoch, angles, gradient ratios, losses)
 
+A record holds ``key``, ``status``, ``config`` (:meth:`TrainConfig.as_dict`), ``final`` (test error, conv1
+norm at the fit epoch and at the end), ``diverged_at`` (``{"step", "epoch"}``, 0-based, or null), ``epochs``
+(per-epoch lists: lr, train/test loss and error, and per layer conv1..conv4 the mean filter norm, the mean
+angle per step and the mean ||grad L||/||w||; non-finite values as the strings 'nan'/'inf'), ``trajectory``
+(the .npz path, relative), ``ensemble`` (its size, keys and wall time), ``architecture``, ``convention`` and
+``provenance`` (seed, versions, device, host, time).
+
 A configuration whose key (canonical hash of its :class:`TrainConfig`) already has a record is skipped, so a
 sweep resumes after a crash without redoing finished work; a group that crashed is redone whole.
 
@@ -73,6 +80,16 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def device_label(device: str) -> str:
+    """The device for records: ``cpu``, or ``cuda:0 (NVIDIA H100 80GB HBM3)``."""
+    import torch
+    dev = torch.device(device)
+    if dev.type != "cuda":
+        return dev.type
+    index = dev.index if dev.index is not None else torch.cuda.current_device()
+    return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+
+
 @lru_cache(maxsize=2)
 def device_data(spec: DataSpec, device: str):
     """The data of ``spec`` on ``device`` (cached per process: a worker loads it once)."""
@@ -104,11 +121,10 @@ def write_result(out: Path, result, device: str, group_keys: list) -> dict:
         "diverged_at": result.diverged_at,
         "epochs": result.epochs,
         "trajectory": traj_rel,
-        "ensemble": {"models": len(group_keys), "keys": group_keys},
-        "wall_s": round(result.wall_s, 3),
+        "ensemble": {"models": len(group_keys), "keys": group_keys, "wall_s": round(result.wall_s, 3)},
         "architecture": architecture_description(cfg.widths),
         "convention": CANONICAL.describe(),
-        "provenance": provenance(seed=cfg.seed, convention=CANONICAL, device=device),
+        "provenance": provenance(seed=cfg.seed, convention=CANONICAL, device=device_label(device)),
     }
     append_record(Path(out) / RECORDS, record)
     return record
@@ -242,7 +258,8 @@ def _run_submitit(groups, spec, out, device, amp, progress_factory, opts):
         try:
             ran += job.result()
         except Exception as exc:  # noqa: BLE001
-            failed.append(([c.key for c in group], f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1:]}"))
+            last = (str(exc).strip().splitlines() or [""])[-1]       # submitit wraps the worker's traceback
+            failed.append(([c.key for c in group], f"{type(exc).__name__}: {last}"))
         if bar:
             bar.advance(len(group))
     if bar:

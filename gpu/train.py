@@ -118,6 +118,8 @@ class EnsembleTrainer:
     def __init__(self, configs, device, *, amp: bool | None = None, channels_last: bool = False):
         self.base = check_compatible(configs)
         self.configs, self.models, self.device = list(configs), len(configs), torch.device(device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True     # fixed shapes: let cuDNN pick the fastest convolutions
         self.model = EnsembleConvNet.initialised(self.models, self.base.widths, self.base.seed).to(self.device)
         self.model.train()
         self.opt = EnsembleOptimizer.for_model(self.model, self.base, [c.eta for c in configs],

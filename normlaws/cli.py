@@ -20,6 +20,10 @@ COMMANDS = {
     "sweep": "sweep",
     "figures": "figures",
     "bench": "bench",
+    "report": "report",
+    "verify": "verify",
+    "audit": "audit",
+    "simulate": "simulate",
 }
 
 

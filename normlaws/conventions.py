@@ -58,6 +58,28 @@ def paper_lambda(weight_decay: float) -> float:
     return weight_decay / 2.0
 
 
+def adamw_weight_decay(lam: float) -> float:
+    """``torch.optim.AdamW(weight_decay=...)`` for a decoupled-decay ``lam``: the same number.
+
+    Decoupled rules (AdamW, Lion) are stated with the per-step factor ``(1 - eta*lam)``, as Loshchilov & Hutter
+    and PyTorch write them; their ``lam`` is not the penalty's (``theory.updates`` and ``theory.section4`` use
+    this convention for AdamW).
+
+    >>> adamw_weight_decay(0.01)
+    0.01
+    """
+    return lam
+
+
+def decoupled_decay_factor(eta: float, lam: float) -> float:
+    """The per-step factor of a decoupled decay: ``1 - eta*lam``.
+
+    >>> decoupled_decay_factor(0.1, 0.01)
+    0.999
+    """
+    return 1.0 - eta * lam
+
+
 def sgd_decay_factor(eta: float, lam: float) -> float:
     """The per-step factor SGD multiplies the weights by, in the canonical convention: ``1 - 2*eta*lam``.
 

@@ -48,7 +48,7 @@ def test_sweep_then_resume_then_figures(data_dir, tmp_path, capsys):
 def test_bench_table(capsys):
     pytest.importorskip("torch")
     assert main(["bench", "--device", "cpu", "--models", "1", "2", "--steps", "1", "--widths", "2", "3", "4", "5",
-                 "--json"]) == 0
+                 "--batch-size", "16", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert [r["models"] for r in out["rows"]] == [1, 2] and out["device"] == "CPU"
     assert all(r["ensemble"] > 0 and r["separate"] > 0 for r in out["rows"])

@@ -102,3 +102,10 @@ def test_architecture_description_names_every_layer_width():
     text = architecture_description((11, 22, 33, 44))
     for piece in ("3->11", "11->22", "22->33", "33->44", "44->10"):
         assert piece in text
+
+
+def test_doctests():
+    import doctest
+
+    import normlaws.gpu.model
+    assert doctest.testmod(normlaws.gpu.model).failed == 0

@@ -119,7 +119,7 @@ def test_keys_are_canonical():
 
 def test_local_process_executor(spec, tmp_path):
     outcome = sweep.run_sweep(grid(lams=(1e-3,)), spec, tmp_path, executor="local-gpus", device="cpu",
-                              max_models=1)
+                              max_models=1)                                               # 2 groups, 1 worker
     assert len(outcome["ran"]) == 2 and not outcome["failed"]
     assert len(read_records(tmp_path / sweep.RECORDS)) == 2
 
@@ -127,8 +127,8 @@ def test_local_process_executor(spec, tmp_path):
 def test_submitit_local_executor(spec, tmp_path):
     pytest.importorskip("submitit")
     configs = grid(etas=(0.05,), lams=(1e-3, 1e-2))
-    outcome = sweep.run_sweep(configs, spec, tmp_path, executor="submitit", device="cpu", max_models=1,
-                              submitit_options={"cluster": "local", "timeout_min": 5})
+    outcome = sweep.run_sweep(configs, spec, tmp_path, executor="submitit", device="cpu", max_models=2,
+                              submitit_options={"cluster": "local", "timeout_min": 5})     # one job of 2 models
     assert not outcome["failed"], outcome["failed"]
     assert {r["key"] for r in read_records(tmp_path / sweep.RECORDS)} == {c.key for c in configs}
     again = sweep.run_sweep(configs, spec, tmp_path, executor="submitit", device="cpu",

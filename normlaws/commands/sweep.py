@@ -36,13 +36,10 @@ def add_arguments(parser) -> None:
 
 def grid_configs(args) -> tuple:
     """``(configs, base)``: the preset's grid, restricted or replaced by the explicit options, and its base."""
-    from ..gpu.config import DEFAULT_ETAS, PAPER_GRID, QUICK_GRID, Grid
-    preset = QUICK_GRID if args.quick else PAPER_GRID
-    rules = args.optimizers or list(preset.etas)
-    etas = {o: tuple(args.etas) if args.etas else preset.etas.get(o, DEFAULT_ETAS[o]) for o in rules}
-    lams = {o: tuple(args.lams) if args.lams else preset.lams.get(o, PAPER_GRID.lams["nesterov"]) for o in rules}
+    from ..gpu.config import preset_grid
     base = base_config(args)
-    return [with_momentum(c, args) for c in Grid(etas, lams).configs(base)], base
+    grid = preset_grid(args.quick, args.optimizers, args.etas, args.lams)
+    return [with_momentum(c, args) for c in grid.configs(base)], base
 
 
 def run(args) -> int:
