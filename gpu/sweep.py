@@ -13,7 +13,9 @@ angle per step and the mean ||grad L||/||w||; non-finite values as the strings '
 ``provenance`` (seed, versions, device, host, time).
 
 A configuration whose key (canonical hash of its :class:`TrainConfig`) already has a record is skipped, so a
-sweep resumes after a crash without redoing finished work; a group that crashed is redone whole.
+sweep resumes after a crash without redoing finished work; a group that crashed is redone whole. While a
+process trains a configuration it holds ``claims/<key>.claim`` (``records.try_claim``), so two sweeps pointed
+at one directory never train the same configuration twice; a claim left by a killed process is taken over.
 
 Executors: ``inline`` (this process), ``local-gpus`` (one worker process per visible GPU; one CPU process
 without GPUs), ``submitit`` (SLURM, or submitit's local executor with ``cluster='local'``).
@@ -32,11 +34,12 @@ import numpy as np
 
 from ..conventions import CANONICAL
 from ..errors import UsageError
-from ..records import append_record, provenance, read_records, write_atomic
+from ..records import append_record, provenance, read_records, release_claim, try_claim, write_atomic
 from .config import TrainConfig, group_configs
 
 RECORDS = "records.jsonl"
 TRAJ_DIR = "traj"
+CLAIMS_DIR = "claims"      # <key>.claim while a process trains that configuration
 EXECUTORS = ("inline", "local-gpus", "submitit")
 
 
@@ -135,14 +138,20 @@ def run_group(configs, spec: DataSpec, out: str, device: str = "auto", amp=None,
     device = resolve_device(device if device != "worker" else _worker_device())
     from .train import final_summary, train_ensemble
     configs = [c if isinstance(c, TrainConfig) else TrainConfig.from_dict(c) for c in configs]
-    todo = pending(configs, Path(out))           # another worker may have finished some meanwhile
+    claims = Path(out) / CLAIMS_DIR
+    # another worker may have finished some meanwhile, or be running them now (claimed): skip those
+    todo = [c for c in pending(configs, Path(out)) if try_claim(claims, c.key)]
     if not todo:
         return []
-    data = device_data(spec, device)
-    results = train_ensemble(todo, data, amp=amp, progress=progress)
-    keys = [c.key for c in todo]
-    for result in results:
-        write_result(Path(out), result, device, keys)
+    try:
+        data = device_data(spec, device)
+        results = train_ensemble(todo, data, amp=amp, progress=progress)
+        keys = [c.key for c in todo]
+        for result in results:
+            write_result(Path(out), result, device, keys)
+    finally:
+        for c in todo:
+            release_claim(claims, c.key)
     return [{"key": r.config.key, "optimizer": r.config.optimizer, "eta": r.config.eta, "lam": r.config.lam,
              "status": r.status, **final_summary(r)} for r in results]
 

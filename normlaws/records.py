@@ -11,6 +11,7 @@ import json
 import math
 import os
 import platform
+import socket
 import sys
 import tempfile
 import warnings
@@ -120,6 +121,49 @@ def write_atomic(path, data: bytes | str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()} {os.getpid()}"
+
+
+def _owner_alive(owner: str) -> bool:
+    """Whether the process named by a claim ('host pid') still runs; claims from other hosts count as alive."""
+    host, _, pid = owner.strip().rpartition(" ")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def try_claim(directory, key: str) -> bool:
+    """Claim the piece of work ``key`` for this process; False when a live process holds it already.
+
+    The claim is the file ``directory/key.claim`` holding 'host pid'. Checking and taking it happen under one
+    lock, so two processes never both get it; a claim left by a process that died (SIGKILL) is taken over.
+    """
+    directory = Path(directory)
+    path = directory / f"{key}.claim"
+    with locked(directory / "claims"):
+        if path.exists():
+            owner = path.read_text()
+            if owner != _owner() and _owner_alive(owner):
+                return False
+        write_atomic(path, _owner())
+        return True
+
+
+def release_claim(directory, key: str) -> None:
+    """Give up the claim on ``key`` if this process holds it."""
+    path = Path(directory) / f"{key}.claim"
+    with locked(Path(directory) / "claims"):
+        if path.exists() and path.read_text() == _owner():
+            path.unlink()
 
 
 def library_versions() -> dict:
