@@ -1,0 +1,188 @@
+"""``normlaws simulate``: Monte-Carlo of the Section 4 model or a real BN unit, measured against the theory.
+
+Modes: one (eta, lam) point (``--rule --eta --lam``), the exponent grid (``--exponents RULE``), the registry's
+Monte-Carlo checks (``--checks``) and the benchmark (``--bench``).
+"""
+from __future__ import annotations
+
+import math
+
+from .. import validate
+from ..conventions import CANONICAL, PAPER_STOP_GRADIENT
+from ..errors import UsageError
+from ..output import print_json, table
+
+HELP = "simulate the Section 4 model or a BN unit and compare the stationary norm etc. with the theory"
+RULES = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "normalized")
+
+
+def add_arguments(parser) -> None:
+    """Options of the four modes (see HELP)."""
+    mode = parser.add_argument_group("mode (one of)")
+    mode.add_argument("--rule", choices=RULES, help="simulate one (eta, lam) point with this update rule")
+    mode.add_argument("--exponents", choices=RULES[:-1], metavar="RULE",
+                      help="fit the norm's exponents on grids that respect equilibration")
+    mode.add_argument("--checks", action="store_true", help="run the registry's Monte-Carlo checks")
+    mode.add_argument("--bench", action="store_true", help="benchmark: chain-steps per second")
+    p = parser.add_argument_group("run")
+    p.add_argument("--eta", type=validate.positive_float, help="learning rate")
+    p.add_argument("--lam", type=validate.nonnegative_float,
+                   help="L2 strength lambda of the penalty lambda*||w||^2 (0: growth without decay)")
+    p.add_argument("--dim", type=validate.positive_int, default=64, help="weight dimension d (default 64)")
+    p.add_argument("--batch", type=validate.positive_int, default=64, help="BN unit batch size (default 64)")
+    p.add_argument("--chains", type=validate.positive_int, help="independent chains (default 4096 scalar, 256 vector)")
+    p.add_argument("--steps", type=validate.positive_int, help="measurement steps (default 20 relaxation times)")
+    p.add_argument("--burn", type=validate.nonnegative_int, help="burn-in steps (default 5 relaxation times)")
+    p.add_argument("--seed", type=validate.nonnegative_int, default=0, help="random seed (default 0)")
+    p.add_argument("--model", choices=("section4", "bn-unit"), default="section4", help="gradient model")
+    p.add_argument("--variant", choices=("isotropic", "orthogonal"), default="isotropic",
+                   help="Section 4 noise: isotropic (stop-gradient-like) or orthogonal to w (full backward)")
+    p.add_argument("--backward", choices=("stop_gradient", "full"), default="stop_gradient",
+                   help="BN unit backward pass")
+    p.add_argument("--C", type=validate.positive_float, dest="C", help="Section 4 constant E||g||^2 (default d)")
+    p.add_argument("--rho", type=validate.unit_interval, default=0.9, help="momentum / RMSProp decay (0.9)")
+    p.add_argument("--beta1", type=validate.unit_interval, default=0.9, help="Adam beta1 (0.9)")
+    p.add_argument("--beta2", type=validate.unit_interval, default=0.999, help="Adam beta2 (0.999)")
+    p.add_argument("--eps", type=validate.nonnegative_float, default=0.0, help="RMSProp/Adam epsilon (0)")
+    p.add_argument("--start", type=validate.positive_float,
+                   help="start from ||w_0||^2 = START with a cold optimizer state (default: the closure's N*)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument("--size", choices=("quick", "full"), default="quick", help="size of --checks / --exponents")
+    p.add_argument("--claim", action="append", default=[], metavar="ID", help="with --checks: only this claim")
+    p.add_argument("--results", type=validate.writable_dir, metavar="DIR",
+                   help="append the result as a JSON record to DIR/simulate.jsonl")
+    p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+
+
+def _mode(args) -> str:
+    chosen = [m for m in ("rule", "exponents", "checks", "bench") if getattr(args, m)]
+    if len(chosen) != 1:
+        raise UsageError("give exactly one of --rule, --exponents, --checks, --bench")
+    if chosen == ["rule"] and (args.eta is None or args.lam is None):
+        raise UsageError("--rule needs --eta and --lam")
+    return chosen[0]
+
+
+def _save(args, kind: str, payload: dict) -> None:
+    if not args.results:
+        return
+    from ..records import append_record, provenance
+    convention = PAPER_STOP_GRADIENT if args.model == "bn-unit" and args.backward == "stop_gradient" else CANONICAL
+    append_record(args.results / "simulate.jsonl",
+                  {"kind": kind, "result": payload, "provenance": provenance(args.seed, convention)})
+
+
+def _fmt(value, se=None) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return f"{value:.6g}" + (f" ± {se:.2g}" if se else "")
+
+
+def _convention_line(args) -> str:
+    if args.model == "bn-unit" and args.backward == "stop_gradient":
+        return PAPER_STOP_GRADIENT.describe()
+    return CANONICAL.describe()
+
+
+def run_point(args) -> int:
+    """One (eta, lam) point: measured against predicted, with standard errors and the verdict."""
+    from normlaws.simulate.engine import Spec
+    from normlaws.simulate.params import Hyper
+    from normlaws.simulate.summary import simulate
+    hyper = Hyper(eta=args.eta, lam=args.lam, rho=args.rho, beta1=args.beta1, beta2=args.beta2, eps=args.eps)
+    scalar = args.rule == "sgd" and args.model == "section4"
+    spec = Spec(args.rule, hyper, d=args.dim, chains=args.chains or (4096 if scalar else 256), steps=args.steps,
+                burn=args.burn, model=args.model, variant=args.variant, backward=args.backward, batch=args.batch,
+                C=args.C, seed=args.seed, start="closure" if args.start is None else args.start,
+                warm=args.start is None, dtype=args.dtype, progress=not args.no_progress,
+                curve=args.start is not None)
+    result = simulate(spec)
+    _save(args, "point", result)
+    if args.json:
+        print_json(result)
+        return 0
+    print(f"{args.rule} on the {args.model} model, eta = {args.eta:g}, lam = {args.lam:g}, d = {args.dim}"
+          + (f", B = {args.batch}, {args.backward}" if args.model == "bn-unit" else f", {args.variant} noise")
+          + f"; {spec.chains} chains, burn-in {result['burn']}, {result['steps']} measured steps, seed {args.seed}"
+          + f" ({result['seconds']:.1f} s, {result['chain_steps_per_second'] / 1e6:.2f} M chain-steps/s)")
+    print(f"convention: {_convention_line(args)}")
+    rows = [[r["quantity"], _fmt(r["measured"], r["se"]), _fmt(r["predicted"]),
+             "-" if r["relative_error"] is None else f"{r['relative_error']:+.4f}", _fmt(r["tolerance"]),
+             r["verdict"] or ""] for r in result["rows"]]
+    print(table(rows, ["quantity", "measured ± SE", "predicted", "rel. error", "tolerance", "verdict"]))
+    for r in result["rows"]:
+        if r["note"]:
+            print(f"  {r['quantity']}: {r['note']}")
+    curve = result.get("curve")
+    if curve:
+        print(f"\nrelaxation from ||w_0||^2 = {curve['N0']:g} (mean over chains; --json gives ~200 points):")
+        picks = sorted({int(i) for i in [0, *[len(curve["t"]) * k // 6 for k in range(1, 6)], len(curve["t"]) - 1]})
+        rows = [[curve["t"][i], _fmt(curve["mean"][i], curve["se"][i]),
+                 _fmt(curve["closure"][i]) if "closure" in curve else "-"] for i in picks]
+        print(table(rows, ["step", "E||w_t||^2 ± SE", "closure's recursion"]))
+    return 0
+
+
+def run_exponents(args) -> int:
+    """The exponent grids and fits."""
+    from normlaws.simulate.exponents import exponents
+    result = exponents(args.exponents, d=args.dim, chains=args.chains, steps=args.steps, burn=args.burn,
+                       seed=args.seed, size=args.size, model=args.model, variant=args.variant,
+                       start="closure" if args.start is None else args.start, rho=args.rho, beta1=args.beta1,
+                       beta2=args.beta2, progress=not args.no_progress)
+    _save(args, "exponents", result)
+    if args.json:
+        print_json(result)
+        return 0
+    p, q = result["derived_exponents"]
+    print(f"{args.exponents}: derived ||w|| ~ eta^{p:.4g} lam^{q:.4g} (table1.{args.exponents}.norm)"
+          + (f"; printed eta^{result['printed_exponents'][0]:.4g} lam^{result['printed_exponents'][1]:.4g}"
+             if result["printed_exponents"] else "") + f"; convention: {_convention_line(args)}")
+    for key, axis in (("fixed_product", "eta/lam"), ("fixed_ratio", "eta*lam")):
+        line = result.get(key)
+        if not line:
+            continue
+        held = f"eta*lam = {line['product']:g}" if key == "fixed_product" else f"eta/lam = {line['ratio']:.4g}"
+        print(f"\n{held}, {line['chains']} chains, burn-in {line['burn']}, {line['steps']} steps:")
+        rows = [[f"{x:.4g}", f"{e:.4g}", f"{l:.4g}", _fmt(m, s), f"{c:.5g}", "yes" if ok else "NO"]
+                for x, e, l, m, s, c, ok in zip(line["x"], line["eta"], line["lam"], line["measured"], line["se"],
+                                                line["closure"], line["equilibrated"])]
+        print(table(rows, [axis, "eta", "lam", "E||w|| ± SE", "closure", "equilibrated"]))
+        print(f"  {line['status']}: {line['detail']}")
+    print(f"\nverdict: {result['status']}")
+    return 0
+
+
+def run_checks(args) -> int:
+    """The registry's Monte-Carlo checks, as a table."""
+    from normlaws.simulate.checks import run_all
+    results = run_all(args.size, args.seed, args.claim, progress=not args.no_progress)
+    _save(args, "checks", results)
+    if args.json:
+        print_json(results)
+        return 0
+    rows = [[cid, _fmt(r["predicted"]), _fmt(r["measured"], r["se"]),
+             "-" if r["relative_error"] is None else f"{r['relative_error']:+.4f}", _fmt(r["tolerance"]), r["status"]]
+            for cid, r in results.items()]
+    print(table(rows, ["claim", "predicted", "measured ± SE", "rel. error", "tolerance", "verdict"]))
+    for cid, r in results.items():
+        print(f"\n{cid} [{r['status']}]: {r['detail']}")
+    return 0
+
+
+def run_bench(args) -> int:
+    """Chain-steps per second (a benchmark: prints figures, asserts nothing)."""
+    from normlaws.simulate.bench import bench, format_table
+    result = bench()
+    if args.json:
+        print_json(result)
+    else:
+        print(format_table(result))
+    return 0
+
+
+def run(args) -> int:
+    """Dispatch to the chosen mode."""
+    return {"rule": run_point, "exponents": run_exponents, "checks": run_checks, "bench": run_bench}[_mode(args)](args)
