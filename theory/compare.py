@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from .derivation import reduce_to_zero
+from .derivation import numerically_nonzero, reduce_to_zero
 from .symbols import eta, lam
 
 AGREES = "agrees exactly"
@@ -83,7 +83,7 @@ def compare_formula(printed: sp.Basic, derived: sp.Basic, form: str = "exact", v
     if isinstance(printed, sp.MatrixBase) or isinstance(derived, sp.MatrixBase):
         return _compare_tuples(sp.Matrix(printed), sp.Matrix(derived))
     pe, de = exponents(printed, variables), exponents(derived, variables)
-    if form == "exact" and reduce_to_zero(printed - derived) == 0:
+    if form == "exact" and not numerically_nonzero(printed - derived) and reduce_to_zero(printed - derived) == 0:
         return Verdict(AGREES, "the printed formula equals the derived one", pe, de)
     if form == "exact":
         ratio = sp.simplify(leading_term(printed, variables) / leading_term(derived, variables))
@@ -96,7 +96,9 @@ def compare_formula(printed: sp.Basic, derived: sp.Basic, form: str = "exact", v
             detail += f"; printed/derived leading ratio = {ratio}"
         detail += _alternate_note(printed, alternates, form)
         return Verdict(AGREES_SCALING, detail, pe, de)
-    if all(v is not sp.nan for v in list(pe.values()) + list(de.values())):
+    if not variables:
+        detail = f"the printed formula differs from the derived one: printed {sp.sstr(printed)}, derived {sp.sstr(derived)}"
+    elif all(v is not sp.nan for v in list(pe.values()) + list(de.values())):
         detail = f"printed exponents {_fmt(pe)}, derived {_fmt(de)}"
     else:
         detail = (f"leading terms differ: printed {sp.sstr(leading_term(printed, variables))}, "
@@ -107,15 +109,17 @@ def compare_formula(printed: sp.Basic, derived: sp.Basic, form: str = "exact", v
 
 def _compare_tuples(printed: sp.Matrix, derived: sp.Matrix) -> Verdict:
     """Verdict for a printed tuple (e.g. a hyperparameter transformation) against the derived one."""
-    if printed.shape == derived.shape and reduce_to_zero(printed - derived) == 0:
+    if printed.shape == derived.shape and not numerically_nonzero(printed - derived) \
+            and reduce_to_zero(printed - derived) == 0:
         return Verdict(AGREES, "every entry of the printed tuple equals the derived one")
-    wrong = [f"{sp.sstr(p)} (derived {sp.sstr(q)})" for p, q in zip(printed, derived) if reduce_to_zero(p - q) != 0]
+    wrong = [f"{sp.sstr(p)} (derived {sp.sstr(q)})" for p, q in zip(printed, derived)
+             if numerically_nonzero(p - q) or reduce_to_zero(p - q) != 0]
     return Verdict(DISAGREES, "entries that differ: " + "; ".join(wrong))
 
 
 def _alternate_note(printed, alternates, form) -> str:
     for name, alt in (alternates or {}).items():
-        if form == "exact" and reduce_to_zero(printed - alt) == 0:
+        if form == "exact" and not numerically_nonzero(printed - alt) and reduce_to_zero(printed - alt) == 0:
             return f"; the printed formula holds exactly under the {name} convention instead"
     return ""
 
@@ -129,7 +133,9 @@ def compare_identity(printed_residual: sp.Basic, printed_domain: dict, derived_r
     domain; otherwise it disagrees and the derived ``condition`` (under which ``derived_residual`` is
     proven zero) is the corrected form.
     """
-    wide = reduce_to_zero(sp.sympify(printed_residual).subs(printed_domain, simultaneous=True))
+    wide = sp.sympify(printed_residual).subs(printed_domain, simultaneous=True)
+    if not numerically_nonzero(wide):
+        wide = reduce_to_zero(wide)
     if wide == 0:
         return Verdict(AGREES, "the identity holds on the whole domain the paper states")
     if reduce_to_zero(derived_residual) != 0:

@@ -36,6 +36,37 @@ class Derivation:
         return {name: res for name, res in self.proofs.items() if reduce_to_zero(res) != 0}
 
 
+def numerically_nonzero(expr: sp.Basic, tries: int = 2, seed: int = 1706_05350) -> bool:
+    """True when ``expr`` is visibly nonzero at a random admissible point (so no identity can hold).
+
+    Positive symbols get values in (0, 1] (decay rates such as rho, beta must stay below 1; eta*lam small is
+    the regime of interest), other real symbols values in [-3, 3]. A point where the expression is not finite
+    proves nothing and is skipped.
+
+    >>> import sympy as sp
+    >>> x = sp.Symbol('x', positive=True)
+    >>> numerically_nonzero(sp.sqrt(x**2) - x), numerically_nonzero(x - 2*x)
+    (False, True)
+    """
+    import random
+    rng = random.Random(seed)
+    expr = sp.sympify(expr)
+    if isinstance(expr, sp.Equality):
+        expr = expr.lhs - expr.rhs
+    entries = list(expr) if isinstance(expr, sp.MatrixBase) else [expr]
+    for _ in range(tries):
+        point = {s: sp.Rational(rng.randint(1, 97), 97) if s.is_positive else sp.Rational(rng.randint(-300, 300), 100)
+                 for s in set().union(*(e.free_symbols for e in entries))}
+        for entry in entries:
+            try:
+                value = complex(sp.N(entry.subs(point), 30))
+            except (TypeError, ValueError, ZeroDivisionError):
+                continue
+            if value == value and abs(value) != float("inf") and abs(value) > 1e-20:
+                return True
+    return False
+
+
 def reduce_to_zero(expr: sp.Basic) -> sp.Basic:
     """Reduce ``expr`` with targeted simplification (``cancel``, ``powsimp``, ``radsimp``), ``simplify`` last.
 

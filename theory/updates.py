@@ -22,7 +22,7 @@ import sympy as sp
 
 from . import printed
 from .claim import Claim, Printed
-from .derivation import Derivation, Step, reduce_to_zero
+from .derivation import Derivation, Step, numerically_nonzero, reduce_to_zero
 from .symbols import alpha, beta1, beta2, eps, eta, lam, r, rho, t
 
 _w, _g, _v, _s, _m = sp.symbols("w g v s m", real=True)
@@ -121,20 +121,6 @@ def _equivariance_residuals(rule: Rule, exponents: dict, state_exponents: dict) 
     return out
 
 
-def _numerically_nonzero(expr: sp.Expr) -> bool:
-    """True when ``expr`` is visibly nonzero at a random admissible point (0 < decay rates < 1, alpha > 0)."""
-    rng = __import__("random").Random(1706_05350)
-    for _ in range(2):
-        point = {s: sp.Rational(rng.randint(1, 9), 10) if s in (rho, beta1, beta2)
-                 else sp.Rational(rng.randint(-30, 30) or 7, 7) * (1 if s.is_real and not s.is_positive else 1)
-                 for s in expr.free_symbols}
-        point = {s: abs(v) if s.is_positive else v for s, v in point.items()}
-        value = complex(sp.N(expr.subs(point), 30))
-        if abs(value) > 1e-20:
-            return True
-    return False
-
-
 def _pull_scale(expr: sp.Expr) -> sp.Expr:
     """Take the positive factor alpha out of square roots: sqrt(x/alpha**2) -> sqrt(x)/alpha.
 
@@ -147,7 +133,7 @@ def _pull_scale(expr: sp.Expr) -> sp.Expr:
 
 def _holds(residuals) -> bool:
     """Whether every residual is exactly zero (a fast numeric screen first, then a symbolic reduction)."""
-    if any(_numerically_nonzero(e) for e in residuals):
+    if any(numerically_nonzero(e) for e in residuals):
         return False
     return all(reduce_to_zero(_pull_scale(e)) == 0 for e in residuals)
 
