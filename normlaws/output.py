@@ -12,6 +12,15 @@ def sympy_str(expr) -> str | None:
     return None if expr is None else sp.sstr(expr, order=None)
 
 
+def symbol_names(expr) -> list[str]:
+    """Names of the free symbols of ``expr``: pass them to ``sympy.sympify(text, locals=...)`` to read it back.
+
+    Some names of the theory (``gamma``, ``beta``, ``N``) are also SymPy functions, so a plain ``sympify``
+    would read them as functions: ``sympify(s, locals={n: Symbol(n) for n in names})`` reads them as symbols.
+    """
+    return sorted(str(s) for s in getattr(expr, "free_symbols", ()))
+
+
 def print_json(payload) -> None:
     """Pretty JSON on stdout."""
     json.dump(payload, sys.stdout, indent=2, sort_keys=False, default=str)

@@ -67,7 +67,7 @@ class Claim:
         if p.form == NO_FORMULA or p.expr is None:
             return Verdict(NOT_COMPARABLE, "the paper prints no formula for this; the derivation stands alone")
         if p.form == "identity":
-            residual = self.instantiate(p.expr) if self.instantiate else p.expr
+            residual = self.instantiate(p.expr.subs(p.domain, simultaneous=True)) if self.instantiate else p.expr
             return compare_identity(residual, p.domain, dv.result, self.condition)
         alternates = self.alternates() if self.alternates else None
         return compare_formula(p.expr, dv.result, p.form, self.variables, alternates)

@@ -88,8 +88,8 @@ def compare_formula(printed: sp.Basic, derived: sp.Basic, form: str = "exact", v
     if form == "exact":
         ratio = sp.simplify(leading_term(printed, variables) / leading_term(derived, variables))
         if ratio == 1:
-            return Verdict(AGREES_LEADING, "equal leading terms as eta*lambda -> 0; they differ at higher order",
-                           pe, de)
+            return Verdict(AGREES_LEADING, f"equal leading terms as {', '.join(map(str, variables))} -> 0 "
+                           "together; they differ at higher order", pe, de)
     if pe and pe == de and all(v is not sp.nan for v in pe.values()):
         detail = "same exponents " + _fmt(de)
         if form == "exact":

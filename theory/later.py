@@ -478,7 +478,7 @@ def growth_sgd_derivation() -> Derivation:
                Step("scale invariance (Euler, degree 0) gives s = 0: ||w_{t+1}||^2 = ||w_t||^2 + eta^2 ||grad L||^2")],
         proofs={"orthogonal_gradient": sp.simplify(lhs - rhs)},
         summary="without weight decay every SGD step grows ||w||^2 by exactly eta^2 ||grad L(w_t)||^2",
-        extras={"hoffer_form": hoffer_form, "g2_means": sp.Symbol("||grad L(w_t)||^2")})
+        extras={"hoffer_form": hoffer_form, "g2_means": sp.Symbol("G2_t")})
 
 
 def growth_momentum_closed_form(t_steps: int) -> tuple:
@@ -513,8 +513,8 @@ def growth_momentum_derivation() -> Derivation:
         proofs[f"closed_form_t{t_steps}"] = sp.expand(inc - claimed)
     asymptotic = eta**2 * C / (1 - rho) ** 2
     return Derivation(
-        result=sp.Symbol("||w_t||^2") + eta**2 * sp.Symbol("||b_t||^2")
-        + 2 * eta**2 * sp.Sum(rho ** (sp.Symbol("t") - _k) * sp.Symbol("||b_k||^2"), (_k, 0, sp.Symbol("t") - 1)),
+        result=sp.Symbol("W2_t") + eta**2 * sp.Symbol("B2_t")
+        + 2 * eta**2 * sp.Sum(rho ** (sp.Symbol("t") - _k) * sp.Symbol("B2_k"), (_k, 0, sp.Symbol("t") - 1)),
         steps=[Step("<w_t, b_t> = rho <w_t, b_{t-1}> because <w_t, grad L(w_t)> = 0", step_identity),
                Step("<w_t, b_{t-1}> = <w_{t-1}, b_{t-1}> - eta ||b_{t-1}||^2, so s_t = rho (s_{t-1} - eta P_{t-1}), "
                     "s_0 = 0"),

@@ -130,7 +130,8 @@ INVARIANCE = {
                   domain=_wide),
     # Hoffer et al. 2018, Sec. 2: BN(||w||_2 w_hat x) = BN(w_hat x); the scale factor is a norm, so positive
     "l1bn": Printed(sp.Eq(_fn("y_L1BN")(_alpha * w_vec), _fn("y_L1BN")(w_vec)), "identity",
-                    "Hoffer et al. 2018, Sec. 2 (BN(||w|| w_hat x) = BN(w_hat x), factor ||w|| > 0), for L1 batch norm"),
+                    "Hoffer et al. 2018, Sec. 2 (BN(||w|| w_hat x) = BN(w_hat x), factor ||w|| > 0), for L1 "
+                    "batch norm"),
     "linfbn": Printed(sp.Eq(_fn("y_LinfBN")(_alpha * w_vec), _fn("y_LinfBN")(w_vec)), "identity",
                       "Hoffer et al. 2018, Sec. 2 (factor ||w|| > 0), for L-infinity batch norm"),
 }
@@ -142,7 +143,8 @@ LN_UNIFORM_SCALE = Printed(alpha_1, "exact", "Sec. 1, footnote 1 (LN invariant o
 #: Hoffer et al. 2018, Sec. 4: L1 batch norm divides by C_L1 * mean|x - mu| with C_L1 = sqrt(pi/2)
 HOFFER_L1_CONSTANT = Printed(sp.sqrt(sp.pi / 2), "exact",
                              "Hoffer et al. 2018, Sec. 4 (L1 batch norm, C_L1 = sqrt(pi/2)); models/lp_norm.py",
-                             text="read as the constant that makes C * mean|x_i - mean(x)| estimate sigma at batch size n")
+                             text="read as the constant that makes C * mean|x_i - mean(x)| estimate sigma at batch "
+                                  "size n")
 #: Hoffer et al. 2018, Sec. 4: L-infinity batch norm divides by C_Linf(n) * max|x - mu| with
 #: C_Linf(n) = (1 + sqrt(pi ln 4)) / (2 sqrt(2 ln n)) (the mean of two bounds on sigma / E[max of n Gaussians])
 HOFFER_LINF_CONSTANT = Printed((1 + sp.sqrt(sp.pi * sp.log(4))) / (2 * sp.sqrt(2 * log_n)), "exact",
@@ -154,7 +156,8 @@ HOFFER_LINF_CONSTANT = Printed((1 + sp.sqrt(sp.pi * sp.log(4))) / (2 * sp.sqrt(2
 L2_RESCALING = Printed(sp.Eq(_fn("L_lambda")(lam, _alpha * w_vec), _fn("L_lambda")(lam * _alpha**2, w_vec)),
                        "identity", "Sec. 2, L_lambda(alpha w) = L_{lambda alpha^2}(w) (alpha as in Sec. 1, read > 0)")
 L2_RESCALING_MIDDLE = Printed(sp.Eq(_fn("L_lambda")(lam, _alpha * w_vec), _fn("L")(w_vec) + lam * _fn("sqnorm")(w_vec)),
-                              "identity", "Sec. 2, the middle member: sum_i l_i(y(X_i; w, gamma, beta)) + lambda ||w||_2^2")
+                              "identity",
+                              "Sec. 2, the middle member: sum_i l_i(y(X_i; w, gamma, beta)) + lambda ||w||_2^2")
 #: Sec. 2: "the parameter lambda has no impact on the optimum, since the weights can be scaled to compensate";
 #: an optimum w* != 0 of L_lambda is stationary along its own ray: w* . grad L_lambda(w*) = 0
 L2_OPTIMUM = Printed(sp.Eq(_fn("w_dot_nabla_L_lambda")(lam, w_vec), 0), "identity",
@@ -170,7 +173,8 @@ GRAD_SCALING = {
                   "Sec. 3 (WN: 'this again scales like 1/alpha')"),
     "ln": Printed(sp.Eq(_fn("nabla_y_LN")(_alpha * W_mat), _fn("nabla_y_LN")(W_mat) / _alpha), "identity",
                   "Sec. 3 (batch and layer normalization treated alike); Sec. 5.4 (the same holds for LN)"),
-    "l2": Printed(sp.Eq(_fn("nabla_L_lambda")(lam, _alpha * w_vec), _fn("nabla_L_lambda")(lam * _alpha**2, w_vec) / _alpha),
+    "l2": Printed(sp.Eq(_fn("nabla_L_lambda")(lam, _alpha * w_vec),
+                        _fn("nabla_L_lambda")(lam * _alpha**2, w_vec) / _alpha),
                   "identity", "Sec. 3, grad L_lambda(alpha w) = grad L_{lambda alpha^2}(w) / alpha"),
 }
 #: Sec. 3: grad y_BN(X; w, gamma, beta) = X / sigma(Xw) gamma g'(z) (gradients not propagated through mu, sigma)
@@ -178,7 +182,8 @@ GRAD_FORMULA_BN = Printed(sp.Eq(_fn("nabla_y_BN")(w_vec), X_row / sigma_Xw * gam
                           "identity", "Sec. 3, grad y_BN = X/sigma(Xw) gamma g'(z)")
 #: Sec. 3: grad y_WN(X; alpha w, gamma, beta) = (X/||w|| - w Xw/||w||^3) gamma g'(z)  (left side at alpha w, as printed)
 GRAD_FORMULA_WN = Printed(sp.Eq(_fn("nabla_y_WN")(_alpha * w_vec),
-                                (X_row / norm_w - w_vec * Xw_dot / norm_w**3) * gamma * sp.Derivative(g_fn(z_in), z_in)),
+                                (X_row / norm_w - w_vec * Xw_dot / norm_w**3) * gamma
+                                * sp.Derivative(g_fn(z_in), z_in)),
                           "identity", "Sec. 3, grad y_WN(X; alpha w) = (X/||w|| - w Xw/||w||^3) gamma g'(z)")
 #: Sec. 4 writes E||w_{t+1}||^2 = (1 - eta lambda)^2 ||w_t||^2 + eta^2 E[grad L^2] with no cross term: w . grad L = 0
 EULER_ORTHOGONAL = Printed(sp.Eq(_fn("w_dot_nabla_L")(w_vec), 0), "identity",
@@ -197,6 +202,8 @@ HESS_SCALING = {
     "l2": Printed(sp.Eq(_fn("nabla2_L_lambda")(lam, w_vec), _fn("nabla2_L_lambda")(lam * _alpha**2, w_vec) / _alpha**2),
                   "identity", "Sec. 5.4, grad^2 L_lambda(w_t) = grad^2 L_{lambda alpha^2}(w_t) / alpha^2"),
 }
+#: not stated in the paper: differentiating Euler's identity gives grad^2 y(w) w = -grad y(w)
+HESS_EULER = Printed(None, "none", "not in the paper; follows from Sec. 1's invariance by Euler's theorem")
 #: Sec. 5.4: grad^2 y_BN(X; w, gamma, beta) = X^t X / sigma(Xw)^2 gamma^2 g''(z)
 HESS_FORMULA_BN = Printed(sp.Eq(_fn("nabla2_y_BN")(w_vec),
                                 XtX_mat / sigma_Xw**2 * gamma**2 * sp.Derivative(g_fn(z_in), (z_in, 2))),

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 from .. import registry
-from ..output import print_json, sympy_str, table
+from ..output import print_json, symbol_names, sympy_str, table
 
 HELP = "show the derivation of claims (all, or the ids given): steps, result, proof check, verdict"
 
@@ -46,6 +46,7 @@ def derivation_payload(claim) -> dict:
         "printed": sympy_str(claim.printed.expr),
         "printed_where": claim.printed.where,
         "result": sympy_str(dv.result),
+        "symbols": symbol_names(dv.result),
         "summary": dv.summary,
         "steps": [{"text": s.text, "expr": sympy_str(s.expr)} for s in dv.steps],
         "extras": {k: sympy_str(v) for k, v in dv.extras.items()},
