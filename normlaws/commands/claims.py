@@ -30,6 +30,11 @@ def claim_summary(claim) -> dict:
     }
 
 
+def _short(text: str, width: int = 44) -> str:
+    """``text`` cut to ``width`` characters for the terminal table (the JSON keeps it whole)."""
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def run(args) -> int:
     """Print the table (or JSON); exit 0."""
     chosen = [c for c in registry.claims()
@@ -38,7 +43,7 @@ def run(args) -> int:
     if args.json:
         print_json(rows)
         return 0
-    print(table([[r["id"], r["source"], ",".join(r["legs"]), r["verdict"]] for r in rows],
+    print(table([[r["id"], _short(r["source"]), ",".join(r["legs"]), r["verdict"]] for r in rows],
                 ["claim", "where", "legs", "verdict on the paper"]))
     errata = sum(r["verdict"] == "disagrees" for r in rows)
     print(f"\n{len(rows)} claims, {errata} where the printed paper disagrees with the derivation "
