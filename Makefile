@@ -24,7 +24,7 @@ test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q --run-slow
 
 test-thorough: $(STAMP)
-	$(BIN)/python -m pytest -q --hypothesis-profile=thorough tests/test_properties_*.py
+	$(BIN)/python -m pytest -q --hypothesis-profile=thorough tests/test_properties_*.py tests/test_testing_api.py
 
 bench: $(STAMP)
 	$(BIN)/normlaws derive --timings

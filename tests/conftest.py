@@ -4,6 +4,12 @@ Hypothesis profiles: ``ci`` (derandomized, fast) is loaded by default; pass ``--
 for at least 2,000 examples per property (profiles are registered by ``normlaws.testing``).
 """
 import pytest
+from hypothesis import settings
+
+from normlaws.testing import register_profiles
+
+register_profiles()
+settings.load_profile("ci")  # --hypothesis-profile=thorough (Hypothesis's pytest plugin) overrides this
 
 
 def pytest_addoption(parser):

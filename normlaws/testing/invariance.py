@@ -3,25 +3,26 @@
 Call them from your own tests, usually inside a Hypothesis ``@given`` that draws the inputs and the scale
 factor with :mod:`normlaws.testing.strategies`. A parameter is scaled *per layer* (one ``alpha`` for the
 whole tensor) or *per channel* (a vector ``alpha``, one factor per slice along dimension 0, i.e. per
-output channel of a ``Linear``/``Conv`` weight). The model is deep-copied for every evaluation, so its
-parameters and running statistics are left untouched.
+output channel of a ``Linear``/``Conv`` weight). Invariance and homogeneity are properties of the function,
+so the model is evaluated in float64 (a deep copy for every evaluation: your model, its parameters and its
+running statistics are left untouched), where the check is sharpest.
 
-Tolerances come from rounding, estimated for the model at hand (it is a black box): a backward-stable
-forward pass returns the exact result for inputs perturbed by relative errors of order ``sqrt(m) u``
-(Higham & Mary 2019, probabilistic bound with constant ``LAMBDA``: fails with probability below
-``2 exp(-LAMBDA^2/2)``, about 3e-8), ``m`` the number of scalars that enter it and ``u`` the unit
-roundoff of the model's dtype. How much such perturbations move each output is measured with
-``PROBES`` random relative perturbations of size ``h = sqrt(u)`` of every parameter and input
-(a finite-difference estimate of the componentwise condition number), taking the largest response
-and a factor ``PROBE_SAFETY`` for an unlucky draw. The bound is then
-``tol_i = LAMBDA * sqrt(m) * u * PROBE_SAFETY * max_probe|df_i|/h + 2 u |f_i|``, for each of the two
-evaluations compared. That bound follows the result's derivatives, so it misses the rounding of a
-quantity that cancels to zero identically (the gradient of a one-input BN unit is exactly 0, and computed as
-+-1e-17; so is the Hessian of a BN unit fed a batch with one nonzero sample). Such a quantity is summed from
-terms as large as its value at generic points nearby, so a floor adds ``LAMBDA * sqrt(m) * u`` times the
-largest value found at ``GENERIC_PROBES`` points where every input and parameter moves by
-``GENERIC_SHIFT`` times its own largest entry (additively, so zeros move too): over the whole output, over
-each slice ``c`` of the gradient, over each block ``(c, c')`` of the Hessian.
+Tolerance: the rounding error of each float64 evaluation, measured rather than guessed. To first order an
+evaluation's rounding error is ``u * E`` with ``E`` set by the inputs and the algorithm, ``u`` the unit
+roundoff; so the same model is also evaluated in float32 (``SHADOW_DRAWS`` times: once as is, then with
+every input and parameter moved by one float32 rounding, for fresh rounding patterns), and
+``|f32 - f64| * u64/u32`` is the float64 error at the same ``E``. This sees everything an a-priori bound
+would have to guess for a black box: cancellation in the centring, gradients that cancel to zero
+identically (a one-input BN unit's gradient is exactly 0, computed as +-1e-17). Errors within one output
+tensor, one gradient slice ``c`` or one Hessian block ``(c, c')`` come from the same sums, so the largest
+one in the slice is used for all its entries, times ``SAFETY`` for an unlucky draw of rounding signs; each
+of the two evaluations compared contributes its own. A float32 evaluation can also be exact by structure
+where float64 is not (a one-input weight-normalized unit: ``w/|w| = +-1`` exactly in float32), so a floor
+adds the probabilistic bound ``LAMBDA * sqrt(m) * u64`` (Higham & Mary 2019; ``m`` scalars enter the
+evaluation; it fails with probability below ``2 exp(-LAMBDA^2/2)``, about 3e-8) times the size of the
+terms the result is summed from: ``max|output|`` for the output; ``sum|upstream| * max|output| / ||w_c||``
+for the gradient entries of slice ``c``, and ``/ (||w_c|| ||w_c'||)`` for the Hessian (a derivative of a
+normalized output in the weights is a sum of output-sized terms over the weight norm).
 
 Epsilon: a normalization with ``eps`` is invariant only up to ``eps``: ``BN_eps(alpha w) = BN_{eps/alpha^2}(w)``
 exactly. Pass ``rescale_eps=('bn',)`` to check that identity instead (the named submodules get
@@ -30,17 +31,30 @@ exactly. Pass ``rescale_eps=('bn',)`` to check that identity instead (the named 
 from __future__ import annotations
 
 import copy
+import functools
 import math
+from contextlib import contextmanager
 
 import numpy as np
 
 from ..errors import MissingPart, UsageError
 
+SHADOW_DRAWS = 3
+SAFETY = 8.0
 LAMBDA = 6.0
-PROBES = 4
-PROBE_SAFETY = 3.0
-GENERIC_PROBES = 2
-GENERIC_SHIFT = 1e-2
+
+
+@contextmanager
+def single_thread():
+    """Run torch single-threaded inside the block (restored after): for the tiny models these checks
+    evaluate, a thread pool only adds synchronization, which on a busy machine costs 100 ms per call."""
+    torch = _torch()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _torch():
@@ -52,7 +66,7 @@ def _torch():
 
 
 class _Target:
-    """A model, its inputs, and the parameter(s) to scale."""
+    """A model, its inputs, and the parameter(s) to scale; evaluations in float64 with measured rounding."""
 
     def __init__(self, model, inputs, param, per: str):
         torch = _torch()
@@ -66,77 +80,66 @@ class _Target:
         missing = [n for n in self.names if n not in params]
         if missing:
             raise UsageError(f"no parameter {missing[0]!r} in the model; it has {sorted(params)}")
-        self.base = {n: params[n].detach().clone() for n in self.names}
-        self.dtype = self.base[self.names[0]].dtype
+        self.base = {n: params[n].detach().to(torch.float64) for n in self.names}
         raw = inputs if isinstance(inputs, (tuple, list)) else (inputs,)
         self.inputs = tuple(self._tensor(x) for x in raw)
-        self.u = float(torch.finfo(self.dtype).eps) / 2
-        self.m = sum(p.numel() for p in model.parameters()) + sum(x.numel() for x in self.inputs)
 
-    def _tensor(self, x):
+    @staticmethod
+    def _tensor(x):
         torch = _torch()
         t = torch.as_tensor(x)
-        return t.to(self.dtype) if t.is_floating_point() else t
+        return t.to(torch.float64) if t.is_floating_point() else t
 
     # ---- scaling --------------------------------------------------------------------------------
     def scales(self, alpha) -> dict:
         """``{name: tensor}`` broadcastable against each parameter: ``alpha`` per layer or per channel."""
         torch = _torch()
-        a = torch.as_tensor(np.asarray(alpha, dtype=float), dtype=self.dtype)
+        a = torch.as_tensor(np.asarray(alpha, dtype=float), dtype=torch.float64)
         if self.per == "layer":
             if a.ndim != 0:
                 raise UsageError(f"per='layer' needs one scale factor, got shape {tuple(a.shape)}")
             return {n: a for n in self.names}
         out = {}
         for n, p in self.base.items():
-            if a.ndim != 1 or a.numel() != p.shape[0]:
+            if a.ndim != 1 or p.ndim == 0 or a.numel() != p.shape[0]:
                 raise UsageError(f"per='channel' needs one scale factor per slice of {n!r} along dimension 0 "
-                                 f"(shape ({p.shape[0]},)), got shape {tuple(a.shape)}")
+                                 f"(shape ({p.shape[0] if p.ndim else 1},)), got shape {tuple(a.shape)}")
             out[n] = a.reshape((-1,) + (1,) * (p.ndim - 1))
         return out
 
     def values(self, scales=None) -> dict:
+        """The parameters to evaluate at: the model's own, or scaled."""
         return {n: p * scales[n] if scales is not None else p.clone() for n, p in self.base.items()}
 
     # ---- evaluation ---------------------------------------------------------------------------------
-    def _prepared(self, eps, perturb):
+    def evaluate(self, kind: str, values: dict, upstream=None, eps=None, dtype=None, nudge=None):
+        """The output, or the gradient / Hessian of ``<upstream, output>`` in the scaled parameters (flattened).
+
+        ``dtype``: float64 by default; ``nudge``: a generator to move every input and parameter by about one
+        unit in the last place of ``dtype`` (a fresh rounding pattern).
+        """
         torch = _torch()
-        model = copy.deepcopy(self.model)
+        dtype = dtype or torch.float64
+        model = copy.deepcopy(self.model).to(dtype)
         for name, value in (eps or {}).items():
             model.get_submodule(name).eps = value
-        inputs = self.inputs
-        if perturb is not None:
-            gen, h, additive = perturb if len(perturb) == 3 else (*perturb, False)
+        ulp = float(torch.finfo(dtype).eps)  # 1 +- ulp are the floats next to 1
 
-            def jiggle(t):
-                sign = (2 * torch.randint(0, 2, t.shape, generator=gen) - 1).to(t.dtype)
-                if additive:
-                    return t + h * t.abs().max() * torch.rand(t.shape, generator=gen, dtype=t.dtype) * sign
-                return t * (1 + h * sign)
+        def cast(t):
+            t = t.to(dtype) if t.is_floating_point() else t
+            if nudge is None or not t.is_floating_point():
+                return t
+            return t * (1 + ulp * (2 * torch.randint(0, 2, t.shape, generator=nudge) - 1).to(dtype))
+
+        if nudge is not None:
             with torch.no_grad():
                 for p in model.parameters():
-                    p.copy_(jiggle(p))
-            inputs = tuple(jiggle(x) if x.is_floating_point() else x for x in inputs)
-            return model, inputs, jiggle
-        return model, inputs, None
-
-    def _call(self, model, inputs, values):
-        torch = _torch()
-        out = torch.func.functional_call(model, values, inputs)
-        if not isinstance(out, torch.Tensor):
-            raise UsageError(f"the model must return one tensor, got {type(out).__name__}")
-        return out
-
-    def evaluate(self, kind: str, values: dict, upstream=None, eps=None, perturb=None):
-        """The model's output, or the gradient / Hessian of ``<upstream, output>`` in the scaled parameters."""
-        torch = _torch()
-        model, inputs, jiggle = self._prepared(eps, perturb)
-        if jiggle is not None:
-            values = {n: jiggle(v) for n, v in values.items()}
+                    p.copy_(cast(p))
+        inputs = tuple(cast(x) for x in self.inputs)
+        values = {n: cast(v) for n, v in values.items()}
         if kind == "output":
             with torch.no_grad():
-                return self._call(model, inputs, values).detach()
-        flat0 = torch.cat([v.reshape(-1) for v in values.values()]).detach()
+                return self._call(model, inputs, values).detach().to(torch.float64)
         shapes = [(n, v.shape, v.numel()) for n, v in values.items()]
 
         def loss(flat):
@@ -145,66 +148,95 @@ class _Target:
                 parts[n] = flat[i:i + k].reshape(shape)
                 i += k
             out = self._call(model, inputs, parts)
-            return (self.upstream_for(out, upstream) * out).sum()
+            return (self.upstream_for(out, upstream).to(out.dtype) * out).sum()
 
+        flat0 = torch.cat([v.reshape(-1) for v in values.values()]).detach()
         if kind == "gradient":
             flat = flat0.clone().requires_grad_(True)
             (g,) = torch.autograd.grad(loss(flat), flat)
-            return g.detach()
+            return g.detach().to(torch.float64)
         if kind == "hessian":
-            return torch.autograd.functional.hessian(loss, flat0).detach()
+            return torch.autograd.functional.hessian(loss, flat0).detach().to(torch.float64)
         raise ValueError(kind)
 
+    def _call(self, model, inputs, values):
+        torch = _torch()
+        out = torch.func.functional_call(model, values, inputs)
+        if not isinstance(out, torch.Tensor):
+            raise UsageError(f"the model must return one tensor, got {type(out).__name__}")
+        return out
+
     def upstream_for(self, out, upstream):
+        """The upstream gradient for ``<upstream, output>``: given, or fixed standard-normal draws (seed 0)."""
         torch = _torch()
         if upstream is None:
             gen = torch.Generator().manual_seed(0)
-            return torch.randn(out.shape, generator=gen, dtype=torch.float64).to(out.dtype)
+            return torch.randn(out.shape, generator=gen, dtype=torch.float64)
         up = self._tensor(upstream)
         if up.shape != out.shape:
             raise UsageError(f"upstream gradient has shape {tuple(up.shape)}, the output {tuple(out.shape)}")
         return up
 
-    def with_tolerance(self, kind, values, upstream=None, eps=None, seed=0):
-        """``(f, tol)``: the evaluation and its elementwise rounding bound (see the module docstring)."""
-        f, response = self._response(kind, values, upstream, eps, seed)
-        floor = self._term_size(kind, f, values, upstream, eps)
-        tol = LAMBDA * math.sqrt(self.m) * self.u * (PROBE_SAFETY * response + floor) + 2 * self.u * f.abs()
-        return f, tol
+    def with_tolerance(self, kind, values, upstream=None, eps=None, scaled=False):
+        """``(f, tol)``: the float64 evaluation and its measured rounding error (see the module docstring).
 
-    def _response(self, kind, values, upstream, eps, seed=0):
-        """``(f, max_probe |f(perturbed) - f| / h)``: the result and its response to relative perturbations."""
+        A non-finite result at the model's own parameters is a degenerate input (``UsageError``); at the
+        scaled ones (``scaled=True``), while finite at the model's own, it is a failure of the property.
+        """
         torch = _torch()
         f = self.evaluate(kind, values, upstream, eps)
-        gen = torch.Generator().manual_seed(seed)
-        h = math.sqrt(self.u)
-        response = torch.zeros_like(f)
-        for _ in range(PROBES):
-            probe = self.evaluate(kind, values, upstream, eps, perturb=(gen, h))
-            response = torch.maximum(response, (probe - f).abs() / h)
-        return f, response
+        if not bool(torch.isfinite(f).all()):
+            if scaled:
+                raise AssertionError(f"the model's {kind} is finite at w but not at the scaled parameters "
+                                     f"(overflow, underflow or a division that the scaling makes zero)")
+            raise UsageError(f"the model's {kind} is not finite at these inputs (a degenerate input, e.g. a batch "
+                             f"whose pre-activations do not vary); exclude such inputs, e.g. with hypothesis.assume")
+        gen = torch.Generator().manual_seed(0)
+        err = torch.zeros_like(f)
+        for draw in range(SHADOW_DRAWS):
+            shadow = self.evaluate(kind, values, upstream, eps, dtype=torch.float32, nudge=gen if draw else None)
+            err = torch.maximum(err, (shadow - f).abs())
+        if not bool(torch.isfinite(err).all()):
+            raise UsageError("cannot measure the rounding error: the model is not finite in float32 at these "
+                             "inputs (keep weights, inputs and eps within float32 range)")
+        u64, u32 = float(torch.finfo(torch.float64).eps), float(torch.finfo(torch.float32).eps)
+        m = sum(p.numel() for p in self.model.parameters()) + sum(x.numel() for x in self.inputs)
+        floor = LAMBDA * math.sqrt(m) * u64 / 2 * self._term_size(kind, f, values, upstream, eps)
+        return f, SAFETY * (u64 / u32) * self._slice_max(kind, err, values) + floor
 
     def _term_size(self, kind, f, values, upstream, eps):
-        """The size of the terms the result is summed from: its largest value at generic nearby points,
-        over the whole output, each gradient slice, each Hessian block (see the module docstring)."""
+        """The size of the terms the result is summed from (see the module docstring)."""
         torch = _torch()
-        gen = torch.Generator().manual_seed(1)
-        size = f.abs()
-        for _ in range(GENERIC_PROBES):
-            nearby = self.evaluate(kind, values, upstream, eps, perturb=(gen, GENERIC_SHIFT, True))
-            size = torch.maximum(size, torch.nan_to_num(nearby.abs(), nan=0.0, posinf=0.0))
         if kind == "output":
-            return size.max()
-        slices = torch.cat([torch.arange(v.shape[0] if v.ndim else 1).repeat_interleave(v[0].numel() if v.ndim else 1)
-                            + 10**6 * i for i, v in enumerate(values.values())])
-        _, slices = torch.unique(slices, return_inverse=True)
-        k = int(slices.max()) + 1
+            return f.abs().max().expand_as(f)
+        out = self.evaluate("output", values, eps=eps)
+        scale = float(self.upstream_for(out, upstream).abs().sum()) * float(out.abs().max())
+        inv = torch.cat([(1 / v.reshape(v.shape[0], -1).norm(dim=1)).repeat_interleave(v[0].numel())
+                         if v.ndim else (1 / v.abs()).reshape(1) for v in values.values()])
+        return scale * (inv if kind == "gradient" else inv[:, None] * inv[None, :])
+
+    def _slice_max(self, kind, err, values):
+        """The largest error over the whole output, each gradient slice, each Hessian block."""
+        torch = _torch()
+        if kind == "output":
+            return err.max().expand_as(err)
+        ids = torch.cat([torch.arange(v.shape[0] if v.ndim else 1).repeat_interleave(v[0].numel() if v.ndim else 1)
+                         + 10**9 * i for i, v in enumerate(values.values())])
+        _, ids = torch.unique(ids, return_inverse=True)
+        k = int(ids.max()) + 1
         if kind == "gradient":
-            per = torch.zeros(k, dtype=size.dtype).scatter_reduce(0, slices, size, "amax")
-            return per[slices]
-        block = slices[:, None] * k + slices[None, :]
-        per = torch.zeros(k * k, dtype=size.dtype).scatter_reduce(0, block.reshape(-1), size.reshape(-1), "amax")
+            return torch.zeros(k, dtype=err.dtype).scatter_reduce(0, ids, err, "amax")[ids]
+        block = ids[:, None] * k + ids[None, :]
+        per = torch.zeros(k * k, dtype=err.dtype).scatter_reduce(0, block.reshape(-1), err.reshape(-1), "amax")
         return per[block]
+
+
+def _single_threaded(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with single_thread():
+            return fn(*args, **kwargs)
+    return wrapper
 
 
 # ---- messages ------------------------------------------------------------------------------------------
@@ -230,7 +262,6 @@ def _measured_degree(actual, reference, alpha):
 
 
 def _eps_hints(model) -> list[str]:
-    torch = _torch()
     lines = []
     for name, sub in model.named_modules():
         eps = getattr(sub, "eps", None)
@@ -238,19 +269,23 @@ def _eps_hints(model) -> list[str]:
             lines.append(f"submodule {name!r} ({type(sub).__name__}) has eps={eps:g}: it is invariant only up to "
                          f"eps, BN_eps(alpha w) = BN_(eps/alpha^2)(w); pass rescale_eps=({name!r},) to check "
                          f"that identity, or test with eps far below alpha^2 Var")
-        if isinstance(sub, torch.nn.modules.batchnorm._BatchNorm) and not sub.training \
-                and sub.track_running_stats:
-            lines.append(f"submodule {name!r} is in eval mode: its running statistics are fixed buffers and do "
-                         f"not rescale with the weights (eval-mode BN is invariant only together with "
-                         f"running_mean -> alpha*running_mean, running_var -> alpha^2*running_var)")
     return lines
+
+
+def _eval_hints(model) -> list[str]:
+    torch = _torch()
+    return [f"submodule {name!r} is in eval mode: its running statistics are fixed buffers and do not rescale "
+            f"with the weights (eval-mode BN is invariant only together with running_mean -> alpha*running_mean, "
+            f"running_var -> alpha^2*running_var, e.g. re-estimated under the scaled weights)"
+            for name, sub in model.named_modules()
+            if isinstance(sub, torch.nn.modules.batchnorm._BatchNorm) and not sub.training and sub.track_running_stats]
 
 
 def _fail(title, target, alpha, actual, expected, tol, index, notes):
     at = f" at {index}" if index else ""
     diff = float((actual - expected).abs().max())
     lines = [f"{title} (parameter {', '.join(map(repr, target.names))}, per {target.per}, "
-             f"alpha = {_fmt_alpha(alpha)}, {str(target.dtype).replace('torch.', '')})",
+             f"alpha = {_fmt_alpha(alpha)}; evaluated in float64)",
              f"  counterexample{at}: expected {float(expected[index]):.10g}, got {float(actual[index]):.10g} "
              f"(rounding tolerance there {float(tol[index]):.3g}); max |difference| = {diff:.3g}"]
     lines += ["  " + n for n in notes]
@@ -259,6 +294,7 @@ def _fail(title, target, alpha, actual, expected, tol, index, notes):
 
 # ---- public assertions -----------------------------------------------------------------------------
 
+@_single_threaded
 def assert_scale_invariant(model, inputs, alpha, *, param="weight", per: str = "layer", rescale_eps=()):
     """Assert ``model(inputs)`` is unchanged when ``param`` is multiplied by ``alpha`` (per layer or channel).
 
@@ -273,7 +309,7 @@ def assert_scale_invariant(model, inputs, alpha, *, param="weight", per: str = "
     scales = target.scales(alpha)
     eps = _rescaled_eps(model, rescale_eps, alpha, per)
     reference, tol_ref = target.with_tolerance("output", target.values(), eps=eps)
-    actual, tol_act = target.with_tolerance("output", target.values(scales))
+    actual, tol_act = target.with_tolerance("output", target.values(scales), scaled=True)
     tol = tol_ref + tol_act
     index, failed = _worst(actual, reference, tol)
     if failed:
@@ -311,22 +347,25 @@ def _invariance_notes(model, actual, reference, alpha, tol, rescale_eps):
                      f"-1 e.g. for a weight norm that divides by ||w||^2, +1 for a missing division)")
     if not rescale_eps:
         notes += _eps_hints(model)
-    return notes
+    return notes + _eval_hints(model)
 
 
+@_single_threaded
 def assert_gradient_homogeneous(model, inputs, alpha, *, param="weight", degree: float = -1, per: str = "layer",
-                                upstream=None):
+                                upstream=None, rescale_eps=()):
     """Assert ``grad L(alpha w) = alpha**degree * grad L(w)`` for ``L = <upstream, model(inputs)>``.
 
     A scale-invariant layer has ``degree = -1`` (per layer, ``alpha > 0``; per channel, each row of the
     gradient scales by its own ``1/alpha_c``). ``upstream`` defaults to fixed standard-normal values.
+    ``rescale_eps``: as in :func:`assert_scale_invariant` (the unscaled side uses ``eps/alpha**2``).
     """
     _check_per_degree(per, degree, -1)
     target = _Target(model, inputs, param, per)
     scales = target.scales(alpha)
     factor = _flat_factor(target, scales, degree)
-    ref, tol_ref = target.with_tolerance("gradient", target.values(), upstream)
-    act, tol_act = target.with_tolerance("gradient", target.values(scales), upstream)
+    eps = _rescaled_eps(model, rescale_eps, alpha, per)
+    ref, tol_ref = target.with_tolerance("gradient", target.values(), upstream, eps)
+    act, tol_act = target.with_tolerance("gradient", target.values(scales), upstream, scaled=True)
     expected = ref * factor
     tol = tol_act + tol_ref * factor.abs()
     index, failed = _worst(act, expected, tol)
@@ -335,19 +374,22 @@ def assert_gradient_homogeneous(model, inputs, alpha, *, param="weight", degree:
               _degree_notes(act, ref, alpha, "gradient"))
 
 
+@_single_threaded
 def assert_hessian_homogeneous(model, inputs, alpha, *, param="weight", degree: float = -2, per: str = "layer",
-                               upstream=None):
+                               upstream=None, rescale_eps=()):
     """Assert ``Hess L(alpha w) = alpha**degree * Hess L(w)`` (per channel: ``S^-1 H S^-1``, ``S = diag(alpha)``).
 
     Computed with ``torch.autograd.functional.hessian``: keep the parameter small (its size squared entries).
+    ``rescale_eps``: as in :func:`assert_scale_invariant`.
     """
     _check_per_degree(per, degree, -2)
     target = _Target(model, inputs, param, per)
     scales = target.scales(alpha)
     s = _flat_factor(target, scales, -1 if per == "channel" else degree / 2)
     factor = s[:, None] * s[None, :]
-    ref, tol_ref = target.with_tolerance("hessian", target.values(), upstream)
-    act, tol_act = target.with_tolerance("hessian", target.values(scales), upstream)
+    eps = _rescaled_eps(model, rescale_eps, alpha, per)
+    ref, tol_ref = target.with_tolerance("hessian", target.values(), upstream, eps)
+    act, tol_act = target.with_tolerance("hessian", target.values(scales), upstream, scaled=True)
     expected = ref * factor
     tol = tol_act + tol_ref * factor.abs()
     index, failed = _worst(act, expected, tol)
@@ -374,6 +416,7 @@ def _degree_notes(actual, reference, alpha, what):
     return [f"measured degree: ||{what}(alpha w)|| / ||{what}(w)|| = |alpha|^{p:.3f}"]
 
 
+@_single_threaded
 def homogeneity_degree(model, inputs, *, param="weight", of: str = "output", alphas=None, upstream=None) -> float:
     """The fitted ``p`` in ``||F(alpha w)|| ~ alpha**p`` for ``F`` = the output, its gradient or its Hessian.
 

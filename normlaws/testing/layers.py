@@ -107,7 +107,11 @@ def normalization_bound(X, W, y, D, axis: int, C: float = 1.0, dtype=np.float64)
 
 
 def weight_norm_bound(X, W, y, norm, dtype=np.float64):
-    """Elementwise bound on ``|WN(alpha W) - WN(W)|`` from rounding: per evaluation ``(d+1) u R/||w|| + (d+3) u |y|``."""
+    """Elementwise bound on ``|WN(alpha W) - WN(W)|`` from rounding.
+
+    Per evaluation: the dot product ``d u R`` (``R = |X||W|``), the norm's ``(d + 2) u`` relative error and
+    the division: ``(d + 2) u R/||w|| + (d + 3) u |y|``; two evaluations double it.
+    """
     u = unit_roundoff(dtype)
     d = X.shape[1]
     W2 = W if W.ndim == 2 else W[:, None]

@@ -3,9 +3,16 @@
 For a scale-invariant loss the only thing a step of ``w`` changes that matters is its direction; the
 angle turned per step is the *effective* learning rate. van Laarhoven's Table 1 sorts update rules by
 ``eta_eff ~ eta/||w||**k``: ``k = 2`` for SGD and momentum, ``k = 1`` for RMSProp and Adam (as their
-``eps -> 0``), ``k = 0`` for Newton's method and for normalized SGD (which keeps ``||w|| = 1``). These
-exponents are the learning-rate exponents of the equivariance maps in :mod:`normlaws.testing.rules`,
-which the property suite verifies on whole trajectories.
+``eps -> 0``), and normalized SGD keeps ``||w|| = 1`` (so ``eta_eff = eta``). These exponents are the
+learning-rate exponents of the equivariance maps in :mod:`normlaws.testing.rules`, which the property suite
+verifies on whole trajectories.
+
+Newton's method is the exception. Its equivariance leaves ``eta`` alone (Table 1: ``eta_eff = eta``), but
+on a scale-invariant loss Euler's identity ``H w = -g`` makes ``H^-1 g = -w``: without L2 a Newton step is
+purely radial (``w <- (1 + eta) w``) and turns ``w`` by nothing. The direction moves only through the L2
+term, and the equivalent unit-norm run has ``lam' = lam alpha**2``: the angle grows like ``lam ||w||**2``
+while ``lam ||w||**2`` is small against the Hessian's scale, i.e. ``k = -2`` (and falls again, like
+``1/(lam ||w||**2)``, beyond). :func:`angular_exponent` gives these measured-angle exponents.
 
 :func:`step_scaling` measures ``k`` for any ``torch.optim`` factory: it starts the optimizer from
 ``alpha * w_hat`` for a geometric grid of ``alpha`` (fresh state each time) on a Batch-Normalized unit,
@@ -22,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import UsageError
-from .invariance import _torch
+from .invariance import _single_threaded, _torch
 from .rules import RULES, step_exponent
 
 MAX_ANGLE = 0.1
@@ -33,16 +40,31 @@ MIN_ANGLE = 1e-8
 K_TOLERANCE = 0.1
 
 
+def angular_exponent(rule) -> int:
+    """``k`` in ``angle per step ~ ||w||**-k`` for a rule of :data:`normlaws.testing.rules.RULES`.
+
+    First-order rules and normalized SGD: Table 1's exponent (:func:`normlaws.testing.rules.step_exponent`).
+    Newton: its step is radial at ``lam = 0``, so the angle is first order in ``lam' = lam alpha**2``:
+    ``k = -(exponent of alpha in lam')`` (see the module docstring).
+
+    >>> angular_exponent(RULES["adam"]), angular_exponent(RULES["newton"])
+    (1, -2)
+    """
+    if rule.name == "newton":
+        return -rule.rescale["lam"]
+    return step_exponent(rule)
+
+
 def _rows_by_k() -> dict:
     out: dict = {}
     for rule in RULES.values():
-        out.setdefault(step_exponent(rule), [])
-        if rule.table1_row not in out[step_exponent(rule)]:
-            out[step_exponent(rule)].append(rule.table1_row)
+        rows = out.setdefault(angular_exponent(rule), [])
+        if rule.table1_row not in rows:
+            rows.append(rule.table1_row)
     return out
 
 
-#: Table 1's rows grouped by k, from the verified equivariance exponents
+#: Table 1's rows grouped by the exponent of their angular step, from the verified equivariance exponents
 ROWS_BY_K = _rows_by_k()
 #: Table 1's row names
 TABLE1_ROWS = tuple(row for rows in ROWS_BY_K.values() for row in rows)
@@ -99,11 +121,15 @@ class StepScaling:
                 f"(norm carried as alpha^{self.norm_exponent:.2f}): {self.row}")
 
 
+@_single_threaded
 def step_scaling(optimizer_factory, loss=None, *, alphas=None, warmup: int = 1, seed: int = 0) -> StepScaling:
     """Measure ``k`` in ``eta_eff ~ eta/||w||**k`` for ``optimizer_factory(params) -> torch.optim.Optimizer``.
 
     ``loss``: a scale-invariant ``w -> scalar`` on a 1-D float64 tensor with attribute ``dim`` (default:
-    :func:`bn_unit_loss`). The optimizer is stepped with a closure (so LBFGS-like optimizers work too).
+    :func:`bn_unit_loss`). ``alphas``: the starting norms (default ``2**-10 .. 2**10``). ``warmup``: steps
+    before the measured one; after one, a rule that renormalizes (normalized SGD) sits at its fixed norm,
+    which the fit sees as ``norm_exponent ~ 0``. The optimizer is stepped with a closure (so LBFGS-like
+    optimizers work too).
     """
     torch = _torch()
     loss = loss if loss is not None else bn_unit_loss()
@@ -149,7 +175,8 @@ def _fit(alphas, angles, norms, used) -> StepScaling:
     if used.sum() < 3 or alphas[used].max() < 4 * alphas[used].min():
         s = make(float("nan"), float("nan"), float("nan"), "unclassified: too few points in the small-angle regime")
         raise UsageError(f"need 3+ scale factors spanning 4x with angles in ({MIN_ANGLE:g}, {MAX_ANGLE:g}); "
-                         f"change the learning rate or alphas\n{s.table()}")
+                         f"change the learning rate or alphas (a step that is purely radial, like Newton's method "
+                         f"without L2 on a scale-invariant loss, turns w by nothing)\n{s.table()}")
     x = np.log(alphas[used])
     coef, cov = np.polyfit(x, np.log(angles[used]), 1, cov="unscaled")
     resid = np.log(angles[used]) - np.polyval(coef, x)
@@ -171,8 +198,9 @@ def classify(k: float, norm_exponent: float = 1.0) -> str:
     nearest = round(k) if math.isfinite(k) else None
     if nearest is None or abs(k - nearest) > K_TOLERANCE or nearest not in ROWS_BY_K:
         return f"unclassified: k = {k:.3f} is not within {K_TOLERANCE} of a Table 1 exponent {sorted(ROWS_BY_K)}"
-    if nearest == 0:
-        return "Normalized SGD" if abs(norm_exponent) < 0.5 else "Newton"
+    pinned = abs(norm_exponent) < 0.5
+    if nearest == 0 and not pinned:
+        return "unclassified: k = 0 without a fixed norm (normalized SGD pins ||w||; no Table 1 row has this)"
     rows = ROWS_BY_K[nearest]
     return rows[0] if len(rows) == 1 else f"k={nearest} ({', '.join(rows)})"
 
@@ -188,7 +216,7 @@ def assert_table1_row(optimizer_factory, row: str, loss=None, **kwargs) -> StepS
     s = step_scaling(optimizer_factory, loss, **kwargs)
     if row != s.row and not (s.row.startswith("k=") and row in s.row):
         expected = [k for k, rows in ROWS_BY_K.items() if row in rows][0]
-        raise AssertionError(f"expected Table 1 row {row!r} (angular step ~ ||w||^-{expected}), measured {s}\n"
+        raise AssertionError(f"expected Table 1 row {row!r} (angular step ~ ||w||^{-expected}), measured {s}\n"
                              f"{s.table()}")
     return s
 

@@ -41,11 +41,12 @@ def _log_uniform(low: float, high: float):
 def arrays(shape, bound: float = 1.0):
     """Float64 arrays of ``shape`` (a tuple of ints or strategies) with entries in ``[-bound, bound]``."""
     dims = st.tuples(*(_size(s) for s in shape))
-    return dims.flatmap(lambda sh: hnp.arrays(np.float64, sh, elements=_UNIT)).map(lambda a: a * bound)
+    elements = _UNIT if bound == 1.0 else _UNIT.map(lambda x: x * bound)
+    return dims.flatmap(lambda sh: hnp.arrays(np.float64, sh, elements=elements))
 
 
 def batches(n=st.integers(3, 12), d=st.integers(2, 6), bound: float = 1.0):
-    """Input batches ``X`` of shape ``(n, d)``: ``n`` samples of a ``d``-dimensional input (``n``, ``d``: int or strategy)."""
+    """Input batches ``X`` of shape ``(n, d)``: ``n`` samples of ``d`` inputs (``n``, ``d``: int or strategy)."""
     return arrays((n, d), bound)
 
 
@@ -96,7 +97,8 @@ def find_counterexample(check, *strategies, floor: int = 300, shrink: bool | Non
     """Arguments (one per strategy) for which ``check(*args)`` raises ``AssertionError``, as simple as found.
 
     Returns ``None`` when the search (the current profile's examples, at least ``floor``) finds none.
-    ``shrink``: see :func:`normlaws.testing.profiles.search_settings` (default: shrink unless under ``ci``).
+    ``shrink``: see :func:`normlaws.testing.profiles.search_settings` (default: shrink except under the
+    suite's ``ci`` and ``thorough`` profiles).
     Use it to show that a property *fails* where theory says it must, with the very strategies that make
     it hold elsewhere.
     """
