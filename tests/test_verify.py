@@ -1,0 +1,190 @@
+"""``normlaws verify``: stages, records, exit codes (an erratum is a finding; a failing check is a failure).
+
+The numeric legs are replaced by small fakes (monkeypatched ``registry.leg_checks``), and the claims by a
+handful of real or fake ones, so that each exit path is exercised in seconds.
+"""
+import importlib.util
+import json
+from argparse import Namespace
+
+import pytest
+import sympy as sp
+
+from normlaws import registry
+from normlaws.cli import main
+from normlaws.commands import verify
+from normlaws.records import read_records
+from normlaws.reports.evidence import EXPONENTS, MONTECARLO, RUNS, TRAINING
+from normlaws.theory.claim import Claim, Printed
+from normlaws.theory.derivation import Derivation
+from normlaws.theory.symbols import eta, lam
+
+#: an exact agreement and an erratum of the paper (proof holds, printed form disagrees)
+REAL = ["table1.sgd.eff_lr", "update.rmsprop.equivariance"]
+
+
+def _agrees(size="quick", seed=0):
+    return {"status": "agrees", "measured": 0.251, "se": 0.002, "predicted": 0.25, "tolerance": 0.008,
+            "detail": f"fake check at size {size}, seed {seed}"}
+
+
+def _disagrees(size="quick", seed=0):
+    return {"status": "disagrees", "measured": 0.40, "se": 0.002, "predicted": 0.25, "tolerance": 0.008,
+            "detail": "fake: 75 standard errors off"}
+
+
+def _raises(size="quick", seed=0):
+    raise RuntimeError("fake check crashed")
+
+
+def _legs(montecarlo=None, training=None):
+    table = {"montecarlo": montecarlo or {}, "training": training or {}}
+    return lambda leg: table[leg]
+
+
+def _verify(tmp_path, *extra, claims=REAL):
+    return main(["verify", "--out", str(tmp_path), "--skip-training", "--no-pdf", "--claims", *claims, *extra])
+
+
+def test_all_checks_agree_exit_0_and_records_are_kept(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(registry, "leg_checks", _legs({c: _agrees for c in REAL}))
+    assert _verify(tmp_path, "--seed", "7") == 0
+    out = capsys.readouterr().out
+    assert "errata found in the paper: 1" in out and "update.rmsprop.equivariance" in out
+    assert "verify: OK" in out
+    records = read_records(tmp_path / "results" / MONTECARLO)
+    assert [r["claim"] for r in records] == REAL
+    assert all(r["seed"] == 7 and r["size"] == "quick" and r["result"]["status"] == "agrees" for r in records)
+    assert records[0]["provenance"]["convention"]["name"] == "paper-l2"
+    run = read_records(tmp_path / "results" / RUNS)[-1]
+    assert [s["name"] for s in run["stages"]] == ["symbolic", "montecarlo", "training", "report"]
+    assert (tmp_path / "report.tex").exists() and (tmp_path / "summary.md").exists()
+    assert "| montecarlo | ok |" in (tmp_path / "summary.md").read_text()
+
+
+def test_a_disagreeing_check_exits_1(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(registry, "leg_checks", _legs({REAL[0]: _agrees, REAL[1]: _disagrees}))
+    assert _verify(tmp_path) == 1
+    out = capsys.readouterr().out
+    assert "FAILED checks of the suite: 1" in out and "update.rmsprop.equivariance: disagrees" in out
+
+
+def test_a_check_that_raises_exits_1_and_the_others_still_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(registry, "leg_checks", _legs({REAL[0]: _raises, REAL[1]: _agrees}))
+    assert _verify(tmp_path) == 1
+    records = read_records(tmp_path / "results" / MONTECARLO)
+    assert [r["result"]["status"] for r in records] == ["error", "agrees"]
+    assert "fake check crashed" in records[0]["result"]["detail"]
+
+
+def test_a_malformed_check_result_is_a_failure(tmp_path, monkeypatch):
+    monkeypatch.setattr(registry, "leg_checks", _legs({REAL[0]: lambda size, seed: {"status": "fine"}}))
+    assert _verify(tmp_path) == 1
+
+
+def test_skipped_checks_are_listed_not_failed(tmp_path, monkeypatch, capsys):
+    skipped = lambda size, seed: {"status": "skipped", "detail": "needs scipy >= 99"}  # noqa: E731
+    monkeypatch.setattr(registry, "leg_checks", _legs({REAL[0]: skipped}))
+    assert _verify(tmp_path) == 0
+    out = capsys.readouterr().out
+    assert "needs scipy >= 99" in out and "training: left out with --skip-training" in out
+
+
+def test_full_passes_the_size_to_the_checks(tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(registry, "leg_checks", _legs({REAL[0]: lambda size, seed: seen.append(size) or _agrees()}))
+    assert _verify(tmp_path, "--full") == 0
+    assert seen == ["full"]
+
+
+def _fake_claim(claim_id, derived_proof, printed=eta / lam):
+    return Claim(id=claim_id, title="fake", statement="a fake claim", source="nowhere",
+                 printed=Printed(printed, "exact", "nowhere"),
+                 derive=lambda: Derivation(result=eta / lam, proofs={"identity": derived_proof}))
+
+
+def test_a_failing_proof_exits_1_an_erratum_does_not(tmp_path, monkeypatch, capsys):
+    claims = (_fake_claim("fake.ok", sp.Integer(0)), _fake_claim("fake.erratum", sp.Integer(0), printed=2 * eta),
+              _fake_claim("fake.broken", eta - lam))
+    monkeypatch.setattr(registry, "claims", lambda: claims)
+    monkeypatch.setattr(registry, "leg_checks", _legs())
+    assert _verify(tmp_path, claims=["fake.ok", "fake.erratum"]) == 0
+    assert _verify(tmp_path, claims=["fake.ok", "fake.broken"]) == 1
+    out = capsys.readouterr().out
+    assert "fake.broken: proof fails (identity)" in out
+
+
+def test_json_output(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(registry, "leg_checks", _legs({REAL[0]: _agrees}))
+    assert _verify(tmp_path, "--json") == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["ok"] and payload["exit_code"] == 0 and payload["claims"] == 2
+    assert [e["id"] for e in payload["errata"]] == ["update.rmsprop.equivariance"]
+    assert {s["name"]: s["status"] for s in payload["stages"]} == {
+        "symbolic": "ok", "montecarlo": "ok", "training": "skipped", "report": "ok"}
+    assert payload["report"]["tex"].endswith("report.tex")
+
+
+def test_missing_legs_are_skipped_with_the_reason(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(registry, "leg_checks", _legs())
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else
+                        real_find_spec(name, *a))
+    code = main(["verify", "--out", str(tmp_path), "--no-pdf", "--claims", *REAL])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "montecarlo: normlaws.simulate.checks is not installed" in out
+    assert "training: torch is not installed" in out
+
+
+def test_training_stage_runs_the_sweep_then_the_checks(tmp_path, monkeypatch):
+    """With torch and data present, the leg calls 'normlaws sweep --quick' and then each training check."""
+    calls = []
+
+    def fake_cli(argv):
+        calls.append(argv)
+        return 0
+
+    monkeypatch.setattr(verify, "_training_unavailable", lambda args: "")
+    monkeypatch.setattr("normlaws.cli.main", fake_cli)
+    check = lambda results_dir: {"status": "skipped", "detail": f"3 cells in {results_dir.name}; need 5"}  # noqa
+    monkeypatch.setattr(registry, "leg_checks", _legs(training={"lr.optimal.sgd": check}))
+    args = Namespace(skip_training=False, full=False, device="cpu")
+    stage = verify.training_stage(registry.select(["lr.optimal.sgd"]), args, tmp_path, "run1",
+                                  lambda n: verify.Progress(3, 4, "training", n))
+    assert stage.status == "ok", stage.detail
+    assert calls == [["sweep", "--out", str(tmp_path / "sweep"), "--device", "cpu", "--quick"]]
+    record = read_records(tmp_path / TRAINING)[0]
+    assert record["claim"] == "lr.optimal.sgd" and record["result"]["status"] == "skipped"
+
+
+def test_sweep_is_quick_unless_full_on_cuda(tmp_path):
+    quick = verify.sweep_argv(Namespace(full=True, device="cpu"), tmp_path)
+    paper = verify.sweep_argv(Namespace(full=True, device="cuda"), tmp_path)
+    assert "--quick" in quick and "--quick" not in paper
+
+
+@pytest.mark.parametrize("argv", [["--device", "tpu"], ["--seed", "-1"], ["--claims", "no.such.claim"]])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, argv, capsys):
+    assert main(["verify", "--out", str(tmp_path), "--no-pdf", *argv]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def _grid(status="agrees"):
+    x = [1.0, 3.16, 10.0, 31.6, 100.0]
+    line = {"x": x, "measured": [0.3 * v**0.25 for v in x], "se": [0.002] * 5, "equilibrated": [True] * 5,
+            "product": 1e-3, "status": status, "fit": {"slope": 0.251}, "detail": f"fake line: {status}"}
+    return {"rule": "sgd", "status": status, "fixed_product": line}
+
+
+@pytest.mark.parametrize("status, code", [("agrees", 0), ("disagrees", 1)])
+def test_scaling_grids_are_recorded_and_drawn(tmp_path, monkeypatch, status, code):
+    monkeypatch.setattr(registry, "leg_checks", _legs({"table1.sgd.norm": _agrees}))
+    monkeypatch.setattr(verify, "scaling_grids",
+                        lambda claims: ({"table1.sgd.norm": lambda size, seed: _grid(status)}, ""))
+    assert _verify(tmp_path, claims=["table1.sgd.norm"]) == code
+    records = read_records(tmp_path / "results" / EXPONENTS)
+    assert [r["claim"] for r in records] == ["table1.sgd.norm"]
+    assert (tmp_path / "figures" / "montecarlo_norm_scaling.png").exists()
+    assert "Scaling grid" in (tmp_path / "report.tex").read_text()
