@@ -18,7 +18,6 @@ from scipy.optimize import brentq
 
 from normlaws import registry
 from normlaws.testing.layers import batch_norm, layer_norm, normalization_bound, unit_roundoff
-from normlaws.testing.invariance import single_thread
 from normlaws.testing.rules import RULES
 
 U = unit_roundoff()
@@ -157,15 +156,9 @@ class _Problem:
         return bn_unit_grad(self.X[t], w, self.up[t])
 
     def hess(self, w, t):
-        torch = pytest.importorskip("torch")
-        X, up = torch.as_tensor(self.X[t]), torch.as_tensor(self.up[t])
-
-        def loss(v):
-            z = (X * v).sum(1)
-            c = z - z.mean()
-            return (up * torch.tanh(c / (c * c).mean().sqrt())).sum()
-        with single_thread():
-            return torch.autograd.functional.hessian(loss, torch.as_tensor(w)).numpy()
+        pytest.importorskip("torch")
+        from normlaws.testing.layers import bn_unit_hessian
+        return bn_unit_hessian(self.X[t], w, self.up[t])
 
 
 _THEORY_TO_RULE = {"momentum": "heavy_ball"}

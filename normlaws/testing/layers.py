@@ -146,3 +146,22 @@ def bn_unit_grad(X, w, upstream, backward: str = "full", eps: float = 0.0) -> np
     else:
         raise ValueError(f"backward must be 'full' or 'stop_gradient', got {backward!r}")
     return (X * dz[:, None]).sum(axis=0)
+
+
+def bn_unit_hessian(X, w, upstream) -> np.ndarray:
+    """Hessian in ``w`` of ``sum_i upstream_i * tanh(zhat_i)``, ``zhat`` the full-backward BN of ``X w`` (eps = 0).
+
+    Computed by torch autograd in float64 on one thread (torch is imported only here): an independent reference
+    for the degree -2 homogeneity and the Euler identity ``H w = -grad``.
+    """
+    import torch
+
+    from .invariance import single_thread
+    X_t, up = torch.as_tensor(X), torch.as_tensor(upstream)
+
+    def loss(v):
+        z = (X_t * v).sum(1)
+        c = z - z.mean()
+        return (up * torch.tanh(c / (c * c).mean().sqrt())).sum()
+    with single_thread():
+        return torch.autograd.functional.hessian(loss, torch.as_tensor(w)).numpy()
