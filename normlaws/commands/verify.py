@@ -227,7 +227,9 @@ def _training_unavailable(args) -> str:
     """Why the training leg cannot run here ('' when it can)."""
     if args.skip_training:
         return "left out with --skip-training"
-    if importlib.util.find_spec("torch") is None:
+    try:
+        import torch  # noqa: F401 - a broken or missing install must skip the leg, not crash it
+    except ImportError:
         return "torch is not installed (pip install 'normlaws[torch]')"
     from ..gpu.data import BATCHES_DIR, TRAIN_SHARDS, default_data_dir
     data = default_data_dir()
