@@ -3,7 +3,6 @@
 The numeric legs are replaced by small fakes (monkeypatched ``registry.leg_checks``), and the claims by a
 handful of real or fake ones, so that each exit path is exercised in seconds.
 """
-import importlib.util
 import json
 import sys
 from argparse import Namespace
