@@ -3,6 +3,7 @@
 Hypothesis profiles: ``ci`` (derandomized, fast) is loaded by default; pass ``--hypothesis-profile=thorough``
 for at least 2,000 examples per property (profiles are registered by ``normlaws.testing``).
 """
+import numpy as np
 import pytest
 from hypothesis import settings
 
@@ -24,3 +25,15 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def synthetic_cifar(tmp_path_factory):
+    """A folder with tiny random CIFAR-10-shaped shards (train_0.npz: 64 images, test.npz: 32), for tests that
+    must not need the real data (load them with verify=False / --no-verify: they have no published checksum)."""
+    root = tmp_path_factory.mktemp("cifar")
+    rng = np.random.default_rng(0)
+    for name, n in (("train_0.npz", 64), ("test.npz", 32)):
+        np.savez(root / name, x=rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
+                 y=rng.integers(0, 10, n).astype(np.uint8))
+    return root

@@ -1,7 +1,6 @@
 """The train, sweep, figures and bench commands: results, JSON, and one clear line for bad input."""
 import json
 
-import numpy as np
 import pytest
 
 from normlaws.cli import main
@@ -11,12 +10,8 @@ TINY = ["--epochs", "1", "--batch-size", "32", "--widths", "2", "3", "4", "5", "
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cifar")
-    rng = np.random.default_rng(0)
-    for name, n in (("train_0.npz", 64), ("test.npz", 32)):
-        np.savez(root / name, x=rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
-                 y=rng.integers(0, 10, n).astype(np.uint8))
+def data_dir(synthetic_cifar):
+    root = synthetic_cifar
     return root
 
 

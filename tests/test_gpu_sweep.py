@@ -16,12 +16,8 @@ BASE = TrainConfig(optimizer="nesterov", epochs=2, milestones=(1,), batch_size=3
 
 
 @pytest.fixture(scope="module")
-def spec(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cifar")
-    rng = np.random.default_rng(0)
-    for name, n in (("train_0.npz", 64), ("test.npz", 32)):
-        np.savez(root / name, x=rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
-                 y=rng.integers(0, 10, n).astype(np.uint8))
+def spec(synthetic_cifar):
+    root = synthetic_cifar
     return sweep.DataSpec(str(root), 64, 32, verify=False)
 
 

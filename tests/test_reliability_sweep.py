@@ -12,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytest.importorskip("torch")
@@ -25,12 +24,8 @@ DETERMINISTIC = ("key", "status", "final", "epochs", "diverged_at")
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cifar")
-    rng = np.random.default_rng(0)
-    for name, n in (("train_0.npz", 64), ("test.npz", 32)):
-        np.savez(root / name, x=rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
-                 y=rng.integers(0, 10, n).astype(np.uint8))
+def data_dir(synthetic_cifar):
+    root = synthetic_cifar
     return root
 
 
