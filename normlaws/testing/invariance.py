@@ -364,14 +364,7 @@ def assert_gradient_homogeneous(model, inputs, alpha, *, param="weight", degree:
     scales = target.scales(alpha)
     factor = _flat_factor(target, scales, degree)
     eps = _rescaled_eps(model, rescale_eps, alpha, per)
-    ref, tol_ref = target.with_tolerance("gradient", target.values(), upstream, eps)
-    act, tol_act = target.with_tolerance("gradient", target.values(scales), upstream, scaled=True)
-    expected = ref * factor
-    tol = tol_act + tol_ref * factor.abs()
-    index, failed = _worst(act, expected, tol)
-    if failed:
-        _fail(f"gradient not homogeneous of degree {degree}", target, alpha, act, expected, tol, index,
-              _degree_notes(act, ref, alpha, "gradient"))
+    _assert_scaled_derivative("gradient", target, alpha, scales, factor, upstream, eps, degree)
 
 
 @_single_threaded
@@ -388,14 +381,21 @@ def assert_hessian_homogeneous(model, inputs, alpha, *, param="weight", degree: 
     s = _flat_factor(target, scales, -1 if per == "channel" else degree / 2)
     factor = s[:, None] * s[None, :]
     eps = _rescaled_eps(model, rescale_eps, alpha, per)
-    ref, tol_ref = target.with_tolerance("hessian", target.values(), upstream, eps)
-    act, tol_act = target.with_tolerance("hessian", target.values(scales), upstream, scaled=True)
+    _assert_scaled_derivative("hessian", target, alpha, scales, factor, upstream, eps, degree)
+
+
+def _assert_scaled_derivative(kind, target, alpha, scales, factor, upstream, eps, degree):
+    """Fail unless the ``kind`` ('gradient' or 'hessian') at the scaled point equals ``factor`` times the one at
+    the unscaled point, within the sum of both sides' float tolerances."""
+    ref, tol_ref = target.with_tolerance(kind, target.values(), upstream, eps)
+    act, tol_act = target.with_tolerance(kind, target.values(scales), upstream, scaled=True)
     expected = ref * factor
     tol = tol_act + tol_ref * factor.abs()
     index, failed = _worst(act, expected, tol)
     if failed:
-        _fail(f"Hessian not homogeneous of degree {degree}", target, alpha, act, expected, tol, index,
-              _degree_notes(act, ref, alpha, "Hessian"))
+        label = "gradient" if kind == "gradient" else "Hessian"
+        _fail(f"{label} not homogeneous of degree {degree}", target, alpha, act, expected, tol, index,
+              _degree_notes(act, ref, alpha, label))
 
 
 def _check_per_degree(per, degree, invariant_degree):
