@@ -1,11 +1,17 @@
 """Reading sweep records and fitting them: norm exponents, optimal learning rates, equilibrium marks.
 
-Torch-free (numpy and scipy). Conventions: ``lam`` is the paper's lambda; the norm is the mean per-filter norm
-of a BN-followed conv layer read at the record's fit epoch (the end of the first constant-learning-rate phase,
-so that it belongs to the base ``eta``); test errors are read at the last epoch.
+Torch-free (numpy and scipy). Conventions: ``lam`` is the paper's lambda; the norm of a layer is the mean norm of
+its *live* filters (see :data:`COLLAPSED`) read at the record's fit epoch (the end of the first constant-learning-
+rate phase, so that it belongs to the base ``eta``); test errors are read at the last epoch.
+
+The Section 4 model takes the loss gradient at unit scale, ``C = E||grad L(w_hat)||^2``, as a constant; in a real
+network it is not (it falls as the effective learning rate rises). Records carry it per filter
+(``grad_unit_sq``); :func:`gradient_scale_at_fit` reads it, so that a derived law ``f(eta, lam, C)`` can be tested
+with ``C`` measured instead of assumed fixed (:func:`fit_law` with ``with_C``).
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +23,41 @@ from ..records import read_records
 #: a cell is equilibrated when the last fifth of its first phase moved the log norm by at most this fraction
 #: of the whole phase's movement. For an exponential approach with time constant tau over E epochs the
 #: fraction is (exp(-(E-k)/tau) - exp(-E/tau)) / (1 - exp(-E/tau)) with k = E/5: 0.2 while tau >> E (still
-#: drifting), 0.05 at E ~ 2.8 tau (95 % relaxed), and below for longer runs.
+#: drifting), 0.05 at E ~ 2.8 tau (95 % relaxed), and below for longer runs. Used for rules without a derived
+#: relaxation time (see :func:`relaxation_steps`).
 EQUILIBRIUM_FRACTION = 0.05
+
+#: the drift test needs the norm to have moved by at least this much in log over the phase (10 %): a norm that
+#: barely left its initial value passes any drift test by noise, yet cannot be told apart from one that never
+#: started to relax
+EQUILIBRIUM_MIN_MOVE = 0.1
+
+#: where the theory derives the norm's relaxation time tau (steps), a cell is equilibrated once its first phase
+#: lasted this many tau: the memory of the initial norm is then down to exp(-3) ~ 5 %, the drift criterion's level
+RELAXATION_MULTIPLE = 3.0
+
+#: a filter whose norm is below this fraction of its layer's initial mean filter norm counts as collapsed: it no
+#: longer reaches the loss (a dead ReLU channel), gets no loss gradient, and L2 shrinks it towards zero, where its
+#: angle and ``||grad L||/||w||`` are undefined
+COLLAPSED = 1e-6
+
+
+def layer_summary(norms: np.ndarray, unit_sq: np.ndarray) -> dict:
+    """Per-epoch summaries of one layer from its per-filter norms (epochs + 1, C) and ``grad_unit_sq`` (epochs, C).
+
+    ``filter_norm_mean`` over all filters; ``live_filter_norm_mean``, ``grad_unit_sq_mean`` over the filters
+    live at the epoch's end; ``collapsed_filters`` the count of the others (a NaN epoch, after a divergence,
+    counts none).
+    """
+    live = norms > COLLAPSED * norms[0].mean()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        live_norm = np.where(live, norms, 0.0).sum(1) / live.sum(1)
+        live_unit_sq = np.where(live[1:], unit_sq, 0.0).sum(1) / live[1:].sum(1)
+    mean_norm = norms.mean(1)
+    return {"filter_norm_mean": mean_norm[1:].tolist(), "init_filter_norm_mean": float(mean_norm[0]),
+            "live_filter_norm_mean": live_norm[1:].tolist(), "grad_unit_sq_mean": live_unit_sq.tolist(),
+            "collapsed_filters": [int(n) for n in (np.isfinite(norms[1:]) & ~live[1:]).sum(1)]}
+
 
 def as_float(value) -> float:
     """A record value as a float ('nan'/'inf' strings and None become NaN / inf)."""
@@ -31,14 +70,39 @@ def as_float(value) -> float:
 
 
 def load_records(results_dir) -> list:
-    """Every record in ``records.jsonl`` files under ``results_dir`` (one per key; the last one wins)."""
+    """Every record in ``records.jsonl`` files under ``results_dir`` (one per key; the last one wins).
+
+    Each record gets ``_dir``, the folder of its file, where its ``trajectory`` path is relative to.
+    """
     root = Path(results_dir)
     files = [root] if root.is_file() else sorted(root.rglob("records.jsonl"))
     by_key = {}
     for path in files:
         for record in read_records(path):
-            by_key[record["key"]] = record
+            by_key[record["key"]] = {**record, "_dir": str(path.parent)}
     return list(by_key.values())
+
+
+def trajectory(record) -> dict | None:
+    """The record's ``.npz`` trajectories as a dict of arrays, or None when the file is not there."""
+    name, folder = record.get("trajectory"), record.get("_dir")
+    if not name or folder is None or not (Path(folder) / name).is_file():
+        return None
+    with np.load(Path(folder) / name) as data:
+        return {k: data[k] for k in data.files}
+
+
+def _summary_series(record, layer: str, key: str) -> list | None:
+    """``epochs[key][layer]`` when the record has it, else the same from its trajectory (older records)."""
+    stored = record["epochs"].get(key)
+    if stored is not None:
+        return [as_float(v) for v in stored[layer]]
+    traj = trajectory(record)
+    if traj is None or f"{layer}_filter_norms" not in traj:
+        return None
+    norms = traj[f"{layer}_filter_norms"]
+    unit_sq = traj.get(f"{layer}_grad_unit_sq", np.full((len(norms) - 1, norms.shape[1]), np.nan))
+    return layer_summary(norms, unit_sq)[key]
 
 
 def of_family(records, rule: str) -> list:
@@ -47,9 +111,38 @@ def of_family(records, rule: str) -> list:
 
 
 def norm_series(record, layer: str = "conv1") -> np.ndarray:
-    """Mean per-filter norm of ``layer`` at initialisation and after each epoch: (epochs + 1,)."""
+    """Mean norm of the live filters of ``layer`` at initialisation and after each epoch: (epochs + 1,).
+
+    Falls back to the mean over all filters for records without per-filter data.
+    """
     init = as_float(record["epochs"]["init_filter_norm_mean"][layer])
-    return np.array([init] + [as_float(v) for v in record["epochs"]["filter_norm_mean"][layer]])
+    live = _summary_series(record, layer, "live_filter_norm_mean")
+    if live is None:
+        live = [as_float(v) for v in record["epochs"]["filter_norm_mean"][layer]]
+    return np.array([init] + live)
+
+
+def collapsed_at_fit(record, layer: str = "conv1") -> int | None:
+    """How many filters of ``layer`` had collapsed by the fit epoch (None without per-filter data)."""
+    counts = _summary_series(record, layer, "collapsed_filters")
+    return None if counts is None else int(counts[fit_epoch(record) - 1])
+
+
+def gradient_scale_at_fit(record, layer: str = "conv1") -> float:
+    """``C``: the mean over the fit epoch's steps and the live filters of ``||grad_j L(w_hat_j)||^2``.
+
+    Records of this version store it (``grad_unit_sq``); for older ones it is estimated from the layer's mean
+    ``||grad L||/||w||`` as ``(ratio * n^2)^2`` with ``n`` the live-filter mean norm, which is exact when all
+    filters share one norm and one gradient norm over the epoch. NaN when neither is there.
+    """
+    e = fit_epoch(record)
+    stored = _summary_series(record, layer, "grad_unit_sq_mean")
+    if stored is not None and math.isfinite(stored[e - 1]):
+        return stored[e - 1]
+    ratios = record["epochs"].get("grad_ratio_mean", {}).get(layer)
+    if not ratios:
+        return math.nan
+    return (as_float(ratios[e - 1]) * norm_at_fit(record, layer) ** 2) ** 2
 
 
 def fit_epoch(record) -> int:
@@ -78,13 +171,51 @@ def family(record) -> str:
     return cfg["optimizer"]
 
 
-def equilibrated(record, layer: str = "conv1", fraction: float = EQUILIBRIUM_FRACTION) -> bool:
-    """Whether the norm had settled by the fit epoch (see :data:`EQUILIBRIUM_FRACTION`).
+def steps_per_epoch(record) -> int:
+    """Optimizer steps per epoch of the record's configuration (the last incomplete batch is dropped)."""
+    cfg = record["config"]
+    return cfg["n_train"] // cfg["batch_size"]
 
-    With ``k = max(1, E//5)``: ``|log n(E)/n(E-k)| < fraction * |log n(E)/n(0)|``. A norm still drifting
-    (relaxation slower than the run) fails, and so does one that barely moved from its initial value, which
-    cannot be told apart from one that never started to relax. Normalized runs have a fixed norm: they count
-    as settled when they finished.
+
+@functools.lru_cache(maxsize=None)
+def _relaxation_function(rule: str):
+    """``tau(eta, lam, rho)`` in steps from ``later.angle.<rule>``'s derived relaxation time, or None."""
+    import sympy as sp
+    from .. import registry
+    from ..errors import UsageError
+    from ..theory.symbols import eta, lam, rho
+    try:
+        tau = registry.get(f"later.angle.{rule}").derivation.extras.get("relaxation_leading")
+    except UsageError:
+        return None
+    if tau is None or not sp.sympify(tau).free_symbols <= {eta, lam, rho}:
+        return None
+    return sp.lambdify((eta, lam, rho), sp.sympify(tau), "math")
+
+
+def relaxation_steps(record) -> float | None:
+    """The derived relaxation time (steps) of the norm for the record's rule and (eta, lam, momentum), or None.
+
+    From ``later.angle.<rule>`` (leading order: ``1/(8 eta lam)`` for SGD, ``(1-rho)/(8 eta lam)`` with momentum
+    rho); None for rules whose derived time depends on the gradient statistics (Adam, RMSProp).
+    """
+    cfg = record["config"]
+    tau = _relaxation_function(family(record))
+    if tau is None or cfg["lam"] <= 0:
+        return None
+    return float(tau(cfg["eta"], cfg["lam"], cfg.get("momentum") or 0.0))
+
+
+def equilibrated(record, layer: str = "conv1", fraction: float = EQUILIBRIUM_FRACTION) -> bool:
+    """Whether the norm had forgotten its initial value by the fit epoch.
+
+    Where the theory derives the relaxation time tau (:func:`relaxation_steps`): the first phase lasted at least
+    :data:`RELAXATION_MULTIPLE` tau. A drift test would wrongly reject such cells: their norm goes on tracking
+    the equilibrium of the current gradient scale, which moves as training proceeds. Elsewhere the drift test
+    (see :data:`EQUILIBRIUM_FRACTION`): with ``k = max(1, E//5)``, ``|log n(E)/n(E-k)| < fraction *
+    |log n(E)/n(0)|``; a norm still drifting fails, and so does one that moved by less than
+    :data:`EQUILIBRIUM_MIN_MOVE` in log from its initial value, which cannot be told apart from one that never
+    started to relax. Normalized runs have a fixed norm: they count as settled when they finished.
     """
     if record["status"] != "done":
         return False
@@ -92,11 +223,17 @@ def equilibrated(record, layer: str = "conv1", fraction: float = EQUILIBRIUM_FRA
         return True
     e = fit_epoch(record)
     series = norm_series(record, layer)
-    k = max(1, e // 5)
-    first, before, last = series[0], series[e - k], series[e]
-    if not (np.all(np.isfinite([first, before, last])) and min(first, before, last) > 0):
+    first, last = series[0], series[e]
+    if not (np.all(np.isfinite([first, last])) and min(first, last) > 0):
         return False
-    return abs(math.log(last / before)) < fraction * abs(math.log(last / first))
+    tau = relaxation_steps(record)
+    if tau is not None:
+        return e * steps_per_epoch(record) >= RELAXATION_MULTIPLE * tau
+    before = series[e - max(1, e // 5)]
+    if not (math.isfinite(before) and before > 0):
+        return False
+    moved = abs(math.log(last / first))
+    return moved >= EQUILIBRIUM_MIN_MOVE and abs(math.log(last / before)) < fraction * moved
 
 
 @dataclass
@@ -143,29 +280,69 @@ def ols(columns: dict, y, level: float = 0.95) -> Fit | None:
 
 
 def angle_at_fit(record, layer: str = "conv1") -> float:
-    """Mean angle per step (radians) of the layer's filters during the fit epoch: the effective step."""
+    """Mean angle per step (radians) of the layer's live filters during the fit epoch."""
     return as_float(record["epochs"]["angle_mean"][layer][fit_epoch(record) - 1])
 
 
-def fit_power_law(records, value, layer: str = "conv1") -> Fit | None:
-    """Fit ``log value = a + p log eta + q log lam`` over the equilibrated cells with a positive value.
+@functools.lru_cache(maxsize=None)
+def eff_lr_power(rule: str) -> int | None:
+    """``k`` of the rule's effective learning rate ``eta/||w||^k`` (``theory.updates.effective_lr``), or None.
 
-    ``value(record, layer)`` is e.g. :func:`norm_at_fit` or :func:`angle_at_fit`; coefficients are named
-    ``exponent_eta`` and ``exponent_lam``; ``extra`` says how many cells entered.
+    >>> eff_lr_power("nesterov"), eff_lr_power("adam")
+    (2, 1)
     """
-    cells = [(r, value(r, layer)) for r in records if equilibrated(r, layer) and r["config"]["lam"] > 0]
-    cells = [(r, v) for r, v in cells if math.isfinite(v) and v > 0]
-    fit = ols({"exponent_eta": [math.log(r["config"]["eta"]) for r, _ in cells],
-               "exponent_lam": [math.log(r["config"]["lam"]) for r, _ in cells]},
-              [math.log(v) for _, v in cells]) if cells else None
+    from ..theory.symbols import r
+    from ..theory.updates import RULES, effective_lr
+    base = {"nesterov": "momentum", "adamw": "adam"}.get(rule, rule)
+    if base not in RULES:
+        return None
+    return int(-effective_lr(base).as_powers_dict()[r])
+
+
+def eff_lr_at_fit(record, layer: str = "conv1") -> float:
+    """The effective learning rate ``eta/n^k`` at the fit epoch (``n`` the live-filter mean norm); NaN if unknown."""
+    k = eff_lr_power(family(record))
+    return math.nan if k is None else record["config"]["eta"] / norm_at_fit(record, layer) ** k
+
+
+def fit_law(records, value, layer: str = "conv1", with_C: bool = False) -> Fit | None:
+    """Fit ``log value = a + p log eta + q log lam [+ c log C]`` over the equilibrated cells with a positive value.
+
+    ``value(record, layer)`` is e.g. :func:`norm_at_fit`, :func:`eff_lr_at_fit` or :func:`angle_at_fit`;
+    ``with_C`` adds the measured gradient scale (:func:`gradient_scale_at_fit`) as a regressor, so that a law
+    derived with ``C`` as a parameter is tested with ``C`` as it was. Coefficients are named ``exponent_eta``,
+    ``exponent_lam``, ``exponent_C``; ``extra`` says how many cells entered.
+    """
+    cells = []
+    for rec in records:
+        if not (equilibrated(rec, layer) and rec["config"]["lam"] > 0):
+            continue
+        v, c = value(rec, layer), gradient_scale_at_fit(rec, layer) if with_C else 1.0
+        if math.isfinite(v) and v > 0 and math.isfinite(c) and c > 0:
+            cells.append((rec, v, c))
+    columns = {"exponent_eta": [math.log(rec["config"]["eta"]) for rec, _, _ in cells],
+               "exponent_lam": [math.log(rec["config"]["lam"]) for rec, _, _ in cells]}
+    if with_C:
+        columns["exponent_C"] = [math.log(c) for _, _, c in cells]
+    fit = ols(columns, [math.log(v) for _, v, _ in cells]) if cells else None
     if fit is not None:
-        fit.extra = {"cells": len(cells), "of": len(records), "layer": layer}
+        fit.extra = {"cells": len(cells), "of": len(records), "layer": layer, "with_C": with_C}
     return fit
 
 
-def fit_norm_exponents(records, layer: str = "conv1") -> Fit | None:
-    """Fit ``log ||w|| = a + p log eta + q log lam`` (norm at the fit epoch) over the equilibrated cells."""
-    return fit_power_law(records, norm_at_fit, layer)
+def fit_power_law(records, value, layer: str = "conv1") -> Fit | None:
+    """:func:`fit_law` in ``eta`` and ``lam`` alone (the gradient scale assumed the same in every cell)."""
+    return fit_law(records, value, layer)
+
+
+def fit_norm_exponents(records, layer: str = "conv1", with_C: bool = False) -> Fit | None:
+    """Fit ``log ||w|| = a + p log eta + q log lam [+ c log C]`` (norm at the fit epoch) over the settled cells."""
+    return fit_law(records, norm_at_fit, layer, with_C)
+
+
+def fit_gradient_scale(records, layer: str = "conv1") -> Fit | None:
+    """Fit ``log C = a + p log eta + q log lam`` over the settled cells: how the gradient scale moves."""
+    return fit_law(records, lambda rec, lay: gradient_scale_at_fit(rec, lay), layer)
 
 
 def grid_values(records, value) -> tuple:
@@ -211,11 +388,12 @@ def fit_optimal_eta(points) -> Fit | None:
     return fit
 
 
-def derived_exponents(claim_id: str, keys=("exponent_eta", "exponent_lam")) -> dict | None:
+def derived_exponents(claim_id: str, keys=("exponent_eta", "exponent_lam"), expression: str | None = None) -> dict | None:
     """The exponents the theory derives for a claim, as floats, from the registry.
 
     ``derivation.extras[key]`` when the claim has it; otherwise the leading-order exponent of the derived
-    result (:func:`leading_exponent`). None when the registry has no such claim or no exponent follows.
+    result (:func:`leading_exponent`). With ``expression``, the exponents of ``derivation.extras[expression]``
+    instead (e.g. ``"angle_leading"``). None when the registry has no such claim or no exponent follows.
     """
     from .. import registry
     from ..errors import UsageError
@@ -225,10 +403,11 @@ def derived_exponents(claim_id: str, keys=("exponent_eta", "exponent_lam")) -> d
         return None
     out = {}
     for key in keys:
-        if key in derivation.extras:
+        if expression is None and key in derivation.extras:
             out[key] = float(derivation.extras[key])
             continue
-        value = leading_exponent(derivation.result, key)
+        target = derivation.result if expression is None else derivation.extras.get(expression)
+        value = leading_exponent(target, key)
         if value is None:
             return None
         out[key] = value
@@ -236,19 +415,22 @@ def derived_exponents(claim_id: str, keys=("exponent_eta", "exponent_lam")) -> d
 
 
 def leading_exponent(expr, key: str) -> float | None:
-    """Exponent of ``eta`` or ``lam`` (``key`` 'exponent_eta' / 'exponent_lam') in ``expr`` to leading order.
+    """Exponent of ``eta``, ``lam`` or ``C`` (``key`` 'exponent_eta' / 'exponent_lam' / 'exponent_C') in ``expr``
+    to leading order.
 
     The log-derivative ``x d(log expr)/dx`` in the small-step regime (``eta -> h*eta``, ``lam -> h*lam``,
     ``h -> 0``, as in :mod:`normlaws.theory.compare`); None unless that limit is a number.
 
-    >>> from normlaws.theory.symbols import eta, lam
+    >>> from normlaws.theory.symbols import C, eta, lam
     >>> f = eta / (1 - 2 * eta * lam)
     >>> leading_exponent(f, "exponent_eta"), leading_exponent(f, "exponent_lam")
     (1.0, 0.0)
+    >>> leading_exponent((C * eta / lam) ** 0.25, "exponent_C")
+    0.25
     """
     import sympy as sp
-    from ..theory.symbols import eta, lam
-    var = {"exponent_eta": eta, "exponent_lam": lam}.get(key)
+    from ..theory.symbols import C, eta, lam
+    var = {"exponent_eta": eta, "exponent_lam": lam, "exponent_C": C}.get(key)
     if var is None or expr is None:
         return None
     h = sp.Dummy("h", positive=True)

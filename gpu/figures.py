@@ -6,6 +6,9 @@
 3. ``fig3_normalized.png``: final test error of the normalized-weight update over the grid, with its lines.
 4. ``fig4_optimal_lr.png``: the optimal eta against lam, with the fitted slope and its 95 % interval beside the
    derived slope.
+5. ``fig5_laws.png`` (not in the paper): the measured conv1 norm against the derived law ``eta^p lam^q C^c``
+   with the gradient scale ``C`` measured in each cell, and against the same law with ``C`` held fixed (the
+   paper's reading); and the measured angle per step against the derived rotational-equilibrium angle.
 
 Cells marked "o" had not equilibrated by the fit epoch and are left out of the fits; "x" marks diverged runs.
 A results folder is meant to hold one base configuration (one seed); where several records share a cell, the
@@ -18,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .analysis import (derived_exponents, equilibrated, family, final_test_error, fit_norm_exponents,
-                       fit_optimal_eta, grid_values, load_records, norm_at_fit, of_family, optimal_eta)
+from .analysis import (angle_at_fit, derived_exponents, equilibrated, family, final_test_error, fit_norm_exponents,
+                       fit_optimal_eta, gradient_scale_at_fit, grid_values, load_records, norm_at_fit, of_family,
+                       optimal_eta)
 
 RULE_ORDER = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "normalized")
 
@@ -84,8 +88,8 @@ def _rules(records, exclude=()):
 
 def _panels(plt, n):
     fig, axes = plt.subplots(1, max(n, 1), figsize=(4.2 * max(n, 1), 3.9), squeeze=False)
-    fig.text(0.01, 0.01, "o: norm not equilibrated by the end of the first phase (left out of fits); "
-             "x: diverged", fontsize=7)
+    fig.text(0.01, 0.01, "o: norm not equilibrated by the end of the first phase (under 3 derived relaxation "
+             "times, or still drifting where none is derived; left out of fits); x: diverged", fontsize=7)
     return fig, axes[0]
 
 
@@ -99,7 +103,7 @@ def figure_norms(records, path: Path) -> Path | None:
     for ax, rule in zip(axes, rules):
         recs = of_family(records, rule)
         fit = fit_norm_exponents(recs)
-        sub = "" if fit is None else (f"\nfit: eta^{fit.get('exponent_eta')['value']:.2f} "
+        sub = "" if fit is None else (f"\nfit in eta, lam: eta^{fit.get('exponent_eta')['value']:.2f} "
                                       f"lam^{fit.get('exponent_lam')['value']:.2f} ({fit.n} cells)")
         mesh, _, _ = _heatmap(ax, recs, norm_at_fit, f"{rule}: log10 conv1 norm{sub}", log_color=True)
         fig.colorbar(mesh, ax=ax)
@@ -187,6 +191,84 @@ def figure_optimal_lr(records, path: Path) -> Path | None:
     return path
 
 
+def _law_points(records, rule: str) -> tuple | None:
+    """``(measured, with C, C fixed)`` norms of the settled cells, the two laws scaled to the measurements."""
+    from .checks import KEYS
+    derived = derived_exponents(f"table1.{rule}.norm", KEYS)
+    if derived is None:
+        return None
+    rows = []
+    for rec in records:
+        n, c = norm_at_fit(rec), gradient_scale_at_fit(rec)
+        if equilibrated(rec) and rec["config"]["lam"] > 0 and all(math.isfinite(v) and v > 0 for v in (n, c)):
+            base = rec["config"]["eta"] ** derived["exponent_eta"] * rec["config"]["lam"] ** derived["exponent_lam"]
+            rows.append((n, base * c ** derived["exponent_C"], base))
+    if len(rows) < 2:
+        return None
+    n, with_c, fixed = (np.array(col) for col in zip(*rows))
+    scale = lambda law: law * np.exp(np.mean(np.log(n / law)))  # noqa: E731 - one constant, fitted in log
+    return n, scale(with_c), scale(fixed)
+
+
+def _angle_points(records, rule: str) -> tuple | None:
+    """``(measured, derived)`` angles per step of the settled cells (the derived angle is absolute: no fit)."""
+    from .checks import _leading_angle
+    try:
+        law = _leading_angle(rule)
+    except Exception:  # noqa: BLE001 - no later.angle claim for this rule
+        return None
+    if law is None:
+        return None
+    rows = [(angle_at_fit(r), law(r["config"]["eta"], r["config"]["lam"], r["config"].get("momentum") or 0.0,
+                                  r["config"].get("beta1", 0.9)))
+            for r in records if equilibrated(r) and r["config"]["lam"] > 0]
+    rows = [(a, b) for a, b in rows if math.isfinite(a) and a > 0]
+    return tuple(np.array(col) for col in zip(*rows)) if len(rows) >= 2 else None
+
+
+def _identity(ax, *arrays):
+    lo, hi = min(a.min() for a in arrays), max(a.max() for a in arrays)
+    ax.plot([lo, hi], [lo, hi], color="black", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+
+
+def figure_laws(records, path: Path) -> Path | None:
+    """Figure 5: measured against derived, per rule: the norm law with and without the measured C; the angle."""
+    panels = []
+    for rule in _rules(records, exclude=("normalized",)):
+        recs = of_family(records, rule)
+        norms, angles = _law_points(recs, rule), _angle_points(recs, rule)
+        panels += [(rule, "norm", norms)] if norms else []
+        panels += [(rule, "angle", angles)] if angles else []
+    if not panels:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.0), squeeze=False)
+    for ax, (rule, kind, pts) in zip(axes[0], panels):
+        if kind == "norm":
+            n, with_c, fixed = pts
+            ax.plot(fixed, n, "o", mfc="none", color="grey", label="law with C fixed (paper's reading)")
+            ax.plot(with_c, n, "o", label="law with C measured per cell")
+            _identity(ax, n, with_c, fixed)
+            ax.set_xlabel("derived eta^p lam^q C^c (one fitted constant)")
+            ax.set_ylabel("measured conv1 norm")
+            ax.set_title(f"{rule}: norm at the end of the first phase", fontsize=9)
+            ax.legend(fontsize=7)
+        else:
+            measured, derived = pts
+            ax.plot(derived, measured, "o")
+            _identity(ax, measured, derived)
+            ax.set_xlabel("derived leading angle (no fitted constant)")
+            ax.set_ylabel("measured mean angle per step")
+            ax.set_title(f"{rule}: rotational equilibrium", fontsize=9)
+    fig.text(0.01, 0.01, "settled cells only; black: measured = derived", fontsize=7)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def make_figures(results_dir, out_dir) -> dict:
     """Draw every figure the records allow into ``out_dir``; return the paths and the registry checks."""
     from .checks import CHECKS
@@ -195,6 +277,6 @@ def make_figures(results_dir, out_dir) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     drawn = [figure_norms(records, out / "fig1_norm.png"), figure_errors(records, out / "fig2_test_error.png"),
              figure_normalized(records, out / "fig3_normalized.png"),
-             figure_optimal_lr(records, out / "fig4_optimal_lr.png")]
+             figure_optimal_lr(records, out / "fig4_optimal_lr.png"), figure_laws(records, out / "fig5_laws.png")]
     checks = {claim: check(results_dir) for claim, check in CHECKS.items()}
     return {"records": len(records), "figures": [str(p) for p in drawn if p is not None], "checks": checks}

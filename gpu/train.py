@@ -2,8 +2,15 @@
 
 Per model and epoch: per-filter norms of every BN-followed conv layer (the trajectory), the mean angle per step
 between successive weights of each filter, the mean ``||grad L||/||w||`` per filter (loss gradient alone,
-without the L2 term), train loss and error (on the augmented batches), test loss and error (BN running
-statistics). A model whose loss turns NaN or inf is marked diverged at that step, reset to its initial weights
+without the L2 term), the per-filter mean over the epoch's steps of ``(||grad_j L|| * ||w_j||)^2`` (the second
+moment of the loss gradient at unit scale: the ``C`` of the Section 4 model, which it takes as a constant), the
+number of collapsed filters, train loss and error (on the augmented batches), test loss and error (BN running
+statistics).
+
+A filter is *collapsed* when its norm fell below :data:`COLLAPSED` times its layer's initial mean filter norm: a
+filter whose BN output no longer reaches the loss (a dead ReLU channel) gets no loss gradient and L2 shrinks it
+towards zero, where its angle and ``||grad L||/||w||`` are undefined. Per-layer means of those two are taken over
+the live filters only. A model whose loss turns NaN or inf is marked diverged at that step, reset to its initial weights
 and frozen (learning rate 0), so that it cannot disturb the others; its later epochs are recorded as NaN.
 """
 from __future__ import annotations
@@ -16,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .analysis import COLLAPSED, layer_summary
 from .batches import DeviceData
 from .config import TrainConfig
 from .model import EnsembleConvNet
@@ -61,9 +69,20 @@ def angle_per_filter(old: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def grad_to_weight_ratio(weight: torch.Tensor) -> torch.Tensor:
-    """``||grad_j L|| / ||w_j||`` per filter j, averaged over the filters: (M,)."""
-    return (filter_norms(weight.grad) / filter_norms(weight)).mean(1)
+def live_mean(values: torch.Tensor, live: torch.Tensor) -> torch.Tensor:
+    """Mean over the filter axis of ``values`` (M, C) where ``live`` (M, C): (M,), NaN where no filter is live."""
+    return torch.where(live, values, 0.0).sum(1) / live.sum(1)
+
+
+@torch.no_grad()
+def gradient_statistics(weight: torch.Tensor) -> tuple:
+    """Per filter j: ``||grad_j L|| / ||w_j||`` and ``(||grad_j L|| * ||w_j||)^2``, two (M, C_out) tensors.
+
+    For a scale-invariant filter ``grad L(w) = grad L(w/|w|) / |w|``, so the second is ``||grad L(w_hat)||^2``:
+    the loss gradient at unit scale, independent of the filter's norm.
+    """
+    g, w = filter_norms(weight.grad), filter_norms(weight)
+    return g / w, (g * w) ** 2
 
 
 @torch.no_grad()
@@ -126,6 +145,7 @@ class EnsembleTrainer:
                                                [c.lam for c in configs])
         self.initial = [p.detach().clone() for p in self.model.parameters()]   # after the normalized rescale
         self.filters = self.model.bn_followed_weights()
+        self.collapse_floor = [COLLAPSED * filter_norms(w).mean(1, keepdim=True) for w in self.filters]  # (M, 1)
         self.autocast = autocast_for(self.device, amp)
         self.channels_last = channels_last
         self.active = torch.ones(self.models, dtype=torch.bool, device=self.device)
@@ -135,7 +155,8 @@ class EnsembleTrainer:
     def step(self, x, y, lr_factor: float = 1.0) -> dict:
         """One training step of every model on the batch; per-model statistics as device tensors.
 
-        Returns ``loss``, ``err`` (M,) and ``angle``, ``ratio`` (M, 4), zero for models no longer active.
+        Returns ``loss``, ``err`` (M,); ``angle``, ``ratio`` (M, 4), each the mean over a layer's live filters
+        (:meth:`live`); ``grad_unit_sq`` (M, sum of widths), per filter; all zero for models no longer active.
         """
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -148,16 +169,24 @@ class EnsembleTrainer:
         self.opt.zero_grad()
         loss.sum().backward()
         with torch.no_grad():
-            ratio = torch.stack([grad_to_weight_ratio(w) for w in self.filters], 1)
+            live = self.live()
+            stats = [gradient_statistics(w) for w in self.filters]
+            ratio = torch.stack([live_mean(r, a) for (r, _), a in zip(stats, live)], 1)
+            unit_sq = torch.cat([torch.where(a, c, 0.0) for (_, c), a in zip(stats, live)], 1)
             old = [w.detach().clone() for w in self.filters]
         self.opt.step(lr_factor, self.active)
         self.steps += 1
         with torch.no_grad():
-            angle = torch.stack([angle_per_filter(o, w).mean(1) for o, w in zip(old, self.filters)], 1)
+            angle = torch.stack([live_mean(angle_per_filter(o, w), a) for o, w, a in zip(old, self.filters, live)], 1)
             reset_inactive_(self.model, self.initial, self.active)
             keep = self.active[:, None]
             return {"loss": torch.where(self.active, loss.detach(), 0.0), "err": torch.where(self.active, err, 0.0),
-                    "angle": torch.where(keep, angle, 0.0), "ratio": torch.where(keep, ratio, 0.0)}
+                    "angle": torch.where(keep, angle, 0.0), "ratio": torch.where(keep, ratio, 0.0),
+                    "grad_unit_sq": torch.where(keep, unit_sq, 0.0)}
+
+    def live(self) -> list:
+        """Per layer, which filters are not collapsed (norm above :data:`COLLAPSED` x the initial mean): (M, C_i)."""
+        return [filter_norms(w) > floor for w, floor in zip(self.filters, self.collapse_floor)]
 
     def evaluate(self, data: DeviceData, batch: int) -> tuple:
         """Test loss and error per model (M,) each."""
@@ -185,7 +214,8 @@ def train_ensemble(configs, data: DeviceData, *, amp: bool | None = None, progre
     if steps_per_epoch == 0:
         raise ValueError(f"{len(data.y_train)} training images make no batch of {base.batch_size}")
     norms = [[n] for n in trainer.filter_norms()]          # per layer: (M, C) at init and after each epoch
-    logs = {k: [] for k in ("train_loss", "train_error", "test_loss", "test_error", "angle", "grad_ratio")}
+    logs = {k: [] for k in ("train_loss", "train_error", "test_loss", "test_error", "angle", "grad_ratio",
+                            "grad_unit_sq")}
     for epoch in range(base.epochs):
         factor = base.lr_factor(epoch)
         sums = None
@@ -198,7 +228,7 @@ def train_ensemble(configs, data: DeviceData, *, amp: bool | None = None, progre
         for layer, n in zip(norms, trainer.filter_norms()):
             layer.append(n)
         for key, value in (("train_loss", sums["loss"]), ("train_error", sums["err"]), ("angle", sums["angle"]),
-                           ("grad_ratio", sums["ratio"])):
+                           ("grad_ratio", sums["ratio"]), ("grad_unit_sq", sums["grad_unit_sq"])):
             logs[key].append(value / steps_per_epoch)
         logs["test_loss"].append(test_loss)
         logs["test_error"].append(test_err)
@@ -217,15 +247,18 @@ def _result(i: int, cfg: TrainConfig, logs: dict, norms: list, bad_step: int, st
     series = {k: torch.stack([v[i] for v in vals]).cpu().numpy().astype(np.float64) for k, vals in logs.items()}
     traj = {f"{name}_filter_norms": torch.stack([n[i] for n in layer]).cpu().numpy()
             for name, layer in zip(LAYERS, norms)}
+    bounds = np.cumsum([0] + [traj[f"{name}_filter_norms"].shape[1] for name in LAYERS])
+    unit_sq = series.pop("grad_unit_sq")
+    traj.update({f"{name}_grad_unit_sq": unit_sq[:, a:b] for name, a, b in zip(LAYERS, bounds, bounds[1:])})
     diverged = None
     if bad_step >= 0:
         bad_epoch = bad_step // steps_per_epoch
         diverged = {"step": bad_step, "epoch": bad_epoch}
         for arr in series.values():
             arr[bad_epoch:] = np.nan
-        for arr in traj.values():
-            arr[bad_epoch + 1:] = np.nan
-    mean_norms = {name: traj[f"{name}_filter_norms"].mean(1) for name in LAYERS}
+        for name, arr in traj.items():
+            arr[bad_epoch + (1 if name.endswith("_filter_norms") else 0):] = np.nan
+    layers = {name: layer_summary(traj[f"{name}_filter_norms"], traj[f"{name}_grad_unit_sq"]) for name in LAYERS}
     epochs = {
         "epoch": list(range(1, cfg.epochs + 1)),
         "lr": [cfg.eta * cfg.lr_factor(e) for e in range(cfg.epochs)],
@@ -233,10 +266,9 @@ def _result(i: int, cfg: TrainConfig, logs: dict, norms: list, bad_step: int, st
         "train_error": series["train_error"].tolist(),
         "test_loss": series["test_loss"].tolist(),
         "test_error": series["test_error"].tolist(),
-        "filter_norm_mean": {k: v[1:].tolist() for k, v in mean_norms.items()},
         "angle_mean": {k: series["angle"][:, j].tolist() for j, k in enumerate(LAYERS)},
         "grad_ratio_mean": {k: series["grad_ratio"][:, j].tolist() for j, k in enumerate(LAYERS)},
-        "init_filter_norm_mean": {k: float(v[0]) for k, v in mean_norms.items()},
+        **{key: {name: layers[name][key] for name in LAYERS} for key in next(iter(layers.values()))},
     }
     traj.update({"angle_mean": series["angle"], "grad_ratio_mean": series["grad_ratio"],
                  "train_loss": series["train_loss"], "test_error": series["test_error"],

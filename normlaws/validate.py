@@ -67,3 +67,11 @@ def writable_dir(text: str) -> Path:
     if not path.is_dir() or not os.access(path, os.W_OK | os.X_OK):
         raise argparse.ArgumentTypeError(f"directory {text!r} is not writable")
     return path
+
+
+def records_dir(text: str) -> Path:
+    """A directory holding a sweep's ``records.jsonl`` (at its top level)."""
+    path = Path(text)
+    if not (path / "records.jsonl").is_file():
+        raise argparse.ArgumentTypeError(f"{text!r} holds no records.jsonl (a 'normlaws sweep --out' folder)")
+    return path

@@ -40,7 +40,11 @@ _TRAINING_CAPTIONS = {
     "fig3_normalized": "Reproduction of the paper's Figure 3: test error of the normalized-weight update.",
     "fig4_optimal_lr": "Reproduction of the paper's Figure 4: the optimal learning rate against $\\lambda$, fitted "
                        "slope with its 95\\% interval beside the derived slope.",
+    "fig5_laws": "Not in the paper: the measured conv1 norm against the derived law $\\eta^p \\lambda^q C^c$ with the "
+                 "gradient scale $C$ measured per cell (filled) and held fixed (open, the paper's reading), and the "
+                 "measured angle per step against the derived rotational-equilibrium angle.",
 }
+PAPER_FIGURES = ("fig1_norm", "fig2_test_error", "fig3_normalized", "fig4_optimal_lr")
 
 
 # ---- rendering ---------------------------------------------------------------------------------------------------
@@ -118,8 +122,7 @@ def training_figures(results: Path, figures_dir: Path, run: dict | None) -> tupl
     drawn = make_figures(sweep, figures_dir)["figures"]
     figures = [{"path": Tex(f"{FIGURES}/{Path(p).name}"), "caption": Tex(_TRAINING_CAPTIONS.get(Path(p).stem, "")),
                 "caption_plain": _plain_caption(_TRAINING_CAPTIONS.get(Path(p).stem, Path(p).stem))} for p in drawn]
-    missing = [f"Figure {i}" for i, stem in enumerate(_TRAINING_CAPTIONS, 1)
-               if stem not in {Path(p).stem for p in drawn}]
+    missing = [f"Figure {i}" for i, stem in enumerate(PAPER_FIGURES, 1) if stem not in {Path(p).stem for p in drawn}]
     note = (f"Not drawn: {', '.join(missing)}; the training records under {sweep} hold no runs for "
             f"{'it' if len(missing) == 1 else 'them'} (Figure 3 needs the normalized-weight update; a --quick "
             f"sweep trains Nesterov only).") if missing else ""

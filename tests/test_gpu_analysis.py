@@ -16,8 +16,12 @@ LAMS = (1e-5, 1e-4, 1e-3, 1e-2)
 EPOCHS = 10
 
 
-def record(optimizer, eta, lam, final_norm, error, settled=True, status="done", angle=0.01, momentum=None):
-    """A record in the sweep's schema: the norm relaxes to ``final_norm`` (or is still growing 20 %/epoch)."""
+def record(optimizer, eta, lam, final_norm, error, settled=True, status="done", angle=0.01, momentum=None, C=None):
+    """A record in the sweep's schema: the norm relaxes to ``final_norm`` (or is still growing 20 %/epoch).
+
+    With ``C``, the record carries the per-filter statistics of this version (live-filter norms, the gradient
+    scale ``grad_unit_sq``, no collapsed filter); without, it is a record of an older version.
+    """
     cfg = TrainConfig(optimizer=optimizer, eta=eta, lam=lam, epochs=EPOCHS, milestones=(), momentum=momentum)
     if settled == "never moved":
         series = [final_norm] * (EPOCHS + 1)
@@ -27,17 +31,32 @@ def record(optimizer, eta, lam, final_norm, error, settled=True, status="done", 
     else:
         series = [final_norm * 1.2 ** (e - EPOCHS) for e in range(EPOCHS + 1)]
     errors = [error] * EPOCHS if status == "done" else ["nan"] * EPOCHS
-    return {"key": cfg.key, "status": status, "config": cfg.as_dict(), "final": {},
-            "epochs": {"init_filter_norm_mean": {"conv1": series[0]}, "filter_norm_mean": {"conv1": series[1:]},
-                       "test_error": errors, "angle_mean": {"conv1": [angle] * EPOCHS}}}
+    epochs = {"init_filter_norm_mean": {"conv1": series[0]}, "filter_norm_mean": {"conv1": series[1:]},
+              "test_error": errors, "angle_mean": {"conv1": [angle] * EPOCHS}}
+    if C is not None:
+        epochs.update({"live_filter_norm_mean": {"conv1": series[1:]}, "grad_unit_sq_mean": {"conv1": [C] * EPOCHS},
+                       "collapsed_filters": {"conv1": [0] * EPOCHS}})
+    return {"key": cfg.key, "status": status, "config": cfg.as_dict(), "final": {}, "epochs": epochs}
 
 
-def power_law_records(optimizer, p, q, noise=0.01, seed=0, angle=(0.5, 0.5)):
-    """Settled cells whose norm is 2 eta^p lam^q and angle per step 0.1 eta^a lam^b, times log-normal noise."""
+def power_law_records(optimizer, p, q, noise=0.01, seed=0, angle=(0.5, 0.5), c=0.0, drift=(0.0, 0.0)):
+    """Settled cells whose norm is ``2 eta^p lam^q C^c`` and angle per step ``0.1 eta^a lam^b``, times log-normal
+    noise, where the gradient scale ``C = eta^drift[0] lam^drift[1]`` (also noisy) moves with the cell."""
     rng = np.random.default_rng(seed)
     noisy = lambda: math.exp(noise * rng.standard_normal())  # noqa: E731
-    return [record(optimizer, e, l, 2.0 * e ** p * l ** q * noisy(), 0.2, angle=0.1 * e ** angle[0] * l ** angle[1]
-                   * noisy()) for e in ETAS for l in LAMS]
+    out = []
+    for e in ETAS:
+        for l in LAMS:
+            C = e ** drift[0] * l ** drift[1] * math.exp(0.3 * rng.standard_normal())
+            out.append(record(optimizer, e, l, 2.0 * e ** p * l ** q * C ** c * noisy(), 0.2,
+                              angle=0.1 * e ** angle[0] * l ** angle[1] * noisy(), C=C))
+    return out
+
+
+def fake_derived(values):
+    """A stand-in for ``derived_exponents`` that answers ``values`` (exponent_C 0 unless given) for any claim."""
+    values = {"exponent_C": 0.0, **values}
+    return lambda claim, keys=None, expression=None: {k: values[k] for k in keys or values}
 
 
 def write(tmp_path, records):
@@ -60,17 +79,39 @@ def test_ols_standard_error_equals_scipy_linregress():
 
 
 def test_norm_exponents_recovered_and_unsettled_cells_left_out():
-    records = power_law_records("nesterov", 0.25, -0.25)
+    records = power_law_records("adam", 1 / 3, -1 / 3)     # adam: no derived relaxation time, the drift test
     # cells still growing, with norms far off the law: they must not enter the fit
-    records += [record("nesterov", e, 3e-5, 50.0 * e, 0.3, settled=False) for e in ETAS]
-    records += [record("nesterov", 0.01, 3e-3, 1.0, 0.9, status="diverged")]
-    records += [record("nesterov", 0.003, 3e-3, 0.7, 0.2, settled="never moved")]
+    records += [record("adam", e, 3e-5, 50.0 * e, 0.3, settled=False) for e in ETAS]
+    records += [record("adam", 0.01, 3e-3, 1.0, 0.9, status="diverged")]
+    records += [record("adam", 0.003, 3e-3, 0.7, 0.2, settled="never moved")]
     assert not any(analysis.equilibrated(r) for r in records[-8:])
     fit = analysis.fit_norm_exponents(records)
     assert fit.n == len(ETAS) * len(LAMS)
-    for name, true in (("exponent_eta", 0.25), ("exponent_lam", -0.25)):
+    for name, true in (("exponent_eta", 1 / 3), ("exponent_lam", -1 / 3)):
         c = fit.get(name)
         assert c["ci"][0] <= true <= c["ci"][1] and c["ci"][1] - c["ci"][0] < 0.02
+
+
+def test_sgd_family_cells_are_settled_after_three_derived_relaxation_times():
+    """Nesterov, rho = 0.9: tau = (1 - rho)/(8 eta lam) steps (later.angle.nesterov); 10 epochs of 390 steps."""
+    steps = EPOCHS * (50_000 // 128)
+    for eta, lam in ((0.1, 1e-4), (0.01, 1e-4), (0.3, 1e-3), (1e-3, 1e-5)):
+        tau = 0.1 / (8 * eta * lam)
+        # still drifting 20 % per epoch: a drift test would reject it, the derived time decides
+        rec = record("nesterov", eta, lam, 1.0, 0.2, settled=False)
+        assert analysis.relaxation_steps(rec) == pytest.approx(tau)
+        assert analysis.equilibrated(rec) == (steps >= analysis.RELAXATION_MULTIPLE * tau)
+    assert analysis.relaxation_steps(record("sgd", 0.1, 1e-3, 1.0, 0.2)) == pytest.approx(1 / (8 * 0.1 * 1e-3))
+    assert analysis.relaxation_steps(record("adam", 0.1, 1e-3, 1.0, 0.2)) is None
+
+
+def test_the_gradient_scale_is_read_or_estimated():
+    rec = record("nesterov", 0.1, 1e-3, 2.0, 0.2, C=0.7)
+    assert analysis.gradient_scale_at_fit(rec) == 0.7
+    old = record("nesterov", 0.1, 1e-3, 2.0, 0.2)
+    assert math.isnan(analysis.gradient_scale_at_fit(old))
+    old["epochs"]["grad_ratio_mean"] = {"conv1": [0.05] * EPOCHS}   # ||grad L||/||w|| = sqrt(C)/n^2
+    assert analysis.gradient_scale_at_fit(old) == pytest.approx((0.05 * 2.0 ** 2) ** 2)
 
 
 def test_optimal_eta_follows_the_valley_and_edges_are_not_fitted():
@@ -87,26 +128,52 @@ def test_optimal_eta_follows_the_valley_and_edges_are_not_fitted():
 
 
 def test_norm_check_agrees_and_disagrees_with_the_derived_exponents(tmp_path, monkeypatch):
-    derived = {"exponent_eta": 0.25, "exponent_lam": -0.25}
-    monkeypatch.setattr(checks, "derived_exponents", lambda claim, keys=None: {k: derived[k] for k in keys or derived})
-    agree_dir = write(tmp_path / "a", power_law_records("nesterov", 0.25, -0.25))
-    out = checks.CHECKS["table1.nesterov.norm"](agree_dir)
-    assert out["status"] == "agrees" and out["derived"] == -0.25 and out["ci"][0] <= -0.25 <= out["ci"][1]
-    other_dir = write(tmp_path / "b", power_law_records("nesterov", 1 / 3, -1 / 3))
-    out = checks.CHECKS["table1.nesterov.norm"](other_dir)
-    assert out["status"] == "disagrees" and out["measured"] == pytest.approx(-1 / 3, abs=0.01)
-    assert checks.CHECKS["table1.adam.norm"](agree_dir)["status"] == "skipped"       # no adam records
-    assert checks.CHECKS["table1.momentum.norm"](agree_dir)["status"] == "skipped"   # nesterov is not heavy-ball
+    monkeypatch.setattr(checks, "derived_exponents", fake_derived({"exponent_eta": 1 / 3, "exponent_lam": -1 / 3}))
+    agree_dir = write(tmp_path / "a", power_law_records("adam", 1 / 3, -1 / 3))
+    out = checks.CHECKS["table1.adam.norm"](agree_dir)
+    assert out["status"] == "agrees" and out["derived"] == -1 / 3 and out["ci"][0] <= -1 / 3 <= out["ci"][1]
+    assert "exponent_C" not in out["components"] and "without_C" not in out    # C not in the law: not fitted
+    other_dir = write(tmp_path / "b", power_law_records("adam", 0.25, -0.25))
+    out = checks.CHECKS["table1.adam.norm"](other_dir)
+    assert out["status"] == "disagrees" and out["measured"] == pytest.approx(-0.25, abs=0.01)
+    assert checks.CHECKS["table1.nesterov.norm"](agree_dir)["status"] == "skipped"   # no nesterov records
+    assert checks.CHECKS["table1.momentum.norm"](agree_dir)["status"] == "skipped"
 
 
-def test_effective_step_check_reads_the_angle_per_step(tmp_path, monkeypatch):
-    monkeypatch.setattr(checks, "derived_exponents", lambda claim, keys=None: {"exponent_eta": 0.5,
-                                                                              "exponent_lam": 0.5})
-    folder = write(tmp_path, power_law_records("sgd", 0.25, -0.25, angle=(0.5, 0.5)))
-    out = checks.CHECKS["table1.sgd.eff_lr_eq"](folder)
-    assert out["status"] == "agrees" and out["components"]["exponent_eta"]["value"] == pytest.approx(0.5, abs=0.01)
-    folder = write(tmp_path / "b", power_law_records("sgd", 0.25, -0.25, angle=(0.5, -0.5)))
-    assert checks.CHECKS["table1.sgd.eff_lr_eq"](folder)["status"] == "disagrees"
+def test_a_law_in_C_is_tested_with_C_measured_and_the_plain_reading_reported(tmp_path, monkeypatch):
+    """The real-training situation: ||w|| = (eta C/lam)^(1/4) holds, but C falls with eta and lam."""
+    monkeypatch.setattr(checks, "derived_exponents",
+                        fake_derived({"exponent_eta": 0.25, "exponent_lam": -0.25, "exponent_C": 0.25}))
+    folder = write(tmp_path, power_law_records("nesterov", 0.25, -0.25, c=0.25, drift=(-1.0, -0.8)))
+    out = checks.CHECKS["table1.nesterov.norm"](folder)
+    assert out["status"] == "agrees" and out["cells"] == 12      # the 12 cells with 3 tau in 10 epochs
+    assert out["components"]["exponent_C"]["value"] == pytest.approx(0.25, abs=0.03)
+    plain = out["without_C"]                                     # eta^(1/4 - 1/4) lam^(-1/4 - 1/5)
+    assert plain["exponent_eta"]["value"] == pytest.approx(0.0, abs=0.05)
+    assert plain["exponent_lam"]["value"] == pytest.approx(-0.45, abs=0.05)
+    assert out["gradient_scale"]["exponent_eta"]["ci"][0] <= -1.0 <= out["gradient_scale"]["exponent_eta"]["ci"][1]
+    monkeypatch.setattr(checks, "derived_exponents",                # a law without C: the plain fit decides
+                        fake_derived({"exponent_eta": 0.25, "exponent_lam": -0.25}))
+    assert checks.CHECKS["table1.nesterov.norm"](folder)["status"] == "disagrees"
+
+
+def test_effective_learning_rate_check_reads_eta_over_the_norm_squared(tmp_path, monkeypatch):
+    monkeypatch.setattr(checks, "derived_exponents",
+                        fake_derived({"exponent_eta": 0.5, "exponent_lam": 0.5, "exponent_C": -0.5}))
+    folder = write(tmp_path, power_law_records("sgd", 0.25, -0.25, c=0.25, drift=(-1.0, -0.8)))
+    out = checks.CHECKS["table1.sgd.eff_lr_eq"](folder)            # eta/n^2 = eta^(1/2) lam^(1/2) C^(-1/2) / 4
+    assert out["status"] == "agrees" and out["components"]["exponent_eta"]["value"] == pytest.approx(0.5, abs=0.02)
+
+
+def test_angle_check_tests_independence_of_C_and_reports_the_constant(tmp_path, monkeypatch):
+    monkeypatch.setattr(checks, "derived_exponents", fake_derived({"exponent_eta": 0.5, "exponent_lam": 0.5}))
+    folder = write(tmp_path, power_law_records("sgd", 0.25, -0.25, angle=(0.5, 0.5), drift=(-1.0, -0.8)))
+    out = checks.CHECKS["later.angle.sgd"](folder)
+    assert out["status"] == "agrees" and "exponent_C" in out["components"]
+    # angle = 0.1 sqrt(eta lam) against the derived leading 2 sqrt(eta lam) of SGD (later.angle.sgd)
+    assert out["constant"]["mean"] == pytest.approx(0.05, rel=0.02)
+    folder = write(tmp_path / "b", power_law_records("sgd", 0.25, -0.25, angle=(0.5, -0.5), drift=(-1.0, -0.8)))
+    assert checks.CHECKS["later.angle.sgd"](folder)["status"] == "disagrees"
 
 
 def test_sgd_with_momentum_is_the_heavy_ball_family():
@@ -115,7 +182,7 @@ def test_sgd_with_momentum_is_the_heavy_ball_family():
 
 
 def test_checks_skip_with_a_reason_when_the_registry_has_no_derived_exponent(tmp_path, monkeypatch):
-    monkeypatch.setattr(checks, "derived_exponents", lambda claim, keys=None: None)
+    monkeypatch.setattr(checks, "derived_exponents", lambda *args, **kwargs: None)
     folder = write(tmp_path, power_law_records("nesterov", 0.25, -0.25))
     for claim, check in checks.CHECKS.items():
         out = check(folder)
@@ -127,8 +194,11 @@ def test_every_check_names_a_registry_claim_with_derived_exponents():
     ids = {c.id for c in registry.claims()}
     assert set(checks.CHECKS) <= ids, sorted(set(checks.CHECKS) - ids)
     for claim in checks.CHECKS:
-        keys = ("exponent_lam",) if claim.startswith("lr.optimal") else ("exponent_eta", "exponent_lam")
-        assert analysis.derived_exponents(claim, keys) is not None, claim
+        if claim.startswith("lr.optimal"):
+            assert analysis.derived_exponents(claim, ("exponent_lam",)) is not None, claim
+        else:
+            expression = "angle_leading" if claim.startswith("later.angle") else None
+            assert analysis.derived_exponents(claim, checks.KEYS, expression) is not None, claim
 
 
 def test_leading_exponent_of_a_result_without_extras(monkeypatch):
@@ -163,14 +233,15 @@ def test_training_leg_is_registered():
 
 def test_figures_are_drawn_from_records(tmp_path, monkeypatch):
     monkeypatch.setattr("normlaws.gpu.figures.derived_exponents",
-                        lambda claim, keys=None: {"exponent_lam": -1.0, "exponent_eta": 0.25})
+                        fake_derived({"exponent_lam": -1.0, "exponent_eta": 0.25}))
     records = power_law_records("nesterov", 0.25, -0.25)
     records += [record("normalized", e, l, 1.0, 0.1 + 0.01 * math.log(e / 0.01) ** 2) for e in ETAS for l in LAMS]
     folder = write(tmp_path / "res", records)
     from normlaws.gpu.figures import make_figures
     summary = make_figures(folder, tmp_path / "fig")
     names = sorted(p.rsplit("/", 1)[1] for p in summary["figures"])
-    assert names == ["fig1_norm.png", "fig2_test_error.png", "fig3_normalized.png", "fig4_optimal_lr.png"]
+    assert names == ["fig1_norm.png", "fig2_test_error.png", "fig3_normalized.png", "fig4_optimal_lr.png",
+                     "fig5_laws.png"]
     assert all((tmp_path / "fig" / n).stat().st_size > 5000 for n in names)
     assert set(summary["checks"]) == set(checks.CHECKS)
     json.dumps(summary)

@@ -186,3 +186,28 @@ def test_scaling_grids_are_recorded_and_drawn(tmp_path, monkeypatch, status, cod
     assert [r["claim"] for r in records] == ["table1.sgd.norm"]
     assert (tmp_path / "figures" / "montecarlo_norm_scaling.png").exists()
     assert "Scaling grid" in (tmp_path / "report.tex").read_text()
+
+
+def test_training_records_replace_the_sweep(tmp_path, monkeypatch):
+    """--training-records: no training, no torch needed; the records are copied and the checks read the copy."""
+    source = tmp_path / "gpu"
+    (source / "traj").mkdir(parents=True)
+    (source / "records.jsonl").write_text('{"key": "k"}\n')
+    (source / "traj" / "k.npz").write_bytes(b"x")
+    monkeypatch.setitem(sys.modules, "torch", None)
+    monkeypatch.setattr("normlaws.cli.main", lambda argv: pytest.fail(f"trained: {argv}"))
+    seen = []
+    check = lambda results_dir: seen.append(results_dir) or {"status": "skipped", "detail": "fake"}  # noqa: E731
+    monkeypatch.setattr(registry, "leg_checks", _legs(training={"lr.optimal.sgd": check}))
+    args = Namespace(skip_training=False, full=False, device="cpu", training_records=source)
+    out = tmp_path / "out"
+    stage = verify.training_stage(registry.select(["lr.optimal.sgd"]), args, out, "run1",
+                                  lambda n: verify.Progress(3, 4, "training", n))
+    assert stage.status == "ok", stage.detail
+    assert seen == [out / "sweep"] and (out / "sweep" / "traj" / "k.npz").read_bytes() == b"x"
+    assert read_records(out / TRAINING)[0]["records_from"] == str(source)
+
+
+def test_training_records_must_hold_records(tmp_path, capsys):
+    assert main(["verify", "--out", str(tmp_path / "o"), "--training-records", str(tmp_path)]) == 2
+    assert "holds no records.jsonl" in capsys.readouterr().err

@@ -11,6 +11,7 @@ import contextlib
 import importlib
 import importlib.util
 import resource
+import shutil
 import sys
 import time
 import traceback
@@ -39,6 +40,9 @@ def add_arguments(parser) -> None:
                              "instead of the --quick preset")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="device of the training leg")
     parser.add_argument("--skip-training", action="store_true", help="leave out the training leg")
+    parser.add_argument("--training-records", type=validate.records_dir, default=None, metavar="DIR",
+                        help="take the training leg's sweep records from DIR (e.g. the committed GPU run "
+                             "reports/cifar10-h100/records) instead of training; copied into the results")
     parser.add_argument("--skip-montecarlo", action="store_true", help="leave out the Monte-Carlo leg")
     parser.add_argument("--no-pdf", action="store_true", help="write the .tex but do not compile it")
     parser.add_argument("--seed", type=validate.nonnegative_int, default=0,
@@ -227,6 +231,8 @@ def _training_unavailable(args) -> str:
     """Why the training leg cannot run here ('' when it can)."""
     if args.skip_training:
         return "left out with --skip-training"
+    if getattr(args, "training_records", None):
+        return ""
     try:
         import torch  # noqa: F401 - a broken or missing install must skip the leg, not crash it
     except ImportError:
@@ -244,6 +250,16 @@ def sweep_argv(args, sweep_dir: Path) -> list[str]:
     return argv if (args.full and args.device == "cuda") else argv + ["--quick"]
 
 
+def copy_records(source: Path, sweep_dir: Path) -> None:
+    """Replace the sweep folder's records and trajectories with those of ``source`` (records.jsonl, traj/)."""
+    if sweep_dir.exists():
+        shutil.rmtree(sweep_dir)
+    sweep_dir.mkdir(parents=True)
+    shutil.copy2(source / "records.jsonl", sweep_dir / "records.jsonl")
+    if (source / "traj").is_dir():
+        shutil.copytree(source / "traj", sweep_dir / "traj")
+
+
 def training_stage(claims, args, results_dir: Path, run_id: str, progress_for) -> Stage:
     """Run the training sweep (resumable: finished configurations are kept), then the training checks."""
     from ..reports.evidence import SWEEP, TRAINING
@@ -254,21 +270,27 @@ def training_stage(claims, args, results_dir: Path, run_id: str, progress_for) -
     with timed(stage):
         from ..cli import main as cli_main
         sweep_dir = results_dir / SWEEP
-        argv = sweep_argv(args, sweep_dir)
         progress = progress_for(1)
-        progress.say("normlaws " + " ".join(argv))
-        with contextlib.redirect_stdout(sys.stderr):  # the sweep's table is progress here; stdout stays ours
-            code = cli_main(argv)
-        if code != 0:
-            stage.status, stage.detail = FAILED, f"'normlaws {' '.join(argv)}' exited with {code}"
-            stage.failures.append(stage.detail)
-            return stage
+        source = getattr(args, "training_records", None)
+        if source:
+            progress.say(f"records of {source} (no training)")
+            copy_records(Path(source), sweep_dir)
+        else:
+            argv = sweep_argv(args, sweep_dir)
+            progress.say("normlaws " + " ".join(argv))
+            with contextlib.redirect_stdout(sys.stderr):  # the sweep's table is progress here; stdout stays ours
+                code = cli_main(argv)
+            if code != 0:
+                stage.status, stage.detail = FAILED, f"'normlaws {' '.join(argv)}' exited with {code}"
+                stage.failures.append(stage.detail)
+                return stage
         checks, why = _leg_checks("training", claims)
         results = {}
         for claim_id, check in checks.items():
             results[claim_id] = _run_check(check, sweep_dir)
             append_record(results_dir / TRAINING, _leg_record("training", claim_id, results[claim_id], run_id,
-                                                              results_dir=str(sweep_dir), device=args.device))
+                                                              results_dir=str(sweep_dir), device=args.device,
+                                                              records_from=str(source) if source else None))
         progress.advance("sweep and checks done")
         _tally(stage, results)
         if not checks:
@@ -341,8 +363,10 @@ def run(args) -> int:
 
 
 def _options(args) -> dict:
-    return {k: getattr(args, k) for k in ("full", "device", "skip_training", "skip_montecarlo", "no_pdf", "seed",
-                                          "claims")}
+    out = {k: getattr(args, k) for k in ("full", "device", "skip_training", "skip_montecarlo", "no_pdf", "seed",
+                                         "claims")}
+    out["training_records"] = str(args.training_records) if getattr(args, "training_records", None) else None
+    return out
 
 
 def _announce(stage: Stage, index: int, count: int) -> None:

@@ -17,7 +17,7 @@ export PYTHONUNBUFFERED=1
 
 stage() {
     cp carry/*/*.npz "$DATA"/ 2>/dev/null || true
-    python -c 'import normlaws.gpu' 2>/dev/null || pip install -q --no-deps --no-build-isolation -e .
+    python -c 'import normlaws.gpu' 2>/dev/null || python -m pip install -q --no-deps --no-build-isolation -e .
     ls -l "$DATA"
 }
 
@@ -26,9 +26,9 @@ check() {
     python -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' | tee -a "$RUN/device.txt"
     python -m pytest -q -p no:cacheprovider tests/test_gpu_cuda.py tests/test_gpu_model.py tests/test_gpu_optim.py \
         2>&1 | tail -5 | tee "$RUN/cuda_tests.txt" || true
-    normlaws bench --device cuda --models 1 4 16 64 --json > "$RUN/bench.json"
-    normlaws bench --device cuda --models 16 64 128 --channels-last --no-compare --json > "$RUN/bench_channels_last.json"
-    normlaws bench --device cuda --models 64 --no-amp --no-compare --json > "$RUN/bench_fp32.json"
+    python -m normlaws bench --device cuda --models 1 4 16 64 --json > "$RUN/bench.json"
+    python -m normlaws bench --device cuda --models 16 64 128 --channels-last --no-compare --json > "$RUN/bench_channels_last.json"
+    python -m normlaws bench --device cuda --models 64 --no-amp --no-compare --json > "$RUN/bench_fp32.json"
     cp "$RUN"/*.json "$RUN"/*.txt "$OUT"/
     python - "$RUN" <<'PY'
 import json, sys
@@ -52,7 +52,7 @@ PY
     local m1=$(( epochs / 2 )) m2=$(( epochs * 4 / 5 ))
     echo "epochs $epochs milestones $m1 $m2" | tee "$RUN/plan.txt"
     for rule in "${RULES[@]}"; do
-        setsid nohup normlaws sweep --device cuda --data "$DATA" --out "$RUN/sweep" --optimizers "$rule" \
+        setsid nohup python -m normlaws sweep --device cuda --data "$DATA" --out "$RUN/sweep" --optimizers "$rule" \
             --epochs "$epochs" --milestones "$m1" "$m2" --json > "$RUN/$rule.json" 2> "$RUN/$rule.log" < /dev/null &
         echo "$rule pid $!" | tee -a "$RUN/plan.txt"
     done
