@@ -131,18 +131,28 @@ def collapsed_at_fit(record, layer: str = "conv1") -> int | None:
 def gradient_scale_at_fit(record, layer: str = "conv1") -> float:
     """``C``: the mean over the fit epoch's steps and the live filters of ``||grad_j L(w_hat_j)||^2``.
 
-    Records of this version store it (``grad_unit_sq``); for older ones it is estimated from the layer's mean
-    ``||grad L||/||w||`` as ``(ratio * n^2)^2`` with ``n`` the live-filter mean norm, which is exact when all
-    filters share one norm and one gradient norm over the epoch. NaN when neither is there.
+    Read from the records' per-filter ``grad_unit_sq``; NaN for records written before normlaws recorded it.
+    (No estimate from the layer's mean ``||grad L||/||w||``: with filters of unequal norms that estimate is
+    off by factors up to 100 on CIFAR-10, the more the larger eta*lam, which would bias every fit against C.)
     """
-    e = fit_epoch(record)
     stored = _summary_series(record, layer, "grad_unit_sq_mean")
-    if stored is not None and math.isfinite(stored[e - 1]):
-        return stored[e - 1]
-    ratios = record["epochs"].get("grad_ratio_mean", {}).get(layer)
-    if not ratios:
-        return math.nan
-    return (as_float(ratios[e - 1]) * norm_at_fit(record, layer) ** 2) ** 2
+    return stored[fit_epoch(record) - 1] if stored is not None else math.nan
+
+
+def filters_at_fit(record, layer: str = "conv1") -> tuple | None:
+    """Per live filter at the fit epoch: ``(norms, C)``, two arrays; None without per-filter ``grad_unit_sq``.
+
+    The Section 4 law is a law of one scale-invariant filter; a layer mean of unequal filters does not obey it
+    (the mean of ``C_j^(1/4)`` is not the fourth root of the mean ``C_j``), so fits in ``C`` are per filter.
+    """
+    traj = trajectory(record)
+    if traj is None or f"{layer}_grad_unit_sq" not in traj:
+        return None
+    e = fit_epoch(record)
+    norms, unit_sq = traj[f"{layer}_filter_norms"], traj[f"{layer}_grad_unit_sq"]
+    w, c = norms[e], unit_sq[e - 1]
+    keep = (w > COLLAPSED * norms[0].mean()) & np.isfinite(w) & np.isfinite(c) & (c > 0)
+    return w[keep], c[keep]
 
 
 def fit_epoch(record) -> int:
@@ -255,8 +265,12 @@ class Fit:
         return {"value": float(self.coef[i]), "se": float(self.se[i]), "ci": [float(x) for x in self.ci[i]]}
 
 
-def ols(columns: dict, y, level: float = 0.95) -> Fit | None:
+def ols(columns: dict, y, level: float = 0.95, clusters=None) -> Fit | None:
     """Least squares ``y ~ intercept + sum_k b_k * columns[k]``; t-based intervals; None if too few points.
+
+    With ``clusters`` (one label per point), the covariance is cluster-robust (CR1: the sandwich with the
+    residuals summed per cluster, scaled by ``G/(G-1) (n-1)/(n-k)``) and the intervals use ``G - 1`` degrees of
+    freedom: points of one cluster (the filters of one training run) share its errors and are not independent.
 
     >>> f = ols({"x": [0.0, 1.0, 2.0, 3.0]}, [1.0, 3.0, 5.0, 7.0])
     >>> round(f.get("x")["value"], 12), f.get("x")["ci"][1] - f.get("x")["ci"][0] < 1e-9
@@ -271,9 +285,18 @@ def ols(columns: dict, y, level: float = 0.95) -> Fit | None:
         return None
     coef, *_ = np.linalg.lstsq(x, y, rcond=None)
     resid = y - x @ coef
-    dof = n - k
-    s2 = float(resid @ resid) / dof
-    cov = s2 * np.linalg.inv(x.T @ x)
+    s2 = float(resid @ resid) / (n - k)
+    bread = np.linalg.inv(x.T @ x)
+    if clusters is None:
+        cov, dof = s2 * bread, n - k
+    else:
+        labels = np.asarray(clusters)
+        groups = np.unique(labels)
+        if len(groups) <= k:
+            return None
+        scores = np.array([x[labels == g].T @ resid[labels == g] for g in groups])
+        scale = len(groups) / (len(groups) - 1) * (n - 1) / (n - k)
+        cov, dof = scale * bread @ (scores.T @ scores) @ bread, len(groups) - 1
     se = np.sqrt(np.diag(cov))
     half = stats.t.ppf(0.5 + level / 2, dof) * se
     return Fit(names, coef, se, np.column_stack([coef - half, coef + half]), n, level, math.sqrt(s2))
@@ -306,12 +329,12 @@ def eff_lr_at_fit(record, layer: str = "conv1") -> float:
 
 
 def fit_law(records, value, layer: str = "conv1", with_C: bool = False) -> Fit | None:
-    """Fit ``log value = a + p log eta + q log lam [+ c log C]`` over the equilibrated cells with a positive value.
+    """Fit ``log value = a + p log eta + q log lam`` over the equilibrated cells with a positive value.
 
     ``value(record, layer)`` is e.g. :func:`norm_at_fit`, :func:`eff_lr_at_fit` or :func:`angle_at_fit`;
-    ``with_C`` adds the measured gradient scale (:func:`gradient_scale_at_fit`) as a regressor, so that a law
-    derived with ``C`` as a parameter is tested with ``C`` as it was. Coefficients are named ``exponent_eta``,
-    ``exponent_lam``, ``exponent_C``; ``extra`` says how many cells entered.
+    ``with_C`` adds the cell's measured gradient scale (:func:`gradient_scale_at_fit`) as a regressor (cells
+    without one are left out). Coefficients are named ``exponent_eta``, ``exponent_lam``, ``exponent_C``;
+    ``extra`` says how many cells entered.
     """
     cells = []
     for rec in records:
@@ -327,6 +350,35 @@ def fit_law(records, value, layer: str = "conv1", with_C: bool = False) -> Fit |
     fit = ols(columns, [math.log(v) for _, v, _ in cells]) if cells else None
     if fit is not None:
         fit.extra = {"cells": len(cells), "of": len(records), "layer": layer, "with_C": with_C}
+    return fit
+
+
+def fit_filter_law(records, power: int = 1, layer: str = "conv1") -> Fit | None:
+    """Fit ``log(eta^e / ||w_j||^power) = a + p log eta + q log lam + c log C_j`` over the live filters j of the
+    equilibrated cells, with cluster-robust intervals (one cluster per cell); ``e = 1`` when ``power < 0``.
+
+    ``power = -1`` fits the filter norm itself (``log ||w_j||``); ``power = k`` the effective learning rate
+    ``eta/||w_j||^k``. None when the records carry no per-filter ``C`` or too few cells settled.
+    """
+    ys, etas, lams, cs, cells = [], [], [], [], []
+    for index, rec in enumerate(records):
+        if not (equilibrated(rec, layer) and rec["config"]["lam"] > 0):
+            continue
+        per_filter = filters_at_fit(rec, layer)
+        if per_filter is None or len(per_filter[0]) == 0:
+            continue
+        w, c = per_filter
+        eta, lam = rec["config"]["eta"], rec["config"]["lam"]
+        ys += list(np.log(w) if power < 0 else math.log(eta) - power * np.log(w))
+        etas += [math.log(eta)] * len(w)
+        lams += [math.log(lam)] * len(w)
+        cs += list(np.log(c))
+        cells += [index] * len(w)
+    if not ys:
+        return None
+    fit = ols({"exponent_eta": etas, "exponent_lam": lams, "exponent_C": cs}, ys, clusters=cells)
+    if fit is not None:
+        fit.extra = {"cells": len(set(cells)), "filters": len(ys), "of": len(records), "layer": layer}
     return fit
 
 

@@ -15,10 +15,13 @@ expression), never typed here. "agrees" means every derived exponent lies inside
 - ``lr.optimal.<rule>``: ``eta* ~ lam^s`` (test-error-minimising eta per lam).
 
 ``C`` is the second moment of the loss gradient at unit filter norm. The Section 4 model treats it as a
-constant; in real training it moves with (eta, lam). Where the derived law contains ``C`` (or, for the angle,
-claims independence of it) the fit has ``log C`` as a third regressor, measured in the same epoch: that tests the
-law as derived. The fit without ``C`` (the law read as a pure power of eta and lam, as the paper reads it) and the
-fitted drift of ``C`` itself are reported beside it in ``without_C`` and ``gradient_scale``.
+constant; in real training it moves with (eta, lam) and differs from filter to filter. Each fit uses the
+variables of its derived law: where the law contains ``C`` and the records carry it per filter, the fit is over
+the live filters of the settled cells (``log ||w_j||`` on ``log eta``, ``log lam``, ``log C_j``; intervals
+cluster-robust by cell), which tests the law as derived, for the unit it describes; the fit per cell without
+``C`` (the law read as a pure power of eta and lam, as the paper reads it) and the drift of the cell-mean ``C``
+are reported beside it in ``without_C`` and ``gradient_scale``. Records without per-filter ``C`` are fitted in
+eta and lam alone, with a note.
 
 Rules are the theory's: our ``sgd`` with momentum > 0 is heavy-ball ``momentum``. The harness's ``rmsprop``
 adds epsilon outside the square root (torch); the theory's RMSProp claims put it inside: the exponents are
@@ -32,8 +35,9 @@ import math
 
 import numpy as np
 
-from .analysis import (angle_at_fit, derived_exponents, eff_lr_at_fit, equilibrated, fit_gradient_scale, fit_law,
-                       fit_optimal_eta, load_records, norm_at_fit, of_family, optimal_eta)
+from .analysis import (angle_at_fit, derived_exponents, eff_lr_at_fit, eff_lr_power, equilibrated, filters_at_fit,
+                       fit_filter_law, fit_gradient_scale, fit_law, fit_optimal_eta, load_records, norm_at_fit,
+                       of_family, optimal_eta)
 
 MIN_CELLS = 5   # fewer cells than this leave a 3-parameter fit with too few degrees of freedom (one more with C)
 NORM_RULES = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw")
@@ -57,40 +61,64 @@ def _describe(fit, names) -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def _leading_angle(rule: str):
-    """``angle(eta, lam, rho, beta1)`` from ``later.angle.<rule>``'s derived leading angle, or None."""
+def leading_law(claim_id: str, expression: str | None = None):
+    """``f(eta, lam, rho, beta1, C)`` from the claim's derived result (or ``extras[expression]``), or None when
+    the claim is missing or the law has other free symbols (a dimension d, an unsolved c_L2)."""
     import sympy as sp
     from .. import registry
-    from ..theory.symbols import beta1, eta, lam, rho
-    expr = registry.get(f"later.angle.{rule}").derivation.extras.get("angle_leading")
-    if expr is None or not sp.sympify(expr).free_symbols <= {eta, lam, rho, beta1}:
+    from ..errors import UsageError
+    from ..theory.symbols import C, beta1, eta, lam, rho
+    try:
+        derivation = registry.get(claim_id).derivation
+    except UsageError:
         return None
-    return sp.lambdify((eta, lam, rho, beta1), sp.sympify(expr), "math")
+    expr = derivation.result if expression is None else derivation.extras.get(expression)
+    if expr is None or not sp.sympify(expr).free_symbols <= {eta, lam, rho, beta1, C}:
+        return None
+    return sp.lambdify((eta, lam, rho, beta1, C), sp.sympify(expr), "math")
+
+
+def _evaluate(law, record, c=1.0) -> float:
+    cfg = record["config"]
+    return float(law(cfg["eta"], cfg["lam"], cfg.get("momentum") or 0.0, cfg.get("beta1", 0.9), c))
 
 
 def angle_constant(records, rule: str) -> dict | None:
     """Measured mean angle / derived leading angle over the settled cells: ``{"mean", "sd", "cells"}``."""
-    law = _leading_angle(rule)
+    law = leading_law(f"later.angle.{rule}", "angle_leading")
     if law is None:
         return None
-    ratios = []
-    for rec in records:
-        cfg = rec["config"]
-        angle = angle_at_fit(rec)
-        if equilibrated(rec) and cfg["lam"] > 0 and math.isfinite(angle):
-            ratios.append(angle / law(cfg["eta"], cfg["lam"], cfg.get("momentum") or 0.0, cfg.get("beta1", 0.9)))
+    ratios = [angle_at_fit(r) / _evaluate(law, r) for r in records
+              if equilibrated(r) and r["config"]["lam"] > 0 and math.isfinite(angle_at_fit(r))]
     if not ratios:
         return None
     return {"mean": float(np.mean(ratios)), "sd": float(np.std(ratios, ddof=1)) if len(ratios) > 1 else 0.0,
             "cells": len(ratios)}
 
 
-def law_check(claim_id: str, rule: str, value, what: str, expression: str | None = None,
-              always_with_C: bool = False):
-    """A check of ``value ~ eta^p lam^q C^c`` for ``rule`` against the derived exponents of ``claim_id``.
+def norm_constant(records, claim_id: str) -> dict | None:
+    """Per live filter of the settled cells: measured norm / derived leading norm at its own C (quartiles)."""
+    law = leading_law(claim_id)
+    if law is None:
+        return None
+    ratios = []
+    for rec in records:
+        per_filter = filters_at_fit(rec) if equilibrated(rec) and rec["config"]["lam"] > 0 else None
+        if per_filter is not None:
+            ratios += [w / _evaluate(law, rec, c) for w, c in zip(*per_filter)]
+    if not ratios:
+        return None
+    q1, median, q3 = np.percentile(ratios, [25, 50, 75])
+    return {"median": float(median), "quartiles": [float(q1), float(q3)], "filters": len(ratios)}
 
-    ``expression`` names the ``derivation.extras`` entry that holds the law (default: the derived result);
-    ``C`` enters the fit when its derived exponent is not 0, or always with ``always_with_C``.
+
+def law_check(claim_id: str, rule: str, value, what: str, expression: str | None = None, filter_power=None):
+    """A check of ``value ~ eta^p lam^q [C^c]`` for ``rule`` against the derived exponents of ``claim_id``.
+
+    ``expression`` names the ``derivation.extras`` entry that holds the law (default: the derived result). When
+    the law contains ``C`` and the records carry it per filter, the fit is per filter (:func:`fit_filter_law`
+    with ``filter_power``: -1 for the norm, ``k`` for ``eta/||w||^k``); without per-filter ``C`` it falls back
+    to the fit in eta and lam, and says so.
     """
 
     def check(results_dir) -> dict:
@@ -100,25 +128,39 @@ def law_check(claim_id: str, rule: str, value, what: str, expression: str | None
         records = of_family(load_records(results_dir), rule)
         if not records:
             return _skipped(f"no {rule} records under {results_dir} for {claim_id}")
-        with_C = always_with_C or derived["exponent_C"] != 0
-        names = KEYS if with_C else KEYS[:2]
-        fit = fit_law(records, value, with_C=with_C)
-        needed = MIN_CELLS + with_C
-        if fit is None or fit.n < needed:
-            settled = sum(equilibrated(r) for r in records)
-            return _skipped(f"{settled} of {len(records)} {rule} cells equilibrated; {claim_id} needs {needed}")
+        in_C = derived["exponent_C"] != 0 and filter_power is not None
+        power = filter_power(rule) if callable(filter_power) else filter_power
+        fit = fit_filter_law(records, power) if in_C and power is not None else None
+        if fit is not None and fit.extra["cells"] >= MIN_CELLS + 1:
+            names, unit = KEYS, (f"per filter ({fit.extra['filters']} live filters of {fit.extra['cells']} "
+                                 f"equilibrated cells, cluster-robust intervals), with each filter's measured C")
+        else:
+            fit, names = fit_law(records, value), KEYS[:2]
+            unit = f"over {0 if fit is None else fit.n} equilibrated cells"
+            if in_C:
+                unit += (", in eta and lam alone: these records carry no per-filter C, so C is taken to be the "
+                         "same in every cell")
+            if fit is None or fit.n < MIN_CELLS:
+                settled = sum(equilibrated(r) for r in records)
+                return _skipped(f"{settled} of {len(records)} {rule} cells equilibrated; {claim_id} needs "
+                                f"{MIN_CELLS}")
         comps = {k: {**fit.get(k), "derived": derived[k]} for k in names}
         agree = all(_inside(c["derived"], c["ci"]) for c in comps.values())
         lam = comps["exponent_lam"]
-        detail = (f"{rule}, {what} over {fit.n} equilibrated of {len(records)} cells"
-                  + (", with the measured gradient scale C as a regressor" if with_C else "") + ": "
+        detail = (f"{rule}, {what}, {unit}: "
                   + "; ".join(f"{k} {c['value']:.3f} [{c['ci'][0]:.3f}, {c['ci'][1]:.3f}] vs derived "
                               f"{c['derived']:.4g}" for k, c in comps.items()))
         out = {"status": "agrees" if agree else "disagrees", "measured": lam["value"], "ci": lam["ci"],
                "derived": lam["derived"], "detail": detail, "components": comps, "rule": rule, "cells": fit.n}
-        if with_C:
+        if names == KEYS:
             out.update(_without_C(records, value, derived))
             out["detail"] += out.pop("_detail")
+            const = norm_constant(records, claim_id) if filter_power == -1 else None
+            if const is not None:
+                out["constant"] = const
+                out["detail"] += (f". Measured / derived leading norm per filter: median {const['median']:.3f} "
+                                  f"(quartiles {const['quartiles'][0]:.3f}, {const['quartiles'][1]:.3f}; "
+                                  f"{const['filters']} filters)")
         return out
 
     return check
@@ -130,10 +172,10 @@ def _without_C(records, value, derived: dict) -> dict:
     out, text = {}, ""
     if plain is not None:
         out["without_C"] = {k: {**plain.get(k), "derived_if_C_fixed": derived[k]} for k in KEYS[:2]}
-        text += f". Without C (C assumed the same in every cell): {_describe(plain, KEYS[:2])}"
+        text += f". Per cell, without C (C taken to be the same in every cell): {_describe(plain, KEYS[:2])}"
     if drift is not None:
         out["gradient_scale"] = {k: drift.get(k) for k in KEYS[:2]}
-        text += f". C itself moved as eta^p lam^q with {_describe(drift, KEYS[:2])}"
+        text += f". The cell-mean C itself moved as eta^p lam^q with {_describe(drift, KEYS[:2])}"
     out["_detail"] = text
     return out
 
@@ -141,7 +183,7 @@ def _without_C(records, value, derived: dict) -> dict:
 def angle_check(rule: str):
     """The rotational equilibrium ``later.angle.<rule>``: the angle per step against its derived leading law."""
     inner = law_check(f"later.angle.{rule}", rule, angle_at_fit, "mean angle per step of conv1 filters in the "
-                      "fit epoch", expression="angle_leading", always_with_C=True)
+                      "fit epoch", expression="angle_leading")
 
     def check(results_dir) -> dict:
         out = inner(results_dir)
@@ -184,11 +226,12 @@ def optimal_lr_check(claim_id: str, rule: str):
 CHECKS = {}
 for _rule in NORM_RULES:
     CHECKS[f"table1.{_rule}.norm"] = law_check(
-        f"table1.{_rule}.norm", _rule, norm_at_fit, "conv1 live-filter mean norm at the end of the first phase")
+        f"table1.{_rule}.norm", _rule, norm_at_fit, "conv1 filter norm at the end of the first phase",
+        filter_power=-1)
 for _rule in EFF_LR_RULES:
     CHECKS[f"table1.{_rule}.eff_lr_eq"] = law_check(
         f"table1.{_rule}.eff_lr_eq", _rule, eff_lr_at_fit,
-        "effective learning rate eta/||w||^k of conv1 at the end of the first phase")
+        "effective learning rate eta/||w||^k of conv1 at the end of the first phase", filter_power=eff_lr_power)
 for _rule in ANGLE_RULES:
     CHECKS[f"later.angle.{_rule}"] = angle_check(_rule)
 for _rule in LR_RULES:

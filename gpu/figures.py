@@ -6,9 +6,10 @@
 3. ``fig3_normalized.png``: final test error of the normalized-weight update over the grid, with its lines.
 4. ``fig4_optimal_lr.png``: the optimal eta against lam, with the fitted slope and its 95 % interval beside the
    derived slope.
-5. ``fig5_laws.png`` (not in the paper): the measured conv1 norm against the derived law ``eta^p lam^q C^c``
-   with the gradient scale ``C`` measured in each cell, and against the same law with ``C`` held fixed (the
-   paper's reading); and the measured angle per step against the derived rotational-equilibrium angle.
+5. ``fig5_laws.png`` (not in the paper): the measured conv1 filter norms against the derived law
+   ``eta^p lam^q C^c`` with each filter's measured gradient scale ``C``, and against the same law with ``C`` held
+   fixed (the paper's reading); and the measured angle per step against the derived rotational-equilibrium
+   angle. Records without per-filter ``C`` show the cells' mean norms against the law with ``C`` fixed only.
 
 Cells marked "o" had not equilibrated by the fit epoch and are left out of the fits; "x" marks diverged runs.
 A results folder is meant to hold one base configuration (one seed); where several records share a cell, the
@@ -192,36 +193,42 @@ def figure_optimal_lr(records, path: Path) -> Path | None:
 
 
 def _law_points(records, rule: str) -> tuple | None:
-    """``(measured, with C, C fixed)`` norms of the settled cells, the two laws scaled to the measurements."""
+    """``(measured, with C, C fixed)`` norms of the live filters of the settled cells, or of the cells' mean
+    norms when the records carry no per-filter C (then ``with C`` is None); each law scaled to the measurements
+    by one constant, fitted in log."""
+    from .analysis import filters_at_fit
     from .checks import KEYS
     derived = derived_exponents(f"table1.{rule}.norm", KEYS)
     if derived is None:
         return None
-    rows = []
+    n, with_c, fixed = [], [], []
     for rec in records:
-        n, c = norm_at_fit(rec), gradient_scale_at_fit(rec)
-        if equilibrated(rec) and rec["config"]["lam"] > 0 and all(math.isfinite(v) and v > 0 for v in (n, c)):
-            base = rec["config"]["eta"] ** derived["exponent_eta"] * rec["config"]["lam"] ** derived["exponent_lam"]
-            rows.append((n, base * c ** derived["exponent_C"], base))
-    if len(rows) < 2:
+        if not (equilibrated(rec) and rec["config"]["lam"] > 0):
+            continue
+        base = rec["config"]["eta"] ** derived["exponent_eta"] * rec["config"]["lam"] ** derived["exponent_lam"]
+        per_filter = filters_at_fit(rec)
+        if per_filter is not None:
+            w, c = per_filter
+            n += list(w)
+            with_c += list(base * c ** derived["exponent_C"])
+            fixed += [base] * len(w)
+        elif math.isfinite(norm_at_fit(rec)) and norm_at_fit(rec) > 0:
+            n.append(norm_at_fit(rec))
+            fixed.append(base)
+    if len(n) < 2:
         return None
-    n, with_c, fixed = (np.array(col) for col in zip(*rows))
+    n = np.array(n)
     scale = lambda law: law * np.exp(np.mean(np.log(n / law)))  # noqa: E731 - one constant, fitted in log
-    return n, scale(with_c), scale(fixed)
+    return n, scale(np.array(with_c)) if len(with_c) == len(n) else None, scale(np.array(fixed))
 
 
 def _angle_points(records, rule: str) -> tuple | None:
     """``(measured, derived)`` angles per step of the settled cells (the derived angle is absolute: no fit)."""
-    from .checks import _leading_angle
-    try:
-        law = _leading_angle(rule)
-    except Exception:  # noqa: BLE001 - no later.angle claim for this rule
-        return None
+    from .checks import _evaluate, leading_law
+    law = leading_law(f"later.angle.{rule}", "angle_leading")
     if law is None:
         return None
-    rows = [(angle_at_fit(r), law(r["config"]["eta"], r["config"]["lam"], r["config"].get("momentum") or 0.0,
-                                  r["config"].get("beta1", 0.9)))
-            for r in records if equilibrated(r) and r["config"]["lam"] > 0]
+    rows = [(angle_at_fit(r), _evaluate(law, r)) for r in records if equilibrated(r) and r["config"]["lam"] > 0]
     rows = [(a, b) for a, b in rows if math.isfinite(a) and a > 0]
     return tuple(np.array(col) for col in zip(*rows)) if len(rows) >= 2 else None
 
@@ -248,11 +255,13 @@ def figure_laws(records, path: Path) -> Path | None:
     for ax, (rule, kind, pts) in zip(axes[0], panels):
         if kind == "norm":
             n, with_c, fixed = pts
-            ax.plot(fixed, n, "o", mfc="none", color="grey", label="law with C fixed (paper's reading)")
-            ax.plot(with_c, n, "o", label="law with C measured per cell")
-            _identity(ax, n, with_c, fixed)
+            unit = "cell means" if with_c is None else "live filters"
+            ax.plot(fixed, n, "o", mfc="none", color="grey", ms=3, alpha=0.5, label="law with C fixed (paper's reading)")
+            if with_c is not None:
+                ax.plot(with_c, n, "o", ms=3, alpha=0.5, label="law with each filter's measured C")
+            _identity(ax, *[a for a in (n, with_c, fixed) if a is not None])
             ax.set_xlabel("derived eta^p lam^q C^c (one fitted constant)")
-            ax.set_ylabel("measured conv1 norm")
+            ax.set_ylabel(f"measured conv1 norm ({unit})")
             ax.set_title(f"{rule}: norm at the end of the first phase", fontsize=9)
             ax.legend(fontsize=7)
         else:

@@ -6,6 +6,8 @@
 #   session.sh launch SECONDS   size the epochs so that the grid fits SECONDS at the measured rate; start the
 #                               three sweeps (Nesterov, Adam, normalized SGD) in the background, one process each
 #   session.sh wait SECONDS     wait for the sweeps (at most SECONDS), then pack $RUN into $OUT/run.tar.gz
+#   session.sh confirm          (second lease, after the harness recorded the exact per-filter C) the CUDA tests,
+#                               a short bench, and the Nesterov cells that equilibrate (4 etas x 5 lams, 33 epochs)
 set -euo pipefail
 DATA=${DATA:-/tmp/cifar}
 RUN=${RUN:-/tmp/normlaws-run}
@@ -17,6 +19,8 @@ export PYTHONUNBUFFERED=1
 
 stage() {
     cp carry/*/*.npz "$DATA"/ 2>/dev/null || true
+    cp carry/p*/part* "$DATA"/ 2>/dev/null || true     # second lease: one tar of the shards, split in 4 parts
+    if [ -f "$DATA/part03" ]; then cat "$DATA"/part0[0-3] | tar -xf - -C "$DATA" && rm "$DATA"/part0[0-3]; fi
     python -c 'import normlaws.gpu' 2>/dev/null || python -m pip install -q --no-deps --no-build-isolation -e .
     ls -l "$DATA"
 }
@@ -69,10 +73,24 @@ wait_sweeps() {
     ls -l "$OUT"
 }
 
+confirm() {
+    python -m pytest -q -p no:cacheprovider tests/test_gpu_cuda.py tests/test_gpu_train_stats.py 2>&1 | tail -3 \
+        | tee "$RUN/confirm_tests.txt" || true
+    python -m normlaws bench --device cuda --models 16 64 --no-compare --json > "$RUN/confirm_bench.json"
+    date -u +%FT%TZ > "$RUN/confirm_started.txt"
+    python -m normlaws sweep --device cuda --data "$DATA" --out "$RUN/confirm" --optimizers nesterov \
+        --etas 0.03162 0.1 0.3162 1.0 --lams 0.0001 0.0003162 0.001 0.003162 0.01 --epochs 33 --milestones 16 26 \
+        --no-progress --json > "$RUN/confirm_sweep.json"
+    date -u +%FT%TZ > "$RUN/confirm_finished.txt"
+    tar -czf "$OUT/confirm.tar.gz" -C "$(dirname "$RUN")" "$(basename "$RUN")"
+    ls -l "$OUT"
+}
+
 case "${1:-}" in
     stage) stage ;;
     check) check ;;
     launch) launch "$2" ;;
     wait) wait_sweeps "$2" ;;
-    *) echo "usage: session.sh stage|check|launch SECONDS|wait SECONDS" >&2; exit 2 ;;
+    confirm) confirm ;;
+    *) echo "usage: session.sh stage|check|launch SECONDS|wait SECONDS|confirm" >&2; exit 2 ;;
 esac
