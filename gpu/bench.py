@@ -17,7 +17,7 @@ from .batches import translate_flip
 from .config import PAPER_BASE, PAPER_GRID, TrainConfig
 from .model import ConvNet, flops_per_image
 from .optim import torch_optimizer
-from .train import EnsembleTrainer
+from .train import EnsembleTrainer, channels_last_for
 
 
 def _sync(device: torch.device) -> None:
@@ -38,7 +38,7 @@ def _batches(device, batch_size: int, count: int, seed: int = 0) -> list:
 
 
 def time_ensemble(cfg: TrainConfig, models: int, device, steps: int, warmup: int = 2, amp=None,
-                  channels_last: bool = False) -> float:
+                  channels_last: bool | None = None) -> float:
     """Model-images per second of :class:`EnsembleTrainer` steps with ``models`` models."""
     device = torch.device(device)
     configs = [replace(cfg, eta=cfg.eta * (1 + i / 100)) for i in range(models)]
@@ -88,14 +88,15 @@ def paper_grid_model_images() -> int:
 
 
 def run_bench(models=(1, 4, 16, 64), device="cpu", steps: int = 10, widths=None, compare: bool = True,
-              amp=None, channels_last: bool = False, batch_size: int = PAPER_BASE.batch_size) -> dict:
+              amp=None, channels_last: bool | None = None, batch_size: int = PAPER_BASE.batch_size) -> dict:
     """Measure the ensemble for each M (and the separate torch.optim models beside it); return a table."""
     cfg = TrainConfig(optimizer="nesterov", eta=0.01, lam=5e-4, widths=widths or PAPER_BASE.widths,
                       batch_size=batch_size)
     device = torch.device(device)
     rows = []
     for m in models:
-        row = {"models": m, "ensemble": time_ensemble(cfg, m, device, steps, amp=amp, channels_last=channels_last)}
+        row = {"models": m, "ensemble": time_ensemble(cfg, m, device, steps, amp=amp, channels_last=channels_last),
+               "channels_last": channels_last_for(device, m, channels_last)}
         if compare:
             row["separate"] = time_separate(cfg, m, device, steps, amp=amp)
             row["per_model_speedup"] = row["ensemble"] / row["separate"]

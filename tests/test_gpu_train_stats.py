@@ -60,3 +60,22 @@ def test_layer_summary_counts_collapsed_filters_and_averages_the_live_ones():
     np.testing.assert_allclose(out["grad_unit_sq_mean"][:2], [14 / 3, 5.0])
     np.testing.assert_allclose(out["filter_norm_mean"][1], (2.0 + 1e-3) / 3)
     assert np.isnan(out["live_filter_norm_mean"][2]) and np.isnan(out["grad_unit_sq_mean"][2])
+
+
+def test_channels_last_inputs_give_the_same_step():
+    """The memory format is a speed choice only (CPU here; the CUDA default is on for M >= 32)."""
+    plain, last = trainer(), trainer()
+    last.channels_last = True
+    x, y = batch(1)
+    a, b = plain.step(x, y), last.step(x, y)
+    torch.testing.assert_close(a["loss"], b["loss"], rtol=1e-5, atol=1e-6)
+    for p, q in zip(plain.model.parameters(), last.model.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+
+def test_channels_last_default_is_cuda_with_many_models():
+    from normlaws.gpu.train import CHANNELS_LAST_MIN_MODELS, channels_last_for
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert channels_last_for(cuda, CHANNELS_LAST_MIN_MODELS, None) and not channels_last_for(cuda, 16, None)
+    assert not channels_last_for(cpu, 64, None) and channels_last_for(cpu, 2, True)
+    assert not channels_last_for(cuda, 64, False)
