@@ -83,17 +83,19 @@ def _evaluate(law, record, c=1.0) -> float:
     return float(law(cfg["eta"], cfg["lam"], cfg.get("momentum") or 0.0, cfg.get("beta1", 0.9), c))
 
 
-def angle_constant(records, rule: str) -> dict | None:
-    """Measured mean angle / derived leading angle over the settled cells: ``{"mean", "sd", "cells"}``."""
-    law = leading_law(f"later.angle.{rule}", "angle_leading")
+def angle_constant(records, claim_id: str) -> dict | None:
+    """Measured mean angle / derived leading angle over the settled cells: ``{"mean", "sd", "cells", "text"}``."""
+    law = leading_law(claim_id, "angle_leading")
     if law is None:
         return None
     ratios = [angle_at_fit(r) / _evaluate(law, r) for r in records
               if equilibrated(r) and r["config"]["lam"] > 0 and math.isfinite(angle_at_fit(r))]
     if not ratios:
         return None
-    return {"mean": float(np.mean(ratios)), "sd": float(np.std(ratios, ddof=1)) if len(ratios) > 1 else 0.0,
-            "cells": len(ratios)}
+    mean, sd = float(np.mean(ratios)), float(np.std(ratios, ddof=1)) if len(ratios) > 1 else 0.0
+    return {"mean": mean, "sd": sd, "cells": len(ratios),
+            "text": f"Measured mean angle / derived leading angle: {mean:.3f} (sd {sd:.3f} over {len(ratios)} "
+                    f"cells; the derived angle is the root mean square, which a mean underestimates)"}
 
 
 def norm_constant(records, claim_id: str) -> dict | None:
@@ -108,17 +110,21 @@ def norm_constant(records, claim_id: str) -> dict | None:
             ratios += [w / _evaluate(law, rec, c) for w, c in zip(*per_filter)]
     if not ratios:
         return None
-    q1, median, q3 = np.percentile(ratios, [25, 50, 75])
-    return {"median": float(median), "quartiles": [float(q1), float(q3)], "filters": len(ratios)}
+    q1, median, q3 = (float(v) for v in np.percentile(ratios, [25, 50, 75]))
+    return {"median": median, "quartiles": [q1, q3], "filters": len(ratios),
+            "text": f"Measured / derived leading norm per filter: median {median:.3f} (quartiles {q1:.3f}, "
+                    f"{q3:.3f}; {len(ratios)} filters)"}
 
 
-def law_check(claim_id: str, rule: str, value, what: str, expression: str | None = None, filter_power=None):
+def law_check(claim_id: str, rule: str, value, what: str, expression: str | None = None, filter_power=None,
+              constant=None):
     """A check of ``value ~ eta^p lam^q [C^c]`` for ``rule`` against the derived exponents of ``claim_id``.
 
     ``expression`` names the ``derivation.extras`` entry that holds the law (default: the derived result). When
     the law contains ``C`` and the records carry it per filter, the fit is per filter (:func:`fit_filter_law`
     with ``filter_power``: -1 for the norm, ``k`` for ``eta/||w||^k``); without per-filter ``C`` it falls back
-    to the fit in eta and lam, and says so.
+    to the fit in eta and lam, and says so. ``constant(records, claim_id)`` (:func:`norm_constant`,
+    :func:`angle_constant`) adds the measured / derived ratio of the law's size.
     """
 
     def check(results_dir) -> dict:
@@ -155,12 +161,10 @@ def law_check(claim_id: str, rule: str, value, what: str, expression: str | None
         if names == KEYS:
             out.update(_without_C(records, value, derived))
             out["detail"] += out.pop("_detail")
-            const = norm_constant(records, claim_id) if filter_power == -1 else None
-            if const is not None:
-                out["constant"] = const
-                out["detail"] += (f". Measured / derived leading norm per filter: median {const['median']:.3f} "
-                                  f"(quartiles {const['quartiles'][0]:.3f}, {const['quartiles'][1]:.3f}; "
-                                  f"{const['filters']} filters)")
+        const = constant(records, claim_id) if constant else None
+        if const is not None:
+            out["constant"] = {k: v for k, v in const.items() if k != "text"}
+            out["detail"] += ". " + const["text"]
         return out
 
     return check
@@ -182,21 +186,8 @@ def _without_C(records, value, derived: dict) -> dict:
 
 def angle_check(rule: str):
     """The rotational equilibrium ``later.angle.<rule>``: the angle per step against its derived leading law."""
-    inner = law_check(f"later.angle.{rule}", rule, angle_at_fit, "mean angle per step of conv1 filters in the "
-                      "fit epoch", expression="angle_leading")
-
-    def check(results_dir) -> dict:
-        out = inner(results_dir)
-        if out["status"] != "skipped":
-            const = angle_constant(of_family(load_records(results_dir), rule), rule)
-            if const is not None:
-                out["constant"] = const
-                out["detail"] += (f". Measured mean angle / derived leading angle: {const['mean']:.3f} "
-                                  f"(sd {const['sd']:.3f} over {const['cells']} cells; the derived angle is the "
-                                  f"root mean square, which a mean underestimates)")
-        return out
-
-    return check
+    return law_check(f"later.angle.{rule}", rule, angle_at_fit, "mean angle per step of conv1 filters in the fit "
+                     "epoch", expression="angle_leading", constant=angle_constant)
 
 
 def optimal_lr_check(claim_id: str, rule: str):
@@ -227,7 +218,7 @@ CHECKS = {}
 for _rule in NORM_RULES:
     CHECKS[f"table1.{_rule}.norm"] = law_check(
         f"table1.{_rule}.norm", _rule, norm_at_fit, "conv1 filter norm at the end of the first phase",
-        filter_power=-1)
+        filter_power=-1, constant=norm_constant)
 for _rule in EFF_LR_RULES:
     CHECKS[f"table1.{_rule}.eff_lr_eq"] = law_check(
         f"table1.{_rule}.eff_lr_eq", _rule, eff_lr_at_fit,
