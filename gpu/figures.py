@@ -94,39 +94,36 @@ def _panels(plt, n):
     return fig, axes[0]
 
 
-def figure_norms(records, path: Path) -> Path | None:
-    """Figure 1: log10 of the conv1 norm at the fit epoch over the grid, one panel per rule."""
-    rules = _rules(records, exclude=("normalized",))
+def _rule_figure(records, path: Path, rules, draw) -> Path | None:
+    """One panel per rule, ``draw(fig, ax, records_of_rule, rule)`` each, saved to ``path``; None without rules."""
     if not rules:
         return None
     plt = _pyplot()
     fig, axes = _panels(plt, len(rules))
     for ax, rule in zip(axes, rules):
-        recs = of_family(records, rule)
-        fit = fit_norm_exponents(recs)
-        sub = "" if fit is None else (f"\nfit in eta, lam: eta^{fit.get('exponent_eta')['value']:.2f} "
-                                      f"lam^{fit.get('exponent_lam')['value']:.2f} ({fit.n} cells)")
-        mesh, _, _ = _heatmap(ax, recs, norm_at_fit, f"{rule}: log10 conv1 norm{sub}", log_color=True)
-        fig.colorbar(mesh, ax=ax)
+        draw(fig, ax, of_family(records, rule), rule)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def _norm_panel(fig, ax, records, rule):
+    fit = fit_norm_exponents(records)
+    sub = "" if fit is None else (f"\nfit in eta, lam: eta^{fit.get('exponent_eta')['value']:.2f} "
+                                  f"lam^{fit.get('exponent_lam')['value']:.2f} ({fit.n} cells)")
+    mesh, _, _ = _heatmap(ax, records, norm_at_fit, f"{rule}: log10 conv1 norm{sub}", log_color=True)
+    fig.colorbar(mesh, ax=ax)
+
+
+def figure_norms(records, path: Path) -> Path | None:
+    """Figure 1: log10 of the conv1 norm at the fit epoch over the grid, one panel per rule."""
+    return _rule_figure(records, path, _rules(records, exclude=("normalized",)), _norm_panel)
 
 
 def figure_errors(records, path: Path) -> Path | None:
     """Figure 2: final test error over the grid with lines of constant effective learning rate."""
-    rules = _rules(records, exclude=("normalized",))
-    if not rules:
-        return None
-    plt = _pyplot()
-    fig, axes = _panels(plt, len(rules))
-    for ax, rule in zip(axes, rules):
-        _error_panel(fig, ax, of_family(records, rule), rule)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _rule_figure(records, path, _rules(records, exclude=("normalized",)), _error_panel)
 
 
 def _error_panel(fig, ax, records, rule):
@@ -140,16 +137,7 @@ def _error_panel(fig, ax, records, rule):
 
 def figure_normalized(records, path: Path) -> Path | None:
     """Figure 3: final test error of the normalized-weight update over the grid."""
-    recs = of_family(records, "normalized")
-    if not recs:
-        return None
-    plt = _pyplot()
-    fig, axes = _panels(plt, 1)
-    _error_panel(fig, axes[0], recs, "normalized")
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _rule_figure(records, path, ["normalized"] if of_family(records, "normalized") else [], _error_panel)
 
 
 def figure_optimal_lr(records, path: Path) -> Path | None:

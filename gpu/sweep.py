@@ -213,19 +213,24 @@ def _run_inline(groups, spec, out, device, amp, progress_factory, _opts):
     return ran, failed
 
 
-def _collect(futures: dict, bar) -> tuple:
+def _gather(outcomes, bar, describe=lambda exc: str(exc)) -> tuple:
+    """``(ran, failed)`` from ``(result(), group)`` pairs: a group whose ``result()`` raises is reported with
+    ``describe(exc)`` and the others go on; the bar advances by each group's size."""
     ran, failed = [], []
-    for future in as_completed(futures):
-        group = futures[future]
+    for result, group in outcomes:
         try:
-            ran += future.result()
+            ran += result()
         except Exception as exc:  # noqa: BLE001
-            failed.append(([c.key for c in group], f"{type(exc).__name__}: {exc}"))
+            failed.append(([c.key for c in group], f"{type(exc).__name__}: {describe(exc)}"))
         if bar:
             bar.advance(len(group))
     if bar:
         bar.close()
     return ran, failed
+
+
+def _collect(futures: dict, bar) -> tuple:
+    return _gather(((future.result, futures[future]) for future in as_completed(futures)), bar)
 
 
 def _run_local(groups, spec, out, device, amp, progress_factory, _opts):
@@ -262,15 +267,5 @@ def _run_submitit(groups, spec, out, device, amp, progress_factory, opts):
                               [out] * len(groups), [device] * len(groups), [amp] * len(groups))
     bar = progress_factory(sum(len(g) for g in groups), f"sweep via submitit ({executor.cluster})") \
         if progress_factory else None
-    ran, failed = [], []
-    for job, group in zip(jobs, groups):
-        try:
-            ran += job.result()
-        except Exception as exc:  # noqa: BLE001
-            last = (str(exc).strip().splitlines() or [""])[-1]       # submitit wraps the worker's traceback
-            failed.append(([c.key for c in group], f"{type(exc).__name__}: {last}"))
-        if bar:
-            bar.advance(len(group))
-    if bar:
-        bar.close()
-    return ran, failed
+    last_line = lambda exc: (str(exc).strip().splitlines() or [""])[-1]  # noqa: E731 - submitit wraps tracebacks
+    return _gather(((job.result, group) for job, group in zip(jobs, groups)), bar, last_line)

@@ -27,7 +27,7 @@ from normlaws.errors import UsageError
 from . import predict
 from .models import BNUnit, Section4Noise
 from .params import Hyper, check_rule
-from .progress import Progress
+from ..progress import Progress
 from .rng import Normals, stream
 from .rules import VectorChains
 from .scalar import ScalarSGD
@@ -283,7 +283,8 @@ def run(spec: Spec) -> Run:
     names = _observables(spec)
     N0 = _start_N(spec).reshape(-1)
     layout = _chunk_layout(spec)
-    progress = Progress(len(layout) * (burn + steps), spec.label or f"{spec.rule} chains", spec.progress)
+    progress = Progress(len(layout) * (burn + steps), spec.label or f"{spec.rule} chains", spec.progress,
+                        after=3.0)
     started = time.perf_counter()
     sums, curve_sums = [], []
     for index, n in enumerate(layout):

@@ -102,7 +102,7 @@ def progress_factory(args):
     """A progress-bar maker for the sweep, or None with ``--no-progress``."""
     if args.no_progress:
         return None
-    from ..gpu.progress import Progress
+    from ..progress import Progress
     return lambda total, label: Progress(total, label)
 
 

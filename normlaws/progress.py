@@ -1,4 +1,8 @@
-"""A tiny progress line on stderr, shown only on a terminal or once a run has taken a few seconds."""
+"""One progress line on stderr for long runs (Monte-Carlo chains, training sweeps).
+
+On a terminal the line is redrawn in place (at most 5 times a second); elsewhere a line is written at every
+10 %. It stays silent for runs shorter than ``after`` seconds, and entirely with ``enabled=False``.
+"""
 from __future__ import annotations
 
 import sys
@@ -6,13 +10,9 @@ import time
 
 
 class Progress:
-    """Counts work units towards ``total``; silent for runs shorter than ``after`` seconds.
+    """Counts units of work towards ``total``; ``advance(n)`` is cheap."""
 
-    On a terminal the line is redrawn in place (at most 5 times a second); elsewhere a line is written at
-    every 10 % once the run has lasted ``after`` seconds. ``enabled=False`` silences it entirely.
-    """
-
-    def __init__(self, total: int, label: str = "", enabled: bool = True, after: float = 3.0, stream=None):
+    def __init__(self, total: int, label: str = "", enabled: bool = True, after: float = 0.0, stream=None):
         self.total, self.label, self.done = max(int(total), 1), label, 0
         self.enabled, self.after = enabled, after
         self.stream = stream or sys.stderr
@@ -20,16 +20,17 @@ class Progress:
         self.start = self._last = time.monotonic()
         self._decile = -1
         self._shown = False
+        self.note = ""
 
-    def advance(self, n: int = 1) -> None:
-        """Count ``n`` more units."""
+    def advance(self, n: int = 1, note: str | None = None) -> None:
+        """Count ``n`` more units (and replace the note shown after the bar)."""
         self.done += n
-        if not self.enabled:
-            return
+        if note is not None:
+            self.note = note
         now = time.monotonic()
-        if now - self.start < self.after:
+        if not self.enabled or now - self.start < self.after:
             return
-        if self.tty and now - self._last > 0.2:
+        if self.tty and (now - self._last > 0.2 or self.done >= self.total):
             self._last, self._shown = now, True
             self.stream.write("\r" + self.line())
             self.stream.flush()
@@ -39,15 +40,15 @@ class Progress:
             self.stream.flush()
 
     def line(self) -> str:
-        """Label, bar, percentage, elapsed and estimated remaining seconds."""
+        """The bar as one line: label, bar, count, elapsed and estimated remaining seconds, note."""
         frac = min(self.done / self.total, 1.0)
         elapsed = time.monotonic() - self.start
         left = elapsed / frac - elapsed if frac > 0 else float("nan")
-        bar = "#" * int(20 * frac) + "." * (20 - int(20 * frac))
-        return f"{self.label} [{bar}] {100 * frac:3.0f}% {elapsed:5.1f}s (~{left:.0f}s left)"[:120]
+        bar = "#" * int(24 * frac) + "." * (24 - int(24 * frac))
+        return f"{self.label} [{bar}] {self.done}/{self.total} {elapsed:5.0f}s (~{left:.0f}s left) {self.note}"[:160]
 
     def close(self) -> None:
-        """Finish the line (only if something was shown)."""
+        """End the line (only if something was shown)."""
         if self.enabled and self._shown and self.tty:
             self.stream.write("\r" + self.line() + "\n")
             self.stream.flush()
