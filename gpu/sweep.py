@@ -3,12 +3,14 @@
 Layout of a results directory::
 
     records.jsonl        one JSON line per finished configuration (status "done" or "diverged")
-    traj/<key>.npz       its trajectories (per-filter norms per epoch, angles, gradient ratios, losses)
+    traj/<key>.npz       its trajectories (per layer: per-filter norms per epoch and per-filter grad_unit_sq,
+                         the epoch's mean of (||grad_j L|| ||w_j||)^2; angles, gradient ratios, losses)
 
 A record holds ``key``, ``status``, ``config`` (:meth:`TrainConfig.as_dict`), ``final`` (test error, conv1
 norm at the fit epoch and at the end), ``diverged_at`` (``{"step", "epoch"}``, 0-based, or null), ``epochs``
-(per-epoch lists: lr, train/test loss and error, and per layer conv1..conv4 the mean filter norm, the mean
-angle per step and the mean ||grad L||/||w||; non-finite values as the strings 'nan'/'inf'), ``trajectory``
+(per-epoch lists: lr, train/test loss and error, and per layer conv1..conv4 the mean filter norm over all and
+over the live filters, the number of collapsed filters, and over the live filters the mean angle per step, the
+mean ||grad L||/||w|| and the mean grad_unit_sq; non-finite values as the strings 'nan'/'inf'), ``trajectory``
 (the .npz path, relative), ``ensemble`` (its size, keys and wall time), ``architecture``, ``convention`` and
 ``provenance`` (seed, versions, device, host, time).
 
