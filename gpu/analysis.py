@@ -410,10 +410,13 @@ def grid_values(records, value) -> tuple:
 def optimal_eta(records) -> list:
     """Per lam: the test-error-minimising eta, refined by a parabola in log eta through the best 3 cells.
 
-    Returns dicts ``{"lam", "eta_star", "error", "interior"}``; ``interior`` is False when the minimum lies on
-    the edge of the eta grid (then eta* is only bounded, and fits leave the point out).
+    Returns dicts ``{"lam", "eta_star", "error", "interior", "settled"}``; ``interior`` is False when the
+    minimum lies on the edge of the eta grid (then eta* is only bounded), ``settled`` when the best cell had not
+    equilibrated (:func:`equilibrated`: the derived law is a law of the equilibrium). Fits use the points that
+    are both.
     """
     etas, lams, errors = grid_values(records, final_test_error)
+    by_cell = {(r["config"]["eta"], r["config"]["lam"]): r for r in records}
     out = []
     for j, lam in enumerate(lams):
         col = errors[:, j]
@@ -427,13 +430,14 @@ def optimal_eta(records) -> list:
             a, b, _ = np.polyfit(xs, ys, 2)
             if a > 0:
                 star = math.exp(float(np.clip(-b / (2 * a), xs[0], xs[-1])))
-        out.append({"lam": float(lam), "eta_star": star, "error": float(col[i]), "interior": bool(interior)})
+        out.append({"lam": float(lam), "eta_star": star, "error": float(col[i]), "interior": bool(interior),
+                    "settled": bool(equilibrated(by_cell[float(etas[i]), float(lam)]))})
     return out
 
 
 def fit_optimal_eta(points) -> Fit | None:
-    """Fit ``log eta* = a + s log lam`` over the interior optima."""
-    pts = [p for p in points if p["interior"] and p["lam"] > 0]
+    """Fit ``log eta* = a + s log lam`` over the interior optima of equilibrated cells."""
+    pts = [p for p in points if p["interior"] and p.get("settled", True) and p["lam"] > 0]
     fit = ols({"exponent_lam": [math.log(p["lam"]) for p in pts]}, [math.log(p["eta_star"]) for p in pts])
     if fit is not None:
         fit.extra = {"points": len(pts), "of": len(points)}

@@ -200,12 +200,14 @@ def optimal_lr_check(claim_id: str, rule: str):
         points = optimal_eta(of_family(load_records(results_dir), rule))
         fit = fit_optimal_eta(points)
         if fit is None or fit.n < 3:
-            return _skipped(f"{0 if fit is None else fit.n} lambdas with an interior optimal eta for {rule}; "
+            return _skipped(f"{0 if fit is None else fit.n} lambdas with an interior optimal eta in an equilibrated "
+                            f"cell for {rule}; "
                             f"{claim_id} needs 3")
         s = fit.get("exponent_lam")
         return {"status": "agrees" if _inside(derived["exponent_lam"], s["ci"]) else "disagrees",
                 "measured": s["value"], "ci": s["ci"], "derived": derived["exponent_lam"],
-                "detail": f"{rule}: slope of log eta* on log lam over {fit.n} lambdas with an interior optimum: "
+                "detail": f"{rule}: slope of log eta* on log lam over {fit.n} of {len(points)} lambdas (those with "
+                          f"an interior optimum in an equilibrated cell): "
                           f"{s['value']:.3f} [{s['ci'][0]:.3f}, {s['ci'][1]:.3f}] vs derived "
                           f"{derived['exponent_lam']:.4g}",
                 "rule": rule, "points": points}

@@ -153,18 +153,19 @@ def figure_optimal_lr(records, path: Path) -> Path | None:
             continue
         lam = np.array([p["lam"] for p in points])
         star = np.array([p["eta_star"] for p in points])
-        inner = np.array([p["interior"] for p in points])
+        inner = np.array([p["interior"] and p["settled"] for p in points])
         fit = fit_optimal_eta(points)
         label = rule
         if fit is not None:
             s = fit.get("exponent_lam")
             label += f": slope {s['value']:.2f} [{s['ci'][0]:.2f}, {s['ci'][1]:.2f}]"
-            ax.plot(lam, np.exp(fit.coef[0] + fit.coef[1] * np.log(lam)), lw=1)
         derived = derived_exponents(f"lr.optimal.{rule}", ("exponent_lam",))
         if derived:
             label += f", derived {derived['exponent_lam']:.3g} (dashed)"
         line = ax.plot(lam[inner], star[inner], "o", label=label)[0]
         ax.plot(lam[~inner], star[~inner], "o", mfc="none", color=line.get_color())
+        if fit is not None:           # the fitted line in the colour of its points
+            ax.plot(lam, np.exp(fit.coef[0] + fit.coef[1] * np.log(lam)), lw=1, color=line.get_color())
         if derived and inner.any():   # the derived slope through the centre of the fitted points
             x0, y0 = np.log(lam[inner]).mean(), np.log(star[inner]).mean()
             ax.plot(lam, np.exp(y0 + derived["exponent_lam"] * (np.log(lam) - x0)), ls="--", lw=1,
@@ -172,7 +173,7 @@ def figure_optimal_lr(records, path: Path) -> Path | None:
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("lambda")
-    ax.set_ylabel("optimal eta (open: at the grid's edge, not fitted)")
+    ax.set_ylabel("optimal eta (open: at the grid's edge or not equilibrated, not fitted)")
     ax.legend(fontsize=7)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.savefig(path, dpi=120)

@@ -186,6 +186,20 @@ def test_optimal_eta_follows_the_valley_and_edges_are_not_fitted():
     assert analysis.fit_optimal_eta(points).get("exponent_lam")["value"] == pytest.approx(slope, abs=1e-9)
 
 
+def test_an_optimum_in_a_cell_that_had_not_equilibrated_is_not_fitted():
+    slope, c = -0.5, math.log(1e-4)
+    valley = lambda e, l: 0.1 + 0.02 * (math.log(e) - c - slope * math.log(l)) ** 2  # noqa: E731
+    records = [record("adam", e, l, 1.0, valley(e, l)) for e in ETAS for l in LAMS[:3]]
+    # lam = 1e-2: the best cell is off the valley and its norm never moved: not an equilibrium optimum
+    records += [record("adam", e, 1e-2, 1.0, 0.05 if e == 0.01 else 0.3, settled="never moved" if e == 0.01 else True)
+                for e in ETAS]
+    points = {p["lam"]: p for p in analysis.optimal_eta(records)}
+    assert points[1e-2]["interior"] and not points[1e-2]["settled"]
+    fit = analysis.fit_optimal_eta(list(points.values()))
+    assert fit.extra == {"points": 3, "of": 4}
+    assert fit.get("exponent_lam")["value"] == pytest.approx(slope, abs=1e-9)   # the off-valley point left out
+
+
 def test_norm_check_agrees_and_disagrees_with_the_derived_exponents(tmp_path, monkeypatch):
     monkeypatch.setattr(checks, "derived_exponents", fake_derived({"exponent_eta": 1 / 3, "exponent_lam": -1 / 3}))
     agree_dir = write(tmp_path / "a", power_law_records("adam", 1 / 3, -1 / 3))
