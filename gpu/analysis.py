@@ -382,11 +382,6 @@ def fit_filter_law(records, power: int = 1, layer: str = "conv1") -> Fit | None:
     return fit
 
 
-def fit_power_law(records, value, layer: str = "conv1") -> Fit | None:
-    """:func:`fit_law` in ``eta`` and ``lam`` alone (the gradient scale assumed the same in every cell)."""
-    return fit_law(records, value, layer)
-
-
 def fit_norm_exponents(records, layer: str = "conv1", with_C: bool = False) -> Fit | None:
     """Fit ``log ||w|| = a + p log eta + q log lam [+ c log C]`` (norm at the fit epoch) over the settled cells."""
     return fit_law(records, norm_at_fit, layer, with_C)

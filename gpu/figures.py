@@ -23,8 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .analysis import (angle_at_fit, derived_exponents, equilibrated, family, final_test_error, fit_norm_exponents,
-                       fit_optimal_eta, gradient_scale_at_fit, grid_values, load_records, norm_at_fit, of_family,
-                       optimal_eta)
+                       fit_optimal_eta, grid_values, load_records, norm_at_fit, of_family, optimal_eta)
 
 RULE_ORDER = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "normalized")
 
