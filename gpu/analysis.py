@@ -439,7 +439,8 @@ def fit_optimal_eta(points) -> Fit | None:
     return fit
 
 
-def derived_exponents(claim_id: str, keys=("exponent_eta", "exponent_lam"), expression: str | None = None) -> dict | None:
+def derived_exponents(claim_id: str, keys=("exponent_eta", "exponent_lam"),
+                      expression: str | None = None) -> dict | None:
     """The exponents the theory derives for a claim, as floats, from the registry.
 
     ``derivation.extras[key]`` when the claim has it; otherwise the leading-order exponent of the derived

@@ -106,8 +106,10 @@ def test_sgd_family_cells_are_settled_after_three_derived_relaxation_times():
 
 
 def test_the_gradient_scale_is_read_never_estimated():
-    assert analysis.gradient_scale_at_fit(record("nesterov", 0.1, 1e-3, 2.0, 0.2, C=0.7)) == 0.7
+    new = record("nesterov", 0.1, 1e-3, 2.0, 0.2, C=0.7)
+    assert analysis.gradient_scale_at_fit(new) == 0.7 and analysis.collapsed_at_fit(new) == 0
     old = record("nesterov", 0.1, 1e-3, 2.0, 0.2)
+    assert analysis.collapsed_at_fit(old) is None
     old["epochs"]["grad_ratio_mean"] = {"conv1": [0.05] * EPOCHS}   # an older record: no estimate from this
     assert math.isnan(analysis.gradient_scale_at_fit(old))
 
