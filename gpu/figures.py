@@ -1,4 +1,4 @@
-"""Figures 1-4 of Section 6 redrawn from sweep records (matplotlib, no torch).
+"""Figures 1-4 of Section 6 redrawn from sweep records, and a fifth of our own (matplotlib, no torch).
 
 1. ``fig1_norm.png``: conv1 mean filter norm at the fit epoch over the (eta, lam) grid, per update rule.
 2. ``fig2_test_error.png``: final test error over the grid, with the lines along which the theory's effective

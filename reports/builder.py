@@ -109,7 +109,7 @@ def render_claim(view: dict) -> str:
 # ---- figures of the training leg -----------------------------------------------------------------------------
 
 def training_figures(results: Path, figures_dir: Path, run: dict | None) -> tuple[list, str]:
-    """Figures 1-4 redrawn from the sweep records under ``results/sweep``, or a note saying why there are none."""
+    """Figures 1-5 redrawn from the sweep records under ``results/sweep``, or a note saying why there are none."""
     sweep = results / "sweep"
     if not (sweep / "records.jsonl").exists():
         stage = next((s for s in (run or {}).get("stages", []) if s.get("name") == "training"), None)

@@ -10,7 +10,7 @@ can be rebuilt without rerunning them:
   the claim ``table1.<rule>.norm`` it measures; the report's Monte-Carlo figure is drawn from these;
 - ``training.jsonl``: one record per training check (same layout; ``result`` from ``normlaws.gpu.checks``);
 - ``runs.jsonl``: one record per ``verify`` run: its options, the time of each stage, the legs skipped and why;
-- ``sweep/records.jsonl``: the training sweep's own records (Figures 1-4 are redrawn from them).
+- ``sweep/records.jsonl``: the training sweep's own records (Figures 1-5 are redrawn from them).
 
 When a claim has several records (a rerun appends), the last one counts.
 """

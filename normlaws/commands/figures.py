@@ -1,4 +1,4 @@
-"""``normlaws figures``: redraw Figures 1-4 of Section 6 from sweep records and run the training checks."""
+"""``normlaws figures``: redraw Figures 1-4 of Section 6 (and Figure 5) from sweep records; run the training checks."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +6,8 @@ from pathlib import Path
 from ..errors import UsageError
 from ..output import print_json, table
 
-HELP = "draw Figures 1-4 (norms, test errors, normalized run, optimal lr) from records; fit and check exponents"
+HELP = ("draw Figures 1-4 (norms, test errors, normalized run, optimal lr) and 5 (laws with measured C) from "
+        "records; fit and check exponents")
 
 
 def add_arguments(parser) -> None:
