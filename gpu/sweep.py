@@ -17,7 +17,9 @@ mean ||grad L||/||w|| and the mean grad_unit_sq; non-finite values as the string
 A configuration whose key (canonical hash of its :class:`TrainConfig`) already has a record is skipped, so a
 sweep resumes after a crash without redoing finished work; a group that crashed is redone whole. While a
 process trains a configuration it holds ``claims/<key>.claim`` (``records.try_claim``), so two sweeps pointed
-at one directory never train the same configuration twice; a claim left by a killed process is taken over.
+at one directory never train the same configuration twice; a claim left by a killed process is taken over,
+or, when it was left on finished work (killed between writing records and releasing claims), cleared at the
+end of the next run.
 
 Executors: ``inline`` (this process), ``local-gpus`` (one worker process per visible GPU; one CPU process
 without GPUs), ``submitit`` (SLURM, or submitit's local executor with ``cluster='local'``).
@@ -36,7 +38,8 @@ import numpy as np
 
 from ..conventions import CANONICAL
 from ..errors import UsageError
-from ..records import append_record, provenance, read_records, release_claim, try_claim, write_atomic
+from ..records import (append_record, clear_stale_claims, provenance, read_records, release_claim, try_claim,
+                       write_atomic)
 from .config import TrainConfig, group_configs
 
 RECORDS = "records.jsonl"
@@ -196,6 +199,7 @@ def run_sweep(configs, spec: DataSpec, out, *, executor: str = "inline", device:
         raise UsageError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
     runner = {"inline": _run_inline, "local-gpus": _run_local, "submitit": _run_submitit}[executor]
     ran, failed = runner(groups, spec, str(out), device, amp, progress_factory, submitit_options or {})
+    clear_stale_claims(out / CLAIMS_DIR)     # left on finished work by a process killed before releasing them
     return {"skipped": skipped, "ran": ran, "failed": failed, "groups": len(groups)}
 
 

@@ -166,6 +166,24 @@ def release_claim(directory, key: str) -> None:
             path.unlink()
 
 
+def clear_stale_claims(directory) -> int:
+    """Remove the claims under ``directory`` whose holder died; return how many.
+
+    A process killed after writing its records but before releasing its claims leaves claims on finished work,
+    which no later run takes over (it skips finished work); this is where they go.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return 0
+    removed = 0
+    with locked(directory / "claims"):
+        for path in directory.glob("*.claim"):
+            if not _owner_alive(path.read_text()):
+                path.unlink()
+                removed += 1
+    return removed
+
+
 def library_versions() -> dict:
     """Versions of the libraries a result may depend on (only those already imported or importable cheaply)."""
     versions = {"python": platform.python_version()}

@@ -59,6 +59,21 @@ def test_resume_skips_finished_configurations(spec, tmp_path, monkeypatch):
     assert (tmp_path / sweep.RECORDS).read_text().startswith(before)     # earlier records untouched
 
 
+def test_a_claim_left_on_finished_work_by_a_killed_process_is_cleared(spec, tmp_path):
+    """The kill can land after a group's records and before its claims are released (seen in CI's SIGKILL test);
+    a later run skips that finished work, so it must clear the dead holder's claim itself."""
+    import socket
+    import subprocess
+    import sys
+    configs = grid()[:2]
+    sweep.run_sweep(configs, spec, tmp_path, device="cpu", max_models=4)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    claim = tmp_path / sweep.CLAIMS_DIR / f"{configs[0].key}.claim"
+    claim.write_text(f"{socket.gethostname()} {dead.stdout.strip()}")
+    again = sweep.run_sweep(configs, spec, tmp_path, device="cpu", max_models=4)
+    assert again["skipped"] == 2 and not claim.exists()
+
+
 def test_a_crashed_group_is_redone_and_the_others_kept(spec, tmp_path, monkeypatch):
     configs = grid()
     import normlaws.gpu.train as train

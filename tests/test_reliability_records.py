@@ -78,3 +78,16 @@ def test_provenance_names_seed_versions_convention_and_device():
     assert prov["seed"] == 7 and prov["device"] == "cpu"
     assert prov["convention"]["penalty"] == "lambda_sq"
     assert {"python", "numpy", "sympy"} <= set(prov["libraries"])
+
+
+def test_clear_stale_claims_removes_only_dead_holders(tmp_path):
+    import socket
+    import subprocess
+    import sys
+    from normlaws.records import clear_stale_claims, try_claim
+    assert try_claim(tmp_path, "mine")                              # held by this (live) process
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (tmp_path / "gone.claim").write_text(f"{socket.gethostname()} {dead.stdout.strip()}")
+    (tmp_path / "remote.claim").write_text("another-host 1")       # other hosts: assumed alive
+    assert clear_stale_claims(tmp_path) == 1
+    assert sorted(p.name for p in tmp_path.glob("*.claim")) == ["mine.claim", "remote.claim"]
