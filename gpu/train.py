@@ -54,14 +54,14 @@ def check_compatible(configs) -> TrainConfig:
 
 
 @torch.no_grad()
-def angle_per_filter(old: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
+def angle_per_filter(old: torch.Tensor, new: torch.Tensor, old_norms: torch.Tensor | None = None) -> torch.Tensor:
     """Angle (radians) between each filter before and after a step, (M, C_out), accurate for tiny angles.
 
     Uses ``atan2(|perpendicular part of the step|, |w_old| + radial part)`` instead of ``acos`` of a cosine,
-    which cannot resolve angles below ~1e-4 rad in float32.
+    which cannot resolve angles below ~1e-4 rad in float32. ``old_norms``: ``filter_norms(old)`` if at hand.
     """
     o, delta = old.flatten(2), (new - old).flatten(2)
-    norm = torch.linalg.vector_norm(o, dim=2)
+    norm = torch.linalg.vector_norm(o, dim=2) if old_norms is None else old_norms
     u = o / norm[..., None]
     radial = (delta * u).sum(2)
     perp = torch.linalg.vector_norm(delta - radial[..., None] * u, dim=2)
@@ -75,13 +75,14 @@ def live_mean(values: torch.Tensor, live: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def gradient_statistics(weight: torch.Tensor) -> tuple:
+def gradient_statistics(weight: torch.Tensor, norms: torch.Tensor | None = None) -> tuple:
     """Per filter j: ``||grad_j L|| / ||w_j||`` and ``(||grad_j L|| * ||w_j||)^2``, two (M, C_out) tensors.
 
     For a scale-invariant filter ``grad L(w) = grad L(w/|w|) / |w|``, so the second is ``||grad L(w_hat)||^2``:
-    the loss gradient at unit scale, independent of the filter's norm.
+    the loss gradient at unit scale, independent of the filter's norm. ``norms``: ``filter_norms(weight)`` if
+    at hand.
     """
-    g, w = filter_norms(weight.grad), filter_norms(weight)
+    g, w = filter_norms(weight.grad), filter_norms(weight) if norms is None else norms
     return g / w, (g * w) ** 2
 
 
@@ -186,24 +187,30 @@ class EnsembleTrainer:
         self.opt.zero_grad()
         loss.sum().backward()
         with torch.no_grad():
-            live = self.live()
-            stats = [gradient_statistics(w) for w in self.filters]
+            norms = [filter_norms(w) for w in self.filters]       # once per step, for all three statistics
+            live = self.live(norms)
+            stats = [gradient_statistics(w, n) for w, n in zip(self.filters, norms)]
             ratio = torch.stack([live_mean(r, a) for (r, _), a in zip(stats, live)], 1)
             unit_sq = torch.cat([torch.where(a, c, 0.0) for (_, c), a in zip(stats, live)], 1)
             old = [w.detach().clone() for w in self.filters]
         self.opt.step(lr_factor, self.active)
         self.steps += 1
         with torch.no_grad():
-            angle = torch.stack([live_mean(angle_per_filter(o, w), a) for o, w, a in zip(old, self.filters, live)], 1)
+            angle = torch.stack([live_mean(angle_per_filter(o, w, n), a)
+                                 for o, w, n, a in zip(old, self.filters, norms, live)], 1)
             reset_inactive_(self.model, self.initial, self.active)
             keep = self.active[:, None]
             return {"loss": torch.where(self.active, loss.detach(), 0.0), "err": torch.where(self.active, err, 0.0),
                     "angle": torch.where(keep, angle, 0.0), "ratio": torch.where(keep, ratio, 0.0),
                     "grad_unit_sq": torch.where(keep, unit_sq, 0.0)}
 
-    def live(self) -> list:
-        """Per layer, which filters are not collapsed (norm above :data:`COLLAPSED` x the initial mean): (M, C_i)."""
-        return [filter_norms(w) > floor for w, floor in zip(self.filters, self.collapse_floor)]
+    def live(self, norms: list | None = None) -> list:
+        """Per layer, which filters are not collapsed (norm above :data:`COLLAPSED` x the initial mean): (M, C_i).
+
+        ``norms``: the layers' current ``filter_norms`` if at hand.
+        """
+        norms = norms if norms is not None else [filter_norms(w) for w in self.filters]
+        return [n > floor for n, floor in zip(norms, self.collapse_floor)]
 
     def evaluate(self, data: DeviceData, batch: int) -> tuple:
         """Test loss and error per model (M,) each."""
