@@ -5,9 +5,9 @@ its *live* filters (see :data:`COLLAPSED`) read at the record's fit epoch (the e
 rate phase, so that it belongs to the base ``eta``); test errors are read at the last epoch.
 
 The Section 4 model takes the loss gradient at unit scale, ``C = E||grad L(w_hat)||^2``, as a constant; in a real
-network it is not (it falls as the effective learning rate rises). Records carry it per filter
-(``grad_unit_sq``); :func:`gradient_scale_at_fit` reads it, so that a derived law ``f(eta, lam, C)`` can be tested
-with ``C`` measured instead of assumed fixed (:func:`fit_law` with ``with_C``).
+network it is not (it falls as the effective learning rate rises, and differs from filter to filter). Records
+carry it per filter (``grad_unit_sq``), so that a derived law ``f(eta, lam, C)`` is tested filter by filter with
+``C`` measured instead of assumed fixed (:func:`fit_filter_law`).
 """
 from __future__ import annotations
 
@@ -328,28 +328,19 @@ def eff_lr_at_fit(record, layer: str = "conv1") -> float:
     return math.nan if k is None else record["config"]["eta"] / norm_at_fit(record, layer) ** k
 
 
-def fit_law(records, value, layer: str = "conv1", with_C: bool = False) -> Fit | None:
+def fit_law(records, value, layer: str = "conv1") -> Fit | None:
     """Fit ``log value = a + p log eta + q log lam`` over the equilibrated cells with a positive value.
 
     ``value(record, layer)`` is e.g. :func:`norm_at_fit`, :func:`eff_lr_at_fit` or :func:`angle_at_fit`;
-    ``with_C`` adds the cell's measured gradient scale (:func:`gradient_scale_at_fit`) as a regressor (cells
-    without one are left out). Coefficients are named ``exponent_eta``, ``exponent_lam``, ``exponent_C``;
-    ``extra`` says how many cells entered.
+    coefficients are named ``exponent_eta`` and ``exponent_lam``; ``extra`` says how many cells entered.
     """
-    cells = []
-    for rec in records:
-        if not (equilibrated(rec, layer) and rec["config"]["lam"] > 0):
-            continue
-        v, c = value(rec, layer), gradient_scale_at_fit(rec, layer) if with_C else 1.0
-        if math.isfinite(v) and v > 0 and math.isfinite(c) and c > 0:
-            cells.append((rec, v, c))
-    columns = {"exponent_eta": [math.log(rec["config"]["eta"]) for rec, _, _ in cells],
-               "exponent_lam": [math.log(rec["config"]["lam"]) for rec, _, _ in cells]}
-    if with_C:
-        columns["exponent_C"] = [math.log(c) for _, _, c in cells]
-    fit = ols(columns, [math.log(v) for _, v, _ in cells]) if cells else None
+    cells = [(rec, value(rec, layer)) for rec in records if equilibrated(rec, layer) and rec["config"]["lam"] > 0]
+    cells = [(rec, v) for rec, v in cells if math.isfinite(v) and v > 0]
+    fit = ols({"exponent_eta": [math.log(rec["config"]["eta"]) for rec, _ in cells],
+               "exponent_lam": [math.log(rec["config"]["lam"]) for rec, _ in cells]},
+              [math.log(v) for _, v in cells]) if cells else None
     if fit is not None:
-        fit.extra = {"cells": len(cells), "of": len(records), "layer": layer, "with_C": with_C}
+        fit.extra = {"cells": len(cells), "of": len(records), "layer": layer}
     return fit
 
 
@@ -382,9 +373,9 @@ def fit_filter_law(records, power: int = 1, layer: str = "conv1") -> Fit | None:
     return fit
 
 
-def fit_norm_exponents(records, layer: str = "conv1", with_C: bool = False) -> Fit | None:
-    """Fit ``log ||w|| = a + p log eta + q log lam [+ c log C]`` (norm at the fit epoch) over the settled cells."""
-    return fit_law(records, norm_at_fit, layer, with_C)
+def fit_norm_exponents(records, layer: str = "conv1") -> Fit | None:
+    """Fit ``log ||w|| = a + p log eta + q log lam`` (norm at the fit epoch) over the settled cells."""
+    return fit_law(records, norm_at_fit, layer)
 
 
 def fit_gradient_scale(records, layer: str = "conv1") -> Fit | None:
