@@ -6,8 +6,8 @@ measured exponents with their 95 % confidence intervals from the records under `
 the theory derives, read from the registry (``derivation.extras``, or the leading order of a derived
 expression), never typed here. "agrees" means every derived exponent lies inside its interval. Four kinds:
 
-- ``table1.<rule>.norm``: ``||w|| ~ eta^p lam^q C^c`` (conv1's live-filter mean norm at the end of the first
-  phase);
+- ``table1.<rule>.norm``: ``||w|| ~ eta^p lam^q C^c`` (conv1's filter norms at the end of the first phase: per
+  filter where the records carry C, else the mean over the live filters per cell);
 - ``table1.<rule>.eff_lr_eq``: the effective learning rate ``eta/||w||^k`` of the rule (``k`` from
   ``theory.updates``) at the same epoch, ``~ eta^p lam^q C^c``;
 - ``later.angle.<rule>``: the mean angle per step between successive conv1 filters in the fit epoch, whose
@@ -25,8 +25,8 @@ eta and lam alone, with a note.
 
 Rules are the theory's: our ``sgd`` with momentum > 0 is heavy-ball ``momentum``. The harness's ``rmsprop``
 adds epsilon outside the square root (torch); the theory's RMSProp claims put it inside: the exponents are
-those of the small-epsilon limit either way. Our ``adamw`` shrinks by ``1 - 2*eta*lam`` per step, the theory's
-AdamW claims by ``1 - eta*lam``: a constant factor in lam, which leaves every exponent unchanged.
+those of the small-epsilon limit either way. Our ``adamw`` shrinks by ``1 - eta*lam`` per step, the decoupled
+convention of the theory's AdamW claims (``conventions.adamw_weight_decay``): its lam is theirs.
 """
 from __future__ import annotations
 
