@@ -16,14 +16,16 @@ class Convention:
     """How the L2 term, the loss reduction and the BN backward pass are meant in a formula or a run."""
 
     name: str
-    penalty: str          # "lambda_sq": L + lambda*||w||^2 (gradient 2*lambda*w); "half": L + lambda/2*||w||^2
+    penalty: str          # "lambda_sq": L + lambda*||w||^2 (gradient 2*lambda*w); "half": L + lambda/2*||w||^2;
+    #                       "decoupled": no penalty, w <- (1 - eta*lambda) w outside the step (AdamW, Lion)
     loss_reduction: str   # "mean" over the batch, or "sum"
     bn_backward: str      # "full" backpropagation through the batch statistics, or "stop_gradient"
 
     def describe(self) -> str:
         """One line for reports and records."""
-        pen = "L(w) + lambda*||w||^2 (gradient 2*lambda*w)" if self.penalty == "lambda_sq" \
-            else "L(w) + lambda/2*||w||^2 (gradient lambda*w)"
+        pen = {"lambda_sq": "L(w) + lambda*||w||^2 (gradient 2*lambda*w)",
+               "half": "L(w) + lambda/2*||w||^2 (gradient lambda*w)",
+               "decoupled": "none; decoupled decay w <- (1 - eta*lambda) w outside the step"}[self.penalty]
         return f"{self.name}: penalty {pen}; loss {self.loss_reduction} over the batch; BN backward {self.bn_backward}"
 
     def as_dict(self) -> dict:
@@ -36,6 +38,8 @@ CANONICAL = Convention("paper-l2", penalty="lambda_sq", loss_reduction="mean", b
 #: The paper's Section 3 analysis: gradients stopped at the batch mean and standard deviation.
 PAPER_STOP_GRADIENT = Convention("paper-l2-stopgrad", penalty="lambda_sq", loss_reduction="mean",
                                  bn_backward="stop_gradient")
+#: AdamW and Lion: decoupled decay (torch ``AdamW(weight_decay=lambda)``).
+DECOUPLED = Convention("decoupled", penalty="decoupled", loss_reduction="mean", bn_backward="full")
 #: PyTorch's ``weight_decay`` argument.
 TORCH = Convention("torch-weight-decay", penalty="half", loss_reduction="mean", bn_backward="full")
 
@@ -87,3 +91,41 @@ def sgd_decay_factor(eta: float, lam: float) -> float:
     0.998
     """
     return 1.0 - 2.0 * eta * lam
+
+
+#: rules whose weight decay is decoupled: ``w <- (1 - eta*lam) w`` outside the step (torch AdamW weight_decay = lam)
+DECOUPLED_RULES = ("adamw", "lion")
+
+
+def run_convention(rule: str, bn_backward: str = "full") -> Convention:
+    """The named convention of a run of ``rule`` (decoupled for AdamW and Lion, the canonical penalty otherwise)."""
+    if rule in DECOUPLED_RULES:
+        return Convention("decoupled", "decoupled", "mean", bn_backward)
+    return PAPER_STOP_GRADIENT if bn_backward == "stop_gradient" else CANONICAL
+
+
+def rule_decay(rule: str) -> str:
+    """The convention of ``lam`` for an update rule, in one phrase (every simulated or trained run names it).
+
+    >>> rule_decay("adamw")
+    'decoupled decay: w <- (1 - eta*lam) w outside the step (torch weight_decay = lam)'
+    >>> rule_decay("sgd")
+    'L2 penalty lam*||w||^2 in the gradient (2*lam*w; torch weight_decay = 2*lam)'
+    """
+    if rule in DECOUPLED_RULES:
+        return "decoupled decay: w <- (1 - eta*lam) w outside the step (torch weight_decay = lam)"
+    if rule == "normalized":
+        return "L2 penalty lam*||w||^2 in the gradient (2*lam*w), then w <- w/||w||"
+    return "L2 penalty lam*||w||^2 in the gradient (2*lam*w; torch weight_decay = 2*lam)"
+
+
+def bn_unit_convention(loss: str, backward: str) -> str:
+    """The BN unit's loss normalization and backward pass, in one phrase.
+
+    >>> bn_unit_convention("sum", "stop_gradient")
+    'BN unit: loss summed over the batch, gradient stopped at the batch mean and std'
+    """
+    how = "loss summed over the batch" if loss == "sum" else "loss averaged over the batch"
+    back = ("gradient stopped at the batch mean and std" if backward == "stop_gradient"
+            else "full backward through the batch mean and std")
+    return f"BN unit: {how}, {back}"

@@ -17,6 +17,11 @@ def _number(text: str, kind=float):
     return value
 
 
+def finite_float(text: str) -> float:
+    """Any finite number (a BN shift, say)."""
+    return _number(text)
+
+
 def positive_float(text: str) -> float:
     """A finite number > 0 (a learning rate, say)."""
     value = _number(text)

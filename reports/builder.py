@@ -29,7 +29,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 TEX_NAME, PDF_NAME, SUMMARY_NAME = "report.tex", "report.pdf", "summary.md"
 FIGURES, BUILD = "figures", "build"
 
-_VERDICT_COLOUR = {"agrees exactly": "ok", "agrees to leading order": "ok", "agrees in scaling only": "partly",
+_VERDICT_COLOUR = {"agrees exactly": "ok", "agrees to leading order": "ok", "agrees in scaling": "ok",
                    "agrees": "ok", "disagrees": "bad", "error": "bad", "proof fails": "bad",
                    "not comparable": "muted", "skipped": "muted", "not run": "muted", "no check": "muted"}
 _TRAINING_CAPTIONS = {

@@ -24,7 +24,8 @@ from normlaws.errors import UsageError
 from . import bias as B
 from . import predict, trajectory
 from .engine import Spec, relaxation_bound, run
-from .models import BNUnit, Section4Noise
+from .bn_checks import CHECKS as BN_CHECKS
+from .models import Section4Noise
 from .params import Hyper
 from .rng import stream
 from .rules import VectorChains
@@ -54,10 +55,8 @@ def _size(size: str) -> dict:
     return SIZES[size]
 
 
-#: RMSProp's closure puts the accumulator at its mean: valid as 1 - rho -> 0. At rho = 0.9 the accumulator's
-#: ~10-step window (which includes the current gradient) lowers E||w||^2 by ~2 % (first order: a factor
-#: 1 - (1-rho)/4, simulate.bias), beyond the closure's 1/d bias; the checks therefore run at rho = 0.99, inside
-#: the closure's domain, and report the first-order window factor beside the measurement.
+#: RMSProp's accumulator decay: 0.99, where the closure's derived first-order bias (theory.closure_bias: the
+#: accumulator's window, -(1-rho)/4, and the norm's fluctuations) leaves a second-order remainder below the SE
 RHO = {"rmsprop": 0.99}
 
 
@@ -121,27 +120,24 @@ def norm_check(rule: str):
         e, en = estimate(r.blocks["N"]), estimate(r.blocks["norm"])
         if not e.equilibrated:
             return _skipped(_drift_note(e), seed, params)
-        predicted = float(predict.closure_N(rule, sp.hyper, D, sp.model_C))
+        closure = float(predict.closure_N(rule, sp.hyper, D, sp.model_C))
         leading = float(predict.leading_N(rule, sp.hyper, D, sp.model_C))
-        bias, how = B.closure_bias(rule, "N", D, sp.hyper, sp.variant)
-        status, tol = _compare(e.mean, predicted, e.se, bias * predicted)
+        correction, bound, how = B.closure_bias(rule, "N", D, sp.hyper, sp.variant, sp.model_C)
+        predicted = closure * (1 + correction)
+        status, tol = _compare(e.mean, predicted, e.se, bound * predicted)
         exps = predict.derived_exponents(f"table1.{rule}.norm")
         printed_e = predict.printed_exponents(f"table1.{rule}.norm")
-        extra = {"quantity": "E||w||^2", "leading": leading, "bias": bias, "bias_source": how,
-                 "norm": {"measured": en.mean, "se": en.se, "closure": math.sqrt(predicted)},
+        extra = {"quantity": "E||w||^2", "closure": closure, "leading": leading, "correction": correction,
+                 "bias": bound, "bias_source": how,
+                 "norm": {"measured": en.mean, "se": en.se, "closure": math.sqrt(closure)},
                  "EN_EinvN_minus_1": e.mean * estimate(r.blocks["inv_N"]).mean - 1,
                  "derived_exponents": exps, "printed_exponents": printed_e, "seconds": r.seconds}
-        detail = (f"E||w||^2 = {e.mean:.5g} ± {e.se:.2g} vs closure N* = {predicted:.5g} (leading order "
-                  f"{leading:.5g}); relative error {e.mean / predicted - 1:+.4f}; tolerance {Z:g} SE + |bias| "
-                  f"= {tol:.3g} with the closure's bias {bias:+.4f} ({how}); E||w|| = {en.mean:.5g} ± {en.se:.2g}")
-        if rule == "rmsprop":
-            factor = B.rmsprop_accumulator_factor(sp.hyper.rho)
-            corrected = predicted * factor * (1 + bias)
-            extra["accumulator_factor"] = factor
-            extra["corrected_prediction"] = corrected
-            detail += (f". The closure omits the accumulator's finite window (factor 1 - (1-rho)/4 = {factor:.4f} "
-                       f"to first order, see simulate.bias): N* x factor x (1 + bias) = {corrected:.5g}, "
-                       f"measured/that - 1 = {e.mean / corrected - 1:+.4f} ({(e.mean - corrected) / e.se:+.1f} SE)")
+        detail = (f"E||w||^2 = {e.mean:.5g} ± {e.se:.2g} vs closure N* = {closure:.5g} (leading order "
+                  f"{leading:.5g}); relative error {e.mean / closure - 1:+.4f}"
+                  + (f"; corrected by the closure's derived bias {correction:+.4f}: {predicted:.5g}, relative error "
+                     f"{e.mean / predicted - 1:+.4f}" if correction else "")
+                  + f"; tolerance {Z:g} SE + bound = {tol:.3g}, bound {bound:.3g} ({how}); E||w|| = {en.mean:.5g} ± "
+                  f"{en.se:.2g}")
         return _result(status, predicted, e.mean, e.se, tol, detail, seed, params, **extra)
 
     return check
@@ -189,22 +185,18 @@ def eff_lr_check(rule: str):
         ratio = ea.mean / er.mean
         rel_se = math.sqrt((ea.se / ea.mean) ** 2 + (er.se / er.mean) ** 2)
         measured, se = predicted * ratio, predicted * ratio * rel_se
-        bias, how = B.closure_bias(rule, "eff_lr", D, sp.hyper, sp.variant)
-        status, tol = _compare(measured, predicted, se, bias * predicted)
+        correction, bound, how = B.closure_bias(rule, "eff_lr", D, sp.hyper, sp.variant, sp.model_C)
+        closure_value = predicted
+        predicted = closure_value * (1 + correction)
+        status, tol = _compare(measured, predicted, se, bound * predicted)
         printed = predict.printed_value(f"table1.{rule}.eff_lr_eq", sp.hyper, D, sp.model_C)
         detail = (f"mean angle per step {ea.mean:.5g} ± {ea.se:.2g} rad at equilibrium, {er.mean:.5g} ± "
                   f"{er.se:.2g} for unit-norm reference chains at the rescaled hyperparameters (eta' = "
                   f"{float(ref_hyper.eta):.4g}): eta_eff = {measured:.5g} ± {se:.2g} against {predicted:.5g} "
-                  f"(the rule's eta/||w||^k at the closure's N*; the claim's formula gives {claimed:.5g}); "
-                  f"tolerance {Z:g} SE + |bias| = {tol:.3g}, closure bias {bias:+.4f} ({how})")
-        if rule == "rmsprop":
-            factor = B.rmsprop_accumulator_factor(sp.hyper.rho)
-            corrected = predicted * (1 + bias) / math.sqrt(factor)
-            detail += (f". With the accumulator's first-order factor on N ({factor:.4f}, see table1.rmsprop.norm), "
-                       f"eta/||w|| becomes {corrected:.5g}: measured/that - 1 = {measured / corrected - 1:+.4f} "
-                       f"({(measured - corrected) / se:+.1f} SE)")
-        extra = {"claimed": claimed, "angle": ea.as_dict(), "reference_angle": er.as_dict(), "bias": bias,
-                 "bias_source": how, "reference_eta": float(ref_hyper.eta), "seconds": r.seconds + ref.seconds}
+                  f"(the rule's eta/||w||^k at the closure's N*, {closure_value:.5g}, times 1 + {correction:+.4f}; "
+                  f"the claim's formula gives {claimed:.5g}); tolerance {Z:g} SE + bound = {tol:.3g} ({how})")
+        extra = {"claimed": claimed, "angle": ea.as_dict(), "reference_angle": er.as_dict(), "bias": bound,
+                 "correction": correction, "bias_source": how, "reference_eta": float(ref_hyper.eta), "seconds": r.seconds + ref.seconds}
         if printed is not None:
             extra["printed"] = float(printed)
             extra["printed_form"] = "order (constant 1)"
@@ -274,40 +266,6 @@ def normalized_eff_lr(size: str = "quick", seed: int = 0) -> dict:
 
 
 # ---- Section 4, SGD ----------------------------------------------------------------------------------------
-def sgd_fixed_point(size: str = "quick", seed: int = 0) -> dict:
-    """``sec4.sgd.fixed_point``: the exact stationary identity (no closure) and the closure's ``||w||``."""
-    r = equilibrium("sgd", size, seed)
-    sp, params = r.spec, _params(r)
-    e = estimate(r.blocks["N"])
-    if not e.equilibrated:
-        return _skipped(_drift_note(e), seed, params)
-    eta, lam, C = float(sp.hyper.eta), float(sp.hyper.lam), sp.model_C
-    one_minus_a2 = 1 - (1 - 2 * eta * lam) ** 2
-    residual = estimate(one_minus_a2 * r.blocks["N"] - eta**2 * C * r.blocks["inv_N"])
-    identity_ok = abs(residual.mean) <= Z * residual.se
-    N_star = float(predict.closure_N("sgd", sp.hyper, D, C))
-    derived = float(predict.derived_value("sec4.sgd.fixed_point", sp.hyper, D, C))   # ||w|| in paper symbols
-    printed = float(predict.printed_value("sec4.sgd.fixed_point", sp.hyper, D, C))
-    measured, se = math.sqrt(e.mean), e.se / (2 * math.sqrt(e.mean))
-    ratio, ratio_se = jackknife(lambda n, i: n * i, r.blocks["N"], r.blocks["inv_N"])
-    bias = B.sgd_law_ratio(D) ** 0.5 - 1                                    # on ||w|| = sqrt(E N)
-    status, tol = _compare(measured, derived, se, bias * derived)
-    if not identity_ok:
-        status = "disagrees"
-    detail = (f"exact identity (1 - a^2) E[N] = eta^2 C E[1/N] (no closure): residual {residual.mean:.3g} ± "
-              f"{residual.se:.2g} ({'holds' if identity_ok else 'FAILS'} at {Z:g} SE, relative to "
-              f"(1-a^2)E[N] = {one_minus_a2 * e.mean:.4g}); closure ||w|| = N*^(1/2) = {derived:.5g} vs "
-              f"sqrt(E||w||^2) = {measured:.5g} ± {se:.2g}, tolerance {Z:g} SE + bias {bias:+.4f} "
-              f"(N^2 Gamma law); E[N]E[1/N] - 1 (= Var(N)/E[N]^2 to leading order) = {ratio - 1:.5f} ± "
-              f"{ratio_se:.2g} against the diffusion law's {B.sgd_law_ratio(D) ** 2 - 1:.5f} (1/d = {1 / D:.5f}); "
-              f"the paper's printed "
-              f"||w|| = {printed:.5g} (its per-step factor (1 - eta lam) and no factor d)")
-    return _result(status, derived, measured, se, tol, detail, seed, params, printed=printed,
-                   identity_residual=residual.as_dict(), closure_N=N_star, bias=bias,
-                   relative_variance={"measured": ratio - 1, "se": ratio_se,
-                                      "diffusion_law": B.sgd_law_ratio(D) ** 2 - 1})
-
-
 def _one_step(rule: str, hyper: Hyper, N_values: np.ndarray, n: int, seed: int) -> np.ndarray:
     """``N_{t+1} - N_t`` for ``n`` independent one-step draws from each ``N`` in ``N_values`` (float64)."""
     G = N_values.size
@@ -454,84 +412,6 @@ def sgd_growth(size: str = "quick", seed: int = 0) -> dict:
                    bound_margin_se=below, second_moment_ratio=ratio, trajectory=pythagoras)
 
 
-# ---- the BN unit's gradient statistics ----------------------------------------------------------------------
-def finite_batch_factor(d: int, batch: int) -> float:
-    """Stop-gradient BN unit, batch-sum loss, ``beta = 0``: ``E||grad||^2 r^2 / (B d)`` over its ``B -> oo``
-    value ``gamma^2 sigma^2/2``, exactly: ``(d B - 2)/(d (B - 3))``.
-
-    Derivation: with ``u_i = delta_i g'_i gamma/sigma_b``, ``E||X^T u||^2 = gamma^2 sigma_nabla^2
-    E[sum_i g'_i ||X_i||^2 / sigma_b^2]``. Split ``X_i`` along ``w_hat`` (``x_i``) and across (independent of
-    everything else, ``E = (d-1) sigma_X^2``). For Gaussian samples the centred vector ``x - mean(x)`` is
-    ``sqrt(B) s u`` with ``u`` uniform on a sphere independent of the batch std ``s``; ``g'_i = [u_i > 0]``
-    depends on ``u`` only: ``E[sum g'] = B/2``, ``E[sum g' u_i^2] = 1/2``, and ``E[1/s^2] = B/((B-3)
-    sigma_X^2)`` (``B s^2/sigma_X^2 ~ chi2_{B-1}``), ``E[mean(x)^2] = sigma_X^2/B``. Summing,
-    ``E||grad||^2 r^2 = gamma^2 sigma_nabla^2/2 * ((d-1) B^2/(B-3) + B/(B-3) + B)``; per sample and
-    coordinate that is ``(d B - 2)/(d (B - 3))`` times the claim.
-
-    >>> finite_batch_factor(16, 128)
-    1.023
-    """
-    return (d * batch - 2) / (d * (batch - 3))
-
-
-def bn_gradient_moment(d: int, batch: int, backward: str, r: float, samples: int, seed: int,
-                       sigma_x: float = 1.7) -> tuple[float, float, float]:
-    """Per-sample, per-coordinate ``E[(dL/dw_j)^2] r^2`` of a BN unit at a fixed ``w`` of norm ``r``
-    (``B`` times the batch-mean loss's value), its SE over batches, and ``E[(w . grad)^2]`` relative to it."""
-    rng = stream(seed, 0)
-    from .engine import random_directions
-    w = random_directions(rng, (d,), np.float64) * r
-    unit = BNUnit(d, batch, backward, (1, 1), np.float64, sigma_x=sigma_x)
-    values, radial = [], []
-    chunk = max(1, 2**17 // (batch * d))
-    for start in range(0, samples, chunk):
-        m = min(chunk, samples - start)
-        x = rng.standard_normal((m, batch, d)) * sigma_x
-        delta = rng.standard_normal((m, batch)) * unit.sigma_nabla
-        g = unit.forward_backward(x, delta, np.broadcast_to(w, (m, d)))
-        values.append(batch * np.mean(g * g, axis=-1) * r**2)
-        radial.append(batch * (g @ w) ** 2)
-    v = np.concatenate(values)
-    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(v.size)), float(np.concatenate(radial).mean())
-
-
-def grad_second_moment(size: str = "quick", seed: int = 0) -> dict:
-    """``sec4.grad_second_moment``: a real BN unit's per-coordinate gradient second moment times ``||w||^2``."""
-    s = _size(size)
-    d, r = 16, 2.5
-    samples = s["samples"] // 4
-    predicted = float(predict.grad_second_moment(r, d, float(d))) * r**2       # sigma^2 gamma^2/2 = 1 here
-    rows = {}
-    for batch in (128, 32):
-        for backward in ("stop_gradient", "full"):
-            m, se, radial = bn_gradient_moment(d, batch, backward, r, samples, seed)
-            rows[(batch, backward)] = {"batch": batch, "backward": backward, "measured": m, "se": se,
-                                       "radial": radial, "finite_batch_factor": finite_batch_factor(d, batch)}
-    head = rows[(128, "stop_gradient")]
-    factor = head["finite_batch_factor"]
-    status, tol = _compare(head["measured"], predicted, head["se"], (factor - 1) * predicted)
-    exact_z = [(row["measured"] - predicted * row["finite_batch_factor"]) / row["se"]
-               for row in rows.values() if row["backward"] == "stop_gradient"]
-    if max(abs(z) for z in exact_z) > Z:
-        status = "disagrees"
-    full = rows[(128, "full")]
-    detail = (f"BN unit (d = {d}, ReLU, beta = 0, sigma_X = 1.7, no eps), stop-gradient, B = 128: "
-              f"B E[(dL/dw_j)^2] ||w||^2 = {head['measured']:.5g} ± {head['se']:.2g} vs the claim's "
-              f"sigma^2 gamma^2/2 = {predicted:.5g}; tolerance {Z:g} SE + the derived finite-batch bias "
-              f"(dB-2)/(d(B-3)) - 1 = {factor - 1:.4f}; against that exact factor: "
-              + ", ".join(f"B = {row['batch']} "
-                          f"{(row['measured'] - predicted * row['finite_batch_factor']) / row['se']:+.1f} SE"
-                          for row in rows.values() if row["backward"] == "stop_gradient")
-              + f". Full backward (what frameworks compute), B = 128: {full['measured']:.5g} ± {full['se']:.2g} "
-              f"(ratio {full['measured'] / head['measured']:.4f} to stop-gradient; gradient exactly orthogonal to w: "
-              f"E[(w.grad)^2] B = {full['radial']:.2g}); B = 32: {rows[(32, 'full')]['measured']:.5g}")
-    return _result(status, predicted, head["measured"], head["se"], tol, detail, seed,
-                   {"d": d, "r": r, "samples": samples, "sigma_x": 1.7, "gamma": 1.0, "sigma_nabla": math.sqrt(2)},
-                   printed=float(predict.printed_value("sec4.grad_second_moment", Hyper(eta=1.0, lam=1.0), d,
-                                                       float(d), r=r)) * r**2,
-                   rows=[{k: v for k, v in row.items()} for row in rows.values()], bias=factor - 1)
-
-
 # ---- update-rule equivariance (trajectory level, float64) ----------------------------------------------------
 def equivariance_check(rule: str):
     """``update.<rule>.equivariance``: float64 trajectories at ``alpha*w`` and at ``w`` with transformed theta."""
@@ -563,9 +443,8 @@ CHECKS = {
     "table1.normalized.norm": normalized_norm,
     **{f"table1.{rule}.eff_lr_eq": eff_lr_check(rule) for rule in NORM_RULES},
     "table1.normalized.eff_lr_eq": normalized_eff_lr,
-    "sec4.grad_second_moment": grad_second_moment,
+    **BN_CHECKS,
     "sec4.sgd.recursion": sgd_recursion,
-    "sec4.sgd.fixed_point": sgd_fixed_point,
     "sec4.sgd.relaxation": sgd_relaxation,
     "sec4.sgd.growth_no_decay": sgd_growth,
     "sec52.rmsprop.recursion": rmsprop_recursion,

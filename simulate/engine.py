@@ -10,8 +10,10 @@ order-independent loop for.
 
 Observables, per chain and step of the measurement window:
 ``N = ||w||^2``, ``inv_N = 1/N``, ``norm = ||w||``, ``angle`` (between ``w_t`` and ``w_{t+1}``, radians),
-``grad_ratio = ||grad L(w_t)|| / ||w_t||`` (unregularized loss) and ``grad_sq_N = ||grad L(w_t)||^2 ||w_t||^2``
-(whose mean is the model constant ``C``). ``curve=True`` also records the means over
+``chord = ||w_{t+1} - w_t||^2``,
+``grad_ratio = ||grad L(p_t)|| / ||p_t||`` (unregularized loss, at the point ``p_t`` where the rule evaluates it: ``w_t``
+but for Nesterov), ``grad_sq = ||grad L(p_t)||^2`` and ``grad_sq_N = ||grad L(p_t)||^2 ||p_t||^2`` (whose mean is the
+model constant ``C``). ``curve=True`` also records the means over
 chains of ``N``, ``N^2`` and ``1/N`` at every step from the start (the relaxation curve), with standard errors.
 """
 from __future__ import annotations
@@ -52,6 +54,10 @@ class Spec:
     variant: str = "isotropic"        # Section 4 noise: "isotropic" or "orthogonal"
     backward: str = "stop_gradient"   # BN unit: "stop_gradient" or "full"
     batch: int = 64                   # BN unit batch size
+    loss: str = "mean"                # BN unit loss over the batch: "mean" (frameworks) or "sum" (the paper's Sec. 2)
+    gamma: float = 1.0                # BN unit gain
+    beta: float = 0.0                 # BN unit shift
+    sigma_nabla: float = math.sqrt(2.0)  # BN unit upstream-gradient std (sqrt(2): unit variance per coordinate)
     C: float | None = None            # Section 4 model constant (default d: unit variance per coordinate)
     seed: int = 0
     start: float | str = "closure"    # N_0 = ||w_0||^2, or "closure" for the closure's N*
@@ -77,9 +83,10 @@ class Spec:
 
     @property
     def model_C(self) -> float:
-        """``C = E||grad L(w_hat)||^2`` of the model at unit norm (to leading order in 1/B for the BN unit)."""
+        """``C = E||grad L(w_hat)||^2`` of the model at unit norm (exact for the BN unit: ``theory.bn_unit``)."""
         if self.model == "bn-unit":
-            return predict.bn_unit_C(self.d, 1.0, math.sqrt(2.0)) / self.batch      # batch-mean loss
+            return predict.bn_unit_C(self.d, self.batch, self.gamma, self.beta, self.sigma_nabla, self.loss,
+                                     self.backward)
         return float(self.d if self.C is None else self.C)
 
     @property
@@ -107,8 +114,9 @@ def relaxation_bound(rule: str, hyper: Hyper, d: int, C: float) -> tuple[np.ndar
     ``1/(1-beta2)``.
     """
     eta, lam = hyper.eta, np.maximum(hyper.lam, 1e-300)
-    memory = {"momentum": 1 / (1 - hyper.rho), "nesterov": 1 / (1 - hyper.rho), "rmsprop": 1 / (1 - hyper.rho),
-              "adam": 1 / (1 - hyper.beta2), "adamw": 1 / (1 - hyper.beta2)}.get(rule, 0.0)
+    memory = {"momentum": 1 / (1 - hyper.rho), "nesterov": 1 / (1 - hyper.rho), "nesterov_torch": 1 / (1 - hyper.rho),
+              "rmsprop": 1 / (1 - hyper.rho), "adam": 1 / (1 - hyper.beta2), "adamw": 1 / (1 - hyper.beta2),
+              "lion": 1 / (1 - hyper.beta2)}.get(rule, 0.0)
     if rule == "normalized":
         return np.ones(hyper.grid_shape), memory
     if rule == "sgd":
@@ -116,7 +124,7 @@ def relaxation_bound(rule: str, hyper: Hyper, d: int, C: float) -> tuple[np.ndar
     if rule in ("rmsprop", "adam"):
         P = np.sqrt(d * predict.closure_N(rule, hyper.with_(lam=lam), d, C) / C)
         factor = 1 - 2 * eta * lam * P
-    elif rule == "adamw":
+    elif rule in ("adamw", "lion"):
         factor = 1 - eta * lam
     else:
         factor = 1 - 2 * eta * lam
@@ -166,9 +174,9 @@ class Run:
 def _observables(spec: Spec) -> list[str]:
     names = ["N", "inv_N", "norm"]
     if spec.track_angle:
-        names.append("angle")
+        names += ["angle", "chord"]
     if spec.track_grad:
-        names += ["grad_ratio", "grad_sq_N"]
+        names += ["grad_ratio", "grad_sq", "grad_sq_N"]
     return names
 
 
@@ -199,7 +207,8 @@ def _make_chains(spec: Spec, hyper: Hyper, N0: np.ndarray, n: int, rng, dtype):
     if spec.model == "section4":
         model = Section4Noise(spec.d, spec.model_C, spec.variant, (G, n), dtype)
     else:
-        model = BNUnit(spec.d, spec.batch, spec.backward, (G, n), dtype)
+        model = BNUnit(spec.d, spec.batch, spec.backward, (G, n), dtype, gamma=spec.gamma, beta=spec.beta,
+                       sigma_nabla=spec.sigma_nabla, loss=spec.loss)
     w0 = random_directions(rng, (G, n, spec.d), dtype) * np.sqrt(N0)[..., None].astype(dtype)
     return VectorChains(spec.rule, hyper, model, w0, warm=spec.warm, renormalize=spec.renormalize,
                         track_angle=spec.track_angle, track_grad=spec.track_grad, dtype=dtype)
@@ -222,10 +231,14 @@ def _value(chains, name: str, scratch: np.ndarray) -> np.ndarray:
         return np.divide(1.0, chains.N, out=scratch)
     if name == "angle":
         return chains.angle
+    if name == "chord":                # ||w_{t+1} - w_t||^2
+        return chains.step_sq
     if name == "grad_ratio":
-        return np.divide(chains.grad_norm, chains.r, out=scratch)
-    if name == "grad_sq_N":            # ||grad L(w)||^2 ||w||^2: the model constant C, measured
-        np.multiply(chains.grad_norm, chains.r, out=scratch)
+        return np.divide(chains.grad_norm, chains.grad_point_r, out=scratch)
+    if name == "grad_sq":
+        return np.multiply(chains.grad_norm, chains.grad_norm, out=scratch)
+    if name == "grad_sq_N":            # ||grad L(p)||^2 ||p||^2: the model constant C, measured
+        np.multiply(chains.grad_norm, chains.grad_point_r, out=scratch)
         return np.multiply(scratch, scratch, out=scratch)
     raise KeyError(name)
 

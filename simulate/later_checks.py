@@ -30,12 +30,12 @@ from functools import lru_cache
 
 import numpy as np
 import sympy as sp
-from scipy.optimize import brentq
 
 from normlaws.errors import UsageError
 from normlaws.theory import later, section4
-from normlaws.theory.symbols import C as C_s, beta1 as beta1_s, beta2 as beta2_s, d as d_s, eta as eta_s, \
-    lam as lam_s, rho as rho_s
+
+from . import predict
+from .predict import coupled_c, equilibrium, lion_equilibrium, lion_Q, relaxation_time  # noqa: F401
 
 Z = 4.0
 BURN_TAUS = 10.0
@@ -43,73 +43,12 @@ BURN_TAUS = 10.0
 SIZES = {"quick": {"d": 128, "chains": 192, "window": 800}, "full": {"d": 256, "chains": 512, "window": 3000}}
 SEED = 2006_08419
 
-_ARGS = (eta_s, lam_s, C_s, d_s, rho_s, beta1_s, beta2_s, later.c_l2, later.Q_lion)
-
-
-@lru_cache(maxsize=None)
-def _fn(expr):
-    return sp.lambdify(_ARGS, expr, "numpy")
-
 
 def value(expr, eta, lam, C=1.0, d=1.0, rho=0.0, beta1=0.0, beta2=0.0, c=0.0, Q=0.0) -> float:
-    """A theory expression evaluated at numbers (``c`` is ``c_L2``, ``Q`` Lion's correlation sum)."""
-    return float(_fn(sp.sympify(expr))(eta, lam, C, d, rho, beta1, beta2, c, Q))
-
-
-# ==== predictions ================================================================================================
-def coupled_c(rule: str, eta: float, lam: float, d: float, C: float, beta1: float = 0.9) -> float:
-    """The closure's ``c = 2 lam sqrt(d N/C)`` of RMSProp/Adam: the root of ``c - 2 lam sqrt(d N(c)/C)``."""
-    N_of_c = later.stationary_N(rule)
-
-    def f(c):
-        return c - 2 * lam * math.sqrt(d * value(N_of_c, eta, lam, C, d, beta1=beta1, c=c) / C)
-
-    hi = 1.0 / eta                      # c < 1/eta keeps the decay factor 1 - eta c positive
-    return brentq(f, 1e-300, hi * (1 - 1e-12), xtol=1e-300, rtol=1e-14)
-
-
-def relaxation_time(rule: str, eta: float, lam: float, rho: float = 0.9, beta1: float = 0.9, c: float = 0.0) -> float:
-    """Steps for every second moment to relax by ``e``: ``-1/log`` of the spectral radius of the moment map."""
-    J = np.array(later.moment_jacobian(rule).subs({eta_s: eta, lam_s: lam, rho_s: rho, beta1_s: beta1,
-                                                   later.c_l2: c}).evalf(), dtype=float)
-    return -1.0 / math.log(max(abs(np.linalg.eigvals(J))))
-
-
-def equilibrium(rule: str, eta: float, lam: float, d: float, C: float = 1.0, rho: float = 0.9,
-                beta1: float = 0.9) -> dict:
-    """Predicted ``N*``, norm, ``cos theta*``, ``theta*``, chord ratio and relaxation time of a linear rule."""
-    c = coupled_c(rule, eta, lam, d, C, beta1) if later.MODELS[rule].noise == "coupled" else 0.0
-    kw = dict(C=C, d=d, rho=rho, beta1=beta1, c=c)
-    N = value(later.stationary_N(rule), eta, lam, **kw)
-    cos = value(later.cos_angle(rule), eta, lam, **kw)
-    return {"N": N, "norm": math.sqrt(N), "cos": cos, "angle": math.acos(cos),
-            "chord": value(later.chord_ratio(rule), eta, lam, **kw),
-            "tau": relaxation_time(rule, eta, lam, rho, beta1, c), "c": c}
-
-
-def lion_Q(eta: float, lam: float, beta1: float, beta2: float, tail: float = 1e-13) -> float:
-    """``Q = sum_{m>=1} A^(m-1) rho_m`` summed until the tail bound ``kappa_L beta2^(M+1) A^M/(1 - A beta2)`` < tail.
-
-    The bound: ``rho_m = (2/pi) asin(kappa_L beta2^m) <= kappa_L beta2^m`` (``asin x <= pi x/2`` on [0, 1]).
-    """
-    corr = sp.lambdify((later._m, beta1_s, beta2_s), later.lion_correlation(), "numpy")
-    A = 1 - eta * lam
-    kappa = corr(0, beta1, beta2)
-    M = 1
-    while kappa * beta2 ** (M + 1) * A**M / (1 - A * beta2) > tail:
-        M *= 2
-    m = np.arange(1, M + 1, dtype=float)
-    return float(np.sum(A ** (m - 1) * 2 / np.pi * np.arcsin(corr(m, beta1, beta2))))
-
-
-def lion_equilibrium(eta: float, lam: float, d: float, beta1: float = 0.9, beta2: float = 0.99) -> dict:
-    """Lion's predicted ``N*``, ``cos theta*``, ``theta*`` and relaxation time (``later.lion_derivation``)."""
-    Q = lion_Q(eta, lam, beta1, beta2)
-    dv = later.lion_derivation()
-    N = value(later.lion_N(), eta, lam, d=d, Q=Q)
-    cos = value(later.lion_cos_angle(), eta, lam, Q=Q)
-    return {"N": N, "norm": math.sqrt(N), "cos": cos, "angle": math.acos(cos), "chord": 2 * (1 - cos), "Q": Q,
-            "tau": value(dv.extras["relaxation"], eta, lam), "N_random_walk": eta * d / (2 * lam)}
+    """A theory expression evaluated at numbers (``c`` is ``c_L2``, ``Q`` Lion's correlation sum), via
+    ``simulate.predict.evaluate`` (the one lambdify bridge)."""
+    return float(predict.evaluate(sp.sympify(expr), eta=eta, lam=lam, C=C, d=d, rho=rho, beta1=beta1, beta2=beta2,
+                                  c=c, Q=Q))
 
 
 # ==== estimators ================================================================================================
@@ -177,23 +116,25 @@ RULE_PARAMS = {   # (eta, lam, extra): eta*lam small, burn-in of 10 relaxation t
     "sgd": (0.1, 0.02, {}),
     "momentum": (0.02, 0.05, {"rho": 0.9}),
     "nesterov": (0.02, 0.05, {"rho": 0.9}),
+    "nesterov_torch": (0.02, 0.05, {"rho": 0.9}),
     "adamw": (0.01, 0.4, {"beta1": 0.9, "beta2": 0.999}),
 }
 
 
 @lru_cache(maxsize=None)
 def run_linear(rule: str, size: str = "quick", seed: int = SEED) -> dict:
-    """Simulate ``rule`` (torch's form) on the Section 4 model; per-chain window averages of the observables.
+    """Simulate ``rule`` on the Section 4 model; per-chain window averages of the observables of its variable.
 
-    sgd / momentum / nesterov: gradient ``g/||x||`` at the iterate ``x`` (w, or torch's Nesterov iterate), ``g``
-    orthogonal to ``x``, ``E||g||^2 = C = 1``. adamw: torch's AdamW (bias corrections omitted: the accumulator
+    sgd / momentum / nesterov_torch (torch's forms): gradient ``g/||x||`` at the iterate ``x`` (w, or torch's
+    Nesterov iterate), ``g`` orthogonal to ``x``, ``E||g||^2 = C = 1``. nesterov: Sutskever's form on the paper's
+    variable ``w``, the gradient at the look-ahead ``u = w + rho v``. adamw: torch's AdamW (bias corrections omitted: the accumulator
     starts at its stationary mean and the first moment is burnt in), eps = 0.
     """
     eta, lam, extra = RULE_PARAMS[rule]
     cfg = _check_size(size)
     d, n, window = cfg["d"], cfg["chains"], cfg["window"]
     rho, b1, b2 = extra.get("rho", 0.9), extra.get("beta1", 0.9), extra.get("beta2", 0.999)
-    pred = equilibrium(rule, eta, lam, d, 1.0, rho, b1)
+    pred = equilibrium(rule, eta, lam, d, 1.0, rho, b1, b2)
     burn = int(math.ceil(BURN_TAUS * pred["tau"]))
     if rule == "adamw":
         burn = max(burn, int(math.ceil(BURN_TAUS / 3 / (1 - b2))))
@@ -204,13 +145,17 @@ def run_linear(rule: str, size: str = "quick", seed: int = SEED) -> dict:
     sums = {k: np.zeros(n) for k in ("N", "N2", "cross", "chord", "angle", "grad2")}
     for step in range(burn + window):
         r2 = (w * w).sum(-1)
-        g = _tangent_noise(rng, w, 1.0) / np.sqrt(r2)[:, None]
+        at = w + rho * buf if rule == "nesterov" else w              # Sutskever's look-ahead (buf holds v)
+        g = _tangent_noise(rng, at, 1.0) / np.linalg.norm(at, axis=-1)[:, None]
         if rule == "sgd":
             w_next = w - eta * (g + 2 * lam * w)
         elif rule == "momentum":
             buf = rho * buf + g + 2 * lam * w
             w_next = w - eta * buf
         elif rule == "nesterov":
+            buf = rho * buf - eta * (g + 2 * lam * at)
+            w_next = w + buf
+        elif rule == "nesterov_torch":
             grad = g + 2 * lam * w
             buf = rho * buf + grad
             w_next = w - eta * (grad + rho * buf)
@@ -566,37 +511,6 @@ def sphere_step_check(size: str = "quick", seed: int = 0) -> dict:
                                 2 * abs(c4) * eps_**4 + 64 * np.finfo(float).eps,
                                 "third order eps^3 G^3/2; bound: next order"))
     return _result(comps, "one SGD step on a scale-invariant loss, ||w|| = 3 sqrt(d), G = 1.3", SEED + seed, size)
-
-
-# ==== training records (gpu leg), report only ====================================================================
-def defazio_records(records) -> list[dict]:
-    """``grad_ratio_mean`` of gpu training records beside the derived equilibrium ratio, per layer and epoch.
-
-    For each record of an SGD or Nesterov run (canonical lam), the last epoch before the first learning-rate
-    drop: measured mean ``||grad L||/||w||`` per filter against ``sqrt(E||grad L||^2/E||w||^2)`` at that
-    learning rate. Report only: a mean of ratios is not a ratio of means (Jensen), and records keep no second
-    moments to bound the difference.
-    """
-    out = []
-    for rec in records:
-        cfg = rec.get("config", rec)
-        opt = cfg.get("optimizer")
-        if opt not in ("sgd", "nesterov"):
-            continue
-        ep = rec.get("epochs", {})
-        lrs = ep.get("lr", [])
-        if not lrs:
-            continue
-        last = next((i - 1 for i in range(1, len(lrs)) if lrs[i] < lrs[i - 1]), len(lrs) - 1)
-        rule = "sgd" if opt == "sgd" or not cfg.get("momentum") else "nesterov"
-        s00 = later.stationary_moments(rule)[0, 0]
-        predicted = math.sqrt(value(1 / (eta_s**2 * s00), lrs[last], cfg["lam"], rho=cfg.get("momentum", 0.0)))
-        for layer, series in ep.get("grad_ratio_mean", {}).items():
-            measured = series[last]
-            out.append({"optimizer": opt, "eta": cfg.get("eta"), "lam": cfg["lam"], "layer": layer,
-                        "epoch": last + 1, "measured": measured, "predicted": predicted,
-                        "ratio": measured / predicted if predicted else float("nan")})
-    return out
 
 
 #: claim id -> check(size="quick") -> dict

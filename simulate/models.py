@@ -13,8 +13,10 @@ scale-invariant losses: the gradient at ``alpha*w`` is the gradient at ``w`` div
   normalization ``x_hat = (h - mean h)/std h`` (population std over the batch, ``eps`` added to the
   variance, 0 by default so the unit is exactly scale-invariant), ``z = gamma x_hat + beta``, ReLU, and an
   upstream gradient ``dL/dy ~ N(0, sigma_nabla^2)`` per sample. The loss is the batch *mean*
-  (``normlaws.conventions.CANONICAL``). ``backward='stop_gradient'`` treats the batch mean and std as
-  constants (the paper's Section 3); ``backward='full'`` differentiates through them (what frameworks do).
+  (``loss='mean'``, ``normlaws.conventions.CANONICAL``) or the batch *sum* (``loss='sum'``, the paper's
+  Section 2). ``backward='stop_gradient'`` treats the batch mean and std as constants (the paper's Section 3);
+  ``backward='full'`` differentiates through them (what frameworks do). Its model constant ``C`` is
+  ``theory.bn_unit.unit_C``, exact at finite ``d`` and ``B``.
 """
 from __future__ import annotations
 
@@ -22,10 +24,12 @@ import numpy as np
 
 from normlaws.errors import UsageError
 
+from . import predict
 from .rng import Normals
 
 VARIANTS = ("isotropic", "orthogonal")
 BACKWARDS = ("stop_gradient", "full")
+LOSSES = ("mean", "sum")
 
 
 class Section4Noise:
@@ -67,12 +71,17 @@ class BNUnit:
 
     def __init__(self, d: int, batch: int, backward: str, shape: tuple, dtype=np.float32, gamma: float = 1.0,
                  beta: float = 0.0, sigma_x: float = 1.0, sigma_nabla: float = float(np.sqrt(2.0)),
-                 eps: float = 0.0):
+                 eps: float = 0.0, loss: str = "mean"):
         if backward not in BACKWARDS:
             raise UsageError(f"unknown BN backward {backward!r}; choose {' or '.join(BACKWARDS)}")
+        if loss not in LOSSES:
+            raise UsageError(f"unknown loss normalization {loss!r}; choose {' or '.join(LOSSES)}")
         if batch < 4:
             raise UsageError("the batch size must be >= 4 for batch statistics to make sense")
+        if not gamma > 0:
+            raise UsageError("the BN gain gamma must be > 0")
         self.d, self.batch, self.backward, self.dtype = int(d), int(batch), backward, np.dtype(dtype)
+        self.loss = loss
         self.gamma, self.beta, self.sigma_x, self.sigma_nabla, self.eps = gamma, beta, sigma_x, sigma_nabla, eps
         G, n = shape
         self._x = np.empty((G, n, batch, d), self.dtype)
@@ -80,11 +89,13 @@ class BNUnit:
         self._nx = Normals(self._x.size, dtype)
         self._nd = Normals(self._delta.size, dtype)
         self.last = {}
-        #: per-coordinate E[(dL/dw_j)^2] at unit norm to leading order in 1/B (warm-starts accumulators)
-        self.coordinate_second_moment = gamma**2 * sigma_nabla**2 / (2 * batch)
+        #: the model constant C = E||grad L||^2 ||w||^2, exact (theory.bn_unit), and its mean per coordinate
+        #: (warm-starts second-moment accumulators)
+        self.C = predict.bn_unit_C(d, batch, gamma, beta, sigma_nabla, loss, backward)
+        self.coordinate_second_moment = self.C / self.d
 
     def forward_backward(self, x: np.ndarray, delta: np.ndarray, w: np.ndarray) -> np.ndarray:
-        """The gradient of the batch-mean loss w.r.t. ``w`` for inputs ``x`` ``(..., B, d)`` and upstream
+        """The gradient of the loss (batch mean or sum) w.r.t. ``w`` for inputs ``x`` ``(..., B, d)`` and upstream
         gradients ``delta`` ``(..., B)``; also keeps ``x_hat`` and the batch std in ``self.last``."""
         B = x.shape[-2]
         h = np.matmul(x, w[..., None])[..., 0]                     # (..., B)
@@ -92,7 +103,8 @@ class BNUnit:
         std = np.sqrt((centred * centred).mean(-1, keepdims=True) + self.eps)
         x_hat = centred / std
         z = self.gamma * x_hat + self.beta
-        d_xhat = (self.gamma / B) * delta * (z > 0)                # batch-mean loss, ReLU
+        scale = self.gamma / B if self.loss == "mean" else self.gamma
+        d_xhat = scale * delta * (z > 0)                           # ReLU; batch-mean or batch-sum loss
         if self.backward == "stop_gradient":
             d_h = d_xhat / std
         else:

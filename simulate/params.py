@@ -14,9 +14,11 @@ import numpy as np
 from normlaws.errors import UsageError
 
 #: the rules the simulators implement (Section 4 model and BN unit alike)
-RULES = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "normalized")
+RULES = ("sgd", "momentum", "nesterov", "nesterov_torch", "rmsprop", "adam", "adamw", "normalized", "lion")
 #: the rules with L2 in the gradient (the others: AdamW decays outside, normalized SGD fixes the norm)
-L2_RULES = ("sgd", "momentum", "nesterov", "rmsprop", "adam")
+L2_RULES = ("sgd", "momentum", "nesterov", "nesterov_torch", "rmsprop", "adam")
+#: the rules with decoupled decay: w <- (1 - eta lam) w outside the step (torch's AdamW weight_decay = lam)
+DECOUPLED_RULES = ("adamw", "lion")
 
 
 def check_rule(rule: str) -> str:
@@ -31,7 +33,8 @@ class Hyper:
     """Learning rate and L2 strength on a grid (any broadcastable shape), and the rule's other constants.
 
     ``rho`` is the momentum of heavy-ball and Nesterov and the accumulator decay of RMSProp; ``beta1``,
-    ``beta2`` are Adam's; ``eps`` is RMSProp's (inside the square root) and Adam's (outside).
+    ``beta2`` are Adam's (and Lion's interpolation and momentum); ``eps`` is RMSProp's (inside the square root)
+    and Adam's (outside).
     """
 
     eta: np.ndarray

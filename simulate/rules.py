@@ -6,13 +6,18 @@ unregularized gradient from the model):
 
 - ``sgd``:        ``w <- w - eta (g + 2 lam w)``
 - ``momentum``:   ``v <- rho v - eta (g(w) + 2 lam w);  w <- w + v``           (heavy ball, Sec. 5.1 first form)
-- ``nesterov``:   ``u = w + rho v;  v <- rho v - eta (g(u) + 2 lam u);  w <- w + v``   (Sec. 5.1 second form)
+- ``nesterov``:   ``u = w + rho v;  v <- rho v - eta (g(u) + 2 lam u);  w <- w + v``   (Sec. 5.1 second form;
+                  the chains track the paper's variable ``w``)
+- ``nesterov_torch``: ``b <- rho b + G(p);  p <- p - eta (G(p) + rho b)``, ``G = g + 2 lam p``
+                  (``torch.optim.SGD(nesterov=True)``; the chains track torch's iterate ``p = w + rho v``)
 - ``rmsprop``:    ``s <- rho s + (1-rho) G^2;  w <- w - eta G / sqrt(s + eps)``  (``G = g + 2 lam w``, eps inside)
 - ``rmsprop_torch``: the same with ``G / (sqrt(s) + eps)`` (eps outside, as ``torch.optim.RMSprop``)
 - ``adam``:       ``m <- b1 m + (1-b1) G;  s <- b2 s + (1-b2) G^2;
                   w <- w - eta (m/(1-b1^t)) / (sqrt(s/(1-b2^t)) + eps)``         (Kingma-Ba bias correction)
 - ``adamw``:      Adam on ``g`` alone, then ``w <- w - eta lam w`` (decoupled decay, from the step's start)
 - ``normalized``: ``w~ = w - eta G;  w <- w~/||w~||``                            (Sec. 5.5)
+- ``lion``:       ``c = b1 m + (1-b1) g;  w <- (1 - eta lam) w - eta sign(c);  m <- b2 m + (1-b2) g``
+                  (Chen et al. 2023; decoupled decay, as ``theory.later`` and AdamW)
 
 A *warm* start puts the optimizer state at its stationary mean (velocity and first moment 0, second moments at
 the gradient's per-coordinate second moment ``c/||w||^2``, bias correction already 1); a cold start zeroes it.
@@ -30,7 +35,7 @@ from normlaws.theory import updates
 from .params import Hyper, check_rule
 
 #: the theory's name for each state buffer and the attribute here that holds it
-_STATE_ATTR = {"v": "v", "m": "m", "s": "s"}
+_STATE_ATTR = {"v": "v", "b": "v", "m": "m", "s": "s"}
 
 
 def state_exponents(rule: str) -> dict:
@@ -44,8 +49,9 @@ def state_exponents(rule: str) -> dict:
 class VectorChains:
     """``n`` independent chains per grid point of one rule on the full weight vector; see the module docstring.
 
-    After :meth:`step`, ``N`` holds ``||w||^2``; ``angle`` (if ``track_angle``) the angle between the weight
-    vectors before and after the step; ``grad_norm`` (if ``track_grad``) ``||grad L(w)||`` of the step.
+    After :meth:`step`, ``N`` holds ``||w||^2``; ``angle`` and ``step_sq`` (if ``track_angle``) the angle between
+    the weight vectors before and after the step and ``||w_{t+1} - w_t||^2``; ``grad_norm`` (if ``track_grad``) ``||grad L(p)||`` of the step and
+    ``grad_point_r`` the norm of the point ``p`` it was taken at (``w`` before the step; Nesterov's look-ahead).
     """
 
     def __init__(self, rule: str, hyper: Hyper, model, w0: np.ndarray, *, warm: bool = True,
@@ -71,14 +77,16 @@ class VectorChains:
         self.work = np.empty_like(self.w)
         self.angle = np.zeros((G, n), self.dtype)
         self.grad_norm = np.zeros((G, n), self.dtype)
-        self._dw, self._dd = np.empty((G, n), self.dtype), np.empty((G, n), self.dtype)
+        self.grad_point_r = np.ones((G, n), self.dtype)
+        self._dw = np.empty((G, n), self.dtype)
+        self.step_sq = self._dd = np.empty((G, n), self.dtype)    # ||w_{t+1} - w_t||^2 (with track_angle)
         self.t = 10**6 if warm else 0                             # bias correction is 1 for a warm start
         second = model.coordinate_second_moment / self.N[..., None] if warm else 0.0
-        if rule in ("momentum", "nesterov"):
+        if rule in ("momentum", "nesterov", "nesterov_torch"):
             self.v = np.zeros_like(self.w)
         if rule in ("rmsprop", "rmsprop_torch", "adam", "adamw"):
             self.s = np.broadcast_to(np.asarray(second, self.dtype), self.w.shape).copy()
-        if rule in ("adam", "adamw"):
+        if rule in ("adam", "adamw", "lion"):
             self.m = np.zeros_like(self.w)
         self._exponents = state_exponents(rule) if renormalize else {}
         self._step = getattr(self, f"_{rule}")
@@ -93,7 +101,10 @@ class VectorChains:
         np.sqrt(self.N, out=self.r)
 
     def _gradient(self, rng, at=None, r=None):
-        g = self.model.gradient(rng, self.w if at is None else at, self.r if r is None else r, self.grad)
+        r = self.r if r is None else r
+        if self.track_grad:
+            np.copyto(self.grad_point_r, r)                       # the norm of the point the gradient is at
+        g = self.model.gradient(rng, self.w if at is None else at, r, self.grad)
         if self.track_grad:
             np.einsum("gnd,gnd->gn", g, g, out=self.grad_norm)
             np.sqrt(self.grad_norm, out=self.grad_norm)
@@ -137,6 +148,30 @@ class VectorChains:
         g *= self.eta
         self.v -= g
         self._move(self.v)
+
+    def _nesterov_torch(self, rng):
+        """torch's form on its iterate ``p`` (here ``w``); ``v`` holds torch's buffer ``b``."""
+        g = self._gradient(rng)
+        self._add_decay(g)
+        self.v *= self.rho
+        self.v += g
+        np.multiply(self.v, self.rho, out=self.work)
+        g += self.work                                             # G + rho b
+        g *= self.neg_eta
+        self._move(g)
+
+    def _lion(self, rng):
+        """Lion: the sign of an interpolation of the momentum and the gradient; decoupled decay."""
+        g = self._gradient(rng)
+        c = self.work
+        np.multiply(self.m, self.b1, out=c)
+        c += (1 - self.b1) * g
+        self.m *= self.b2
+        self.m += (1 - self.b2) * g
+        np.sign(c, out=c)
+        c *= self.neg_eta
+        c -= (1 - self.decoupled) * self.w                          # - eta lam w (w at the step's start)
+        self._move(c)
 
     def _rmsprop(self, rng):
         g = self._gradient(rng)
@@ -202,6 +237,10 @@ class VectorChains:
         self._move(g)
         np.einsum("gnd,gnd->gn", self.w, self.w, out=self.N)
         self.w /= np.sqrt(self.N)[..., None]
+        if self.track_angle:                                        # both ends on the unit sphere
+            np.cos(self.angle, out=self.step_sq)
+            self.step_sq *= -2
+            self.step_sq += 2
 
     def _renormalize(self) -> None:
         scale = 1.0 / np.sqrt(self.N)

@@ -46,7 +46,9 @@ class ScalarSGD:
         self._q = np.empty(shape, self.dtype)
         self._par = np.empty(shape, self.dtype)
         self.angle = np.zeros(shape, self.dtype)
+        self.step_sq = np.zeros(shape, self.dtype)                   # ||w_{t+1} - w_t||^2 (with track_angle)
         self.grad_norm = np.zeros(shape, self.dtype)
+        self.grad_point_r = np.ones(shape, self.dtype)               # ||w|| before the step (the gradient's point)
         self._normals = Normals(size, self.dtype) if variant == "isotropic" else None
         self._gammas = Gammas((d - 1) / 2, size, self.dtype)
 
@@ -68,6 +70,9 @@ class ScalarSGD:
         if self.track_angle:
             np.sqrt(q, out=self.angle)
             np.arctan2(self.angle, par, out=self.angle)
+            np.subtract(par, self.r, out=self.step_sq)
+            self.step_sq *= self.step_sq
+            self.step_sq += q
         np.multiply(par, par, out=self.N)
         self.N += q
         np.sqrt(self.N, out=self.r)
@@ -75,6 +80,7 @@ class ScalarSGD:
     def _measure_grad_norm(self, z, q) -> None:
         """``||grad L(w)|| = ||g||/r`` with ``||g||^2 = sigma^2 (z^2 + 2 Gamma)``."""
         out = self.grad_norm
+        np.copyto(self.grad_point_r, self.r)
         np.multiply(q, self.dtype.type(2), out=out)
         if self._normals is not None:
             out += z * z

@@ -1,10 +1,12 @@
 """One run's measurements against the theory's predictions, as rows for the command line and records.
 
-For a run at equilibrium (``lam > 0``) the verdict is on ``E||w||^2`` against the closure's ``N*`` with the
-tolerance ``Z*SE + |closure bias|`` (``simulate.bias``). The other rows are shown for information. On the BN
-unit the model constant ``C`` is measured as ``E[||grad L||^2 ||w||^2]`` and the closure evaluated with it
-(beside the theory's ``C``, which is a leading-order value in ``1/B``): the comparison then tests the rest of the
-model (gradient uncorrelated with ``w``, zero-mean along it), not the value of ``C``.
+For a run at equilibrium (``lam > 0``) every observable is shown with its prediction and a verdict with the
+tolerance ``Z*SE + |bias|``: ``E||w||^2`` against the closure's ``N*`` (bias: ``simulate.bias``), the angle per
+step against ``acos(cos theta*)`` of the rule's linear model (``theory.moments``; bias bound ``theta*/d`` from the
+step norm's fluctuations), and the gradient-to-weight ratio ``E||grad L||^2/E||w||^2`` against Defazio's exact
+stationary value (gradient noise) or ``C/N*^2`` (closure). On the BN unit the model constant ``C`` is the
+theory's exact one (``theory.bn_unit``), compared raw with the measured ``E[||grad L||^2 ||p||^2]``; every
+prediction uses the theory's ``C``, never the measured one.
 Without L2 there is no equilibrium: the verdict is on ``E[N_t^2] >= N_0^2 + 2 eta^2 C t``. A run with
 ``curve=True`` (the command line sets it with ``--start``) also returns the relaxation curve from its start.
 """
@@ -18,7 +20,7 @@ from . import bias as B
 from . import predict
 from .checks import Z
 from .engine import Run, Spec, run
-from .stats import estimate
+from .stats import estimate, jackknife
 
 
 def _row(quantity, measured, se, predicted=None, bias=None, verdict=None, note="", predicted_se=0.0) -> dict:
@@ -62,34 +64,39 @@ def relaxation_curve(r: Run, points: int = 200) -> dict:
     return out
 
 
+def _noise_shape(spec: Spec) -> tuple[str, float]:
+    """``(variant, d_eff)`` of the run's gradient noise for the closure's bias: a BN unit's stop-gradient noise has
+    the radial share ``1/d_eff`` (``theory.bn_unit.radial_share``); its full backward is exactly orthogonal."""
+    if spec.model != "bn-unit":
+        return spec.variant, float(spec.d)
+    if spec.backward == "full":
+        return "orthogonal", float(spec.d)
+    return "isotropic", 1.0 / predict.bn_radial_share(spec.d, spec.batch, spec.gamma, spec.beta)
+
+
 def rows(r: Run) -> list[dict]:
-    """The comparison rows of an equilibrium run (single grid point)."""
+    """The comparison rows of an equilibrium run (single grid point): every measured quantity with its prediction."""
     sp = r.spec
     est = {name: estimate(blocks.reshape(blocks.shape[-2:])) for name, blocks in r.blocks.items()}
     eN = est["N"]
     C = sp.model_C
-    note_C, N_star_se, variant = "theory's C", 0.0, sp.variant
+    variant, d_eff = _noise_shape(sp)
     out = []
     if sp.model == "bn-unit":
         eC = est["grad_sq_N"]
-        out.append(_row("C = E[||grad L||^2 ||w||^2]", eC.mean, eC.se, C, note="theory: d gamma^2 sigma^2/(2B), "
-                        "leading order in 1/B (stop-gradient; the full backward removes ~1/d + 2/B of it)"))
-        C, note_C = eC.mean, "measured C"
-        # the closure's sensitivity to C (d ln N*/d ln C, numerically) carries C's standard error into N*
-        up = float(predict.closure_N(sp.rule, sp.hyper, sp.d, C * 1.01))
-        N_star_se = abs(up / float(predict.closure_N(sp.rule, sp.hyper, sp.d, C)) - 1) / 0.01 * eC.se / C
-        variant = "orthogonal" if sp.backward == "full" else "isotropic"
+        out.append(_row("C = E[||grad L||^2 ||w||^2]", eC.mean, eC.se, C, bias=0.0,
+                        note="theory.bn_unit.unit_C, exact at finite d and B; measured raw"))
     N_star = float(predict.closure_N(sp.rule, sp.hyper, sp.d, C))
-    N_star_se *= N_star
     if not eN.equilibrated:
         out.insert(0, _row("E||w||^2", eN.mean, eN.se, N_star, verdict="not equilibrated",
                            note=f"drift {eN.drift:.3g} ± {eN.drift_se:.2g} between the window's halves: not compared"))
     else:
-        bias, how = B.closure_bias(sp.rule, "N", sp.d, sp.hyper, variant)
+        correction, bound, how = B.closure_bias(sp.rule, "N", round(d_eff), sp.hyper, variant, C)
         if sp.rule == "normalized":       # ||w|| = 1 up to rounding: d terms of relative rounding 2^-24 (float32)
-            bias, how = sp.d * np.finfo(sp.dtype).eps, "float rounding of ||w||^2 = 1 (d * machine epsilon)"
-        out.insert(0, _row("E||w||^2", eN.mean, eN.se, N_star, bias=bias, predicted_se=N_star_se,
-                           note=f"closure N* ({note_C}); bias {bias:+.4f}: {how}"))
+            bound, how = sp.d * np.finfo(sp.dtype).eps, "float rounding of ||w||^2 = 1 (d * machine epsilon)"
+        out.insert(0, _row("E||w||^2", eN.mean, eN.se, N_star * (1 + correction), bias=bound,
+                           note=f"closure N* = {N_star:.6g} (theory's C) x (1 {correction:+.4f}); bound {bound:.3g}: "
+                                f"{how}"))
     out.append(_row("E||w||", est["norm"].mean, est["norm"].se, math.sqrt(N_star), note="sqrt of the closure's N*"))
     leading = float(predict.leading_N(sp.rule, sp.hyper, sp.d, C))
     out.append(_row("E||w||^2, leading order", eN.mean, eN.se, leading, note="section4.leading_N"))
@@ -99,11 +106,81 @@ def rows(r: Run) -> list[dict]:
     out.append(_row("eta_eff = eta/||w||^k at E||w||^2", eff_measured, k_se, eff_predicted,
                     note="updates.effective_lr at the measured vs the closure's norm"))
     if "angle" in est:
-        out.append(_row("angle per step (rad)", est["angle"].mean, est["angle"].se))
-    if "grad_ratio" in est:
-        out.append(_row("||grad L|| / ||w||", est["grad_ratio"].mean, est["grad_ratio"].se,
-                        math.sqrt(C) / N_star, note="closure: sqrt(C)/N*"))
+        out.append(_angle_row(sp, est["angle"], C))
+        out.append(_chord_row(sp, r, C))
+    if "grad_sq" in est:
+        out.append(_grad_ratio_row(sp, r, C, N_star))
     return out
+
+
+def _equilibrium(spec: Spec, C: float) -> dict | None:
+    """The rule's predicted equilibrium (``predict.equilibrium``), or None for normalized SGD."""
+    if spec.rule == "normalized":
+        return None
+    h = spec.hyper
+    return predict.equilibrium(spec.rule, float(h.eta), float(h.lam), spec.d, C, h.rho, h.beta1, h.beta2)
+
+
+def _ratio_of_means(r: Run, top: str, bottom: str) -> tuple[float, float]:
+    """``E[top]/E[bottom]`` over the run and its delete-one-chain jackknife SE."""
+    blocks = [r.blocks[name].reshape(r.blocks[name].shape[-2:]) for name in (top, bottom)]
+    return jackknife(lambda a, b: a / b, *blocks)
+
+
+def _chord_row(spec: Spec, r: Run, C: float) -> dict:
+    """``E||w_{t+1} - w_t||^2 / E||w_t||^2`` against ``2(1 - cos theta*)``: exact in the linear model."""
+    value, se = _ratio_of_means(r, "chord", "N")
+    eq = _equilibrium(spec, C)
+    if eq is None:
+        tangential = _tangential_C(spec, C)
+        predicted = float(2 * (1 - np.cos(predict.normalized_angle(spec.hyper, tangential))))
+        return _row("E||w'-w||^2/E||w||^2", value, se, predicted, bias=2.0 / (spec.d - 1),
+                    note="2(1 - cos) of normalized SGD's rms angle (first order); bias bound 2/(d-1)")
+    return _row("E||w'-w||^2/E||w||^2", value, se, eq["chord"], bias=0.0,
+                note="2(1 - cos theta*) of theory.moments: a ratio of stationary moments, exact (no closure)")
+
+
+def _tangential_C(spec: Spec, C: float) -> float:
+    """``E||g_perp||^2`` at unit norm: the part of ``C`` orthogonal to ``w``."""
+    if spec.model == "bn-unit":
+        return C * (1 - predict.bn_radial_share(spec.d, spec.batch, spec.gamma, spec.beta, spec.backward))
+    return C * (1 - (spec.variant == "isotropic") / spec.d)
+
+
+def _angle_row(spec: Spec, e, C: float) -> dict:
+    """The mean angle per step against the model's ``acos(cos theta*)`` (normalized SGD: its first-order rms).
+
+    On the Section 4 model (Gaussian noise) the mean angle is below the moment ratio's angle by the step norm's
+    spread, ``theta*/(4(d-1))`` by the delta method: compared with the bound ``theta*/d``. On the BN unit the step
+    norm's spread is wider (the batch std, the ReLU gates) and not derived: shown, not compared (the chord ratio
+    is the exact comparison).
+    """
+    eq = _equilibrium(spec, C)
+    if spec.model == "bn-unit":
+        predicted = eq["angle"] if eq else float(predict.normalized_angle(spec.hyper, _tangential_C(spec, C)))
+        return _row("angle per step (rad)", e.mean, e.se, predicted,
+                    note="acos(cos theta*) (theory.moments); E[theta] sits below it by the step norm's spread "
+                         "(not derived for the BN unit): not compared")
+    if eq is None:
+        predicted = float(predict.normalized_angle(spec.hyper, _tangential_C(spec, C)))
+        return _row("angle per step (rad)", e.mean, e.se, predicted, bias=1.0 / (spec.d - 1),
+                    note="updates.normalized_sgd_angle (rms, first order); bias bound 1/(d-1) (mean vs rms of the "
+                         "tangential step, and second order)")
+    return _row("angle per step (rad)", e.mean, e.se, eq["angle"], bias=1.0 / spec.d,
+                note="acos(cos theta*) of theory.moments (exact moment ratio); bias bound theta*/d (E[theta] vs the "
+                     "moment ratio: the step norm's fluctuations)")
+
+
+def _grad_ratio_row(spec: Spec, r: Run, C: float, N_star: float) -> dict:
+    """``E||grad L||^2/E||w||^2`` (a ratio of means) against its stationary value."""
+    value, se = _ratio_of_means(r, "grad_sq", "N")
+    eq = _equilibrium(spec, C)
+    if eq is None:
+        return _row("E||grad L||^2/E||w||^2", value, se, C, bias=0.0, note="||w|| = 1: E||grad L||^2 = C exactly")
+    exact = spec.rule in predict.EXACT_GRAD_RATIO
+    return _row("E||grad L||^2/E||w||^2", value, se, eq["grad_ratio_sq"], bias=0.0 if exact else 2.0 / spec.d,
+                note=("Defazio's identity in the linear model: 1/(eta^2 E||w||^2/q), exact (no closure)" if exact
+                      else "C/N*^2 in the closure; bias bound 2/d"))
 
 
 def growth(spec: Spec) -> dict:

@@ -13,7 +13,7 @@ import sympy as sp
 from normlaws import registry
 from normlaws.simulate import later_checks as lc
 from normlaws.theory import later, section4
-from normlaws.theory.compare import AGREES_LEADING, AGREES_SCALING, DISAGREES, NOT_COMPARABLE
+from normlaws.theory.compare import AGREES_LEADING, AGREES_SCALING, DISAGREES, NOT_COMPARABLE, SCALING
 from normlaws.theory.symbols import beta1, eta, lam, rho
 
 LATER_IDS = [c.id for c in later.CLAIMS]
@@ -64,10 +64,12 @@ def test_leading_angles_and_relaxation_times():
     assert sp.simplify(later.relaxation_leading("adamw") - 1 / (2 * eta * lam)) == 0
 
 
-def test_nesterov_turns_faster_than_heavy_ball_at_leading_order():
-    ratio = sp.simplify(later.angle_leading("nesterov") ** 2 / later.angle_leading("momentum") ** 2)
+def test_torch_nesterov_iterate_turns_faster_than_heavy_ball_at_leading_order():
+    ratio = sp.simplify(later.angle_leading("nesterov_torch") ** 2 / later.angle_leading("momentum") ** 2)
     assert sp.simplify(ratio - (1 + 2 * rho - 2 * rho**3)) == 0
     assert float(ratio.subs(rho, 0.9)) == pytest.approx(1.342)
+    # the paper's variable w (Sutskever's form) turns like heavy-ball
+    assert sp.simplify(later.angle_leading("nesterov") ** 2 - later.angle_leading("momentum") ** 2) == 0
 
 
 def test_numeric_relaxation_time_tends_to_its_leading_order():
@@ -134,8 +136,8 @@ def _chord_component(run, predicted_chord):
 
 
 def test_simulation_tells_nesterov_from_heavy_ball():
-    # the same simulated Nesterov run, compared with heavy-ball's exact chord: must be rejected
-    run = lc.run_linear("nesterov", "quick")
+    # the same simulated Nesterov run (torch's iterate), compared with heavy-ball's exact chord: must be rejected
+    run = lc.run_linear("nesterov_torch", "quick")
     wrong = lc.value(later.chord_ratio("momentum"), run["eta"], run["lam"], rho=0.9)
     assert not _chord_component(run, wrong)["agrees"]
     assert _chord_component(run, run["prediction"]["chord"])["agrees"]
@@ -147,7 +149,7 @@ def test_simulation_rejects_the_random_walk_angle_for_lion():
     random_walk = math.sqrt(2 * run["eta"] * run["lam"])
     assert abs(theta - random_walk) > 50 * (lc.Z * se + theta / run["d"])
     verdict = later.paraphrase_verdict("later.angle.lion")
-    assert verdict.kind == AGREES_SCALING       # same exponents, wrong constant sqrt(1 + 2 Q1)
+    assert verdict.kind == DISAGREES and verdict.holds == SCALING   # same exponents, wrong constant sqrt(1 + 2 Q1)
 
 
 def test_simulation_rejects_the_sgd_form_of_defazio_for_momentum():
@@ -155,7 +157,8 @@ def test_simulation_rejects_the_sgd_form_of_defazio_for_momentum():
     measured, se = lc._ratio_se(run["grad2"], run["N"])
     sgd_form = (later.PARAPHRASED["later.defazio.momentum"][0] ** 2).subs({eta: run["eta"], lam: run["lam"]})
     assert abs(measured - float(sgd_form)) > 100 * lc.Z * se
-    assert later.paraphrase_verdict("later.defazio.momentum").kind == AGREES_SCALING
+    momentum = later.paraphrase_verdict("later.defazio.momentum")
+    assert momentum.kind == DISAGREES and momentum.holds == SCALING
     assert later.paraphrase_verdict("later.defazio.sgd").kind == AGREES_LEADING
 
 

@@ -22,7 +22,19 @@ def test_point_text_prints_the_table_and_the_convention(capsys):
     assert main(["simulate", "--rule", "sgd", "--eta", "0.2", "--lam", "0.01", "--dim", "16", "--chains", "256",
                  "--no-progress"]) == 0
     text = capsys.readouterr().out
-    assert "convention: paper-l2" in text and "verdict" in text and "agrees" in text
+    assert "convention: L2 penalty lam*||w||^2" in text and "verdict" in text and "agrees" in text
+
+
+def test_a_decoupled_rule_names_its_own_convention(tmp_path, capsys):
+    """AdamW's lam is a decoupled decay, not the penalty: the text, the JSON and the record say so."""
+    argv = ["simulate", "--rule", "adamw", "--eta", "0.01", "--lam", "0.1", "--chains", "64", "--no-progress"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "convention: decoupled decay" in text and "penalty" not in text.split("convention:")[1].splitlines()[0]
+    assert main(argv + ["--json", "--results", str(tmp_path)]) == 0
+    assert json.loads(capsys.readouterr().out)["convention"].startswith("decoupled decay")
+    (record,) = read_records(tmp_path / "simulate.jsonl")
+    assert record["provenance"]["convention"]["penalty"] == "decoupled"
 
 
 @pytest.mark.parametrize("argv", [

@@ -5,7 +5,7 @@ gathered by ``normlaws.registry``. The numeric legs (``simulate``, ``gpu``) atta
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Callable
 
@@ -20,8 +20,10 @@ from .symbols import eta, lam
 class Printed:
     """A formula exactly as a paper prints it (mistakes included), and where.
 
-    ``form`` is 'exact' (an equality), 'order' (an O(.) scaling statement), 'identity' (``expr`` is a
-    residual the paper says is zero on ``domain``) or 'none' (the paper states no formula to compare).
+    ``form`` is what the paper asserts: 'exact' (an equality), 'approx' (an "approximately" or a "+ O(.)":
+    the leading order), 'order' (an O(.) or proportionality: the scaling), 'identity' (``expr`` is a residual
+    the paper says is zero on ``domain``), 'verbal' (a statement in words; ``text`` quotes it and the claim's
+    ``judge`` decides it from the derivation) or 'none' (the paper states nothing to compare).
     """
 
     expr: sp.Basic | None
@@ -29,9 +31,12 @@ class Printed:
     where: str
     text: str = ""
     domain: dict = field(default_factory=dict)
+    #: where the printed formula is garbled: the formula it presumably means (the verdict reports both readings)
+    intended: sp.Basic | None = None
 
 
 NO_FORMULA = "none"
+VERBAL = "verbal"
 
 
 @dataclass(eq=False)
@@ -54,6 +59,10 @@ class Claim:
     #: turns the printed statement into a concrete residual on the derivation's symbolic model
     instantiate: Callable | None = None
     tags: tuple = ()
+    #: variables whose leading order is taken as they grow (e.g. the batch size B -> oo)
+    large: tuple = ()
+    #: for verbal statements: ``judge(derivation) -> Verdict``, the computed truth of the words
+    judge: Callable | None = None
 
     @cached_property
     def derivation(self) -> Derivation:
@@ -64,13 +73,20 @@ class Claim:
     def verdict(self) -> Verdict:
         """The verdict on the paper's printed formula, computed by SymPy."""
         p, dv = self.printed, self.derivation
+        if p.form == VERBAL:
+            return self.judge(dv)
         if p.form == NO_FORMULA or p.expr is None:
             return Verdict(NOT_COMPARABLE, "the paper prints no formula for this; the derivation stands alone")
         if p.form == "identity":
             residual = self.instantiate(p.expr.subs(p.domain, simultaneous=True)) if self.instantiate else p.expr
             return compare_identity(residual, p.domain, dv.result, self.condition)
         alternates = self.alternates() if self.alternates else None
-        return compare_formula(p.expr, dv.result, p.form, self.variables, alternates)
+        verdict = compare_formula(p.expr, dv.result, p.form, self.variables, alternates, self.large)
+        if p.intended is not None and not verdict.kind.startswith("agrees"):
+            meant = compare_formula(p.intended, dv.result, p.form, self.variables, alternates, self.large)
+            verdict = replace(verdict, detail=f"{verdict.detail}; read as {sp.sstr(p.intended)} (what it presumably "
+                                              f"means) it {meant.label}")
+        return verdict
 
     def proof_failures(self) -> dict:
         """Proof residuals of the derivation that do not reduce to zero (empty when the proof holds)."""

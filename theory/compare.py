@@ -1,15 +1,20 @@
 """Computed verdicts: compare a formula as the paper prints it with the formula as derived.
 
-The comparison is done by SymPy, never typed by hand:
+The comparison is done by SymPy, never typed by hand. It first finds the *level* at which the printed formula
+holds:
 
-1. exact equality (the difference reduces to zero);
-2. else equality of the leading term in the small-step regime ``eta*lam -> 0`` (``eta -> h*eta``,
-   ``lam -> h*lam``, ``h -> 0``, so that ``eta/lam`` is held fixed);
-3. else equality of the scaling exponents of that leading term in each scaling variable;
-4. else disagreement, with the derived formula as the corrected form.
+1. ``exactly`` -- the difference reduces to zero;
+2. ``to leading order`` -- the leading terms are equal in the regime the claim names: the small-step regime
+   ``eta*lam -> 0`` (``eta -> h*eta``, ``lam -> h*lam``, ``h -> 0``, so that ``eta/lam`` is held fixed) and, where a
+   claim names them, large variables such as the batch size ``B -> oo``;
+3. ``in scaling`` -- the exponents of that leading term agree in each scaling variable;
+4. ``not`` at all.
 
-An ``O(.)`` statement of the paper (Table 1's weight-scale columns) is compared by exponents only: the best
-it can do is "agrees in scaling only".
+Then it compares that level with what the paper *asserts*: an equation asserts an exact equality (form
+``'exact'``), an "approximately" or "+ O(.)" asserts the leading order (``'approx'``), an ``O(.)`` or a
+proportionality asserts the scaling (``'order'``). The verdict agrees when the formula holds at least at the
+asserted level; an exact equation that holds only to leading order *disagrees* with the statement, and the
+verdict says which part holds (``Verdict.holds``).
 """
 from __future__ import annotations
 
@@ -22,47 +27,87 @@ from .symbols import eta, lam
 
 AGREES = "agrees exactly"
 AGREES_LEADING = "agrees to leading order"
-AGREES_SCALING = "agrees in scaling only"
+AGREES_SCALING = "agrees in scaling"
 DISAGREES = "disagrees"
 NOT_COMPARABLE = "not comparable"
 VERDICT_KINDS = (AGREES, AGREES_LEADING, AGREES_SCALING, DISAGREES, NOT_COMPARABLE)
+
+#: the levels at which a printed formula can hold, strongest first, and the form that asserts each
+EXACTLY, LEADING, SCALING, NOT_AT_ALL = "exactly", "to leading order", "in scaling", "not"
+LEVELS = (EXACTLY, LEADING, SCALING, NOT_AT_ALL)
+ASSERTS = {"exact": EXACTLY, "identity": EXACTLY, "approx": LEADING, "order": SCALING}
+_AGREEING_KIND = {EXACTLY: AGREES, LEADING: AGREES_LEADING, SCALING: AGREES_SCALING}
 
 _h = sp.Symbol("h", positive=True)
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """The outcome of comparing the printed with the derived formula."""
+    """The outcome of comparing the printed with the derived formula.
+
+    ``kind`` is the verdict on the statement as the paper makes it; ``holds`` the strongest level at which the
+    printed formula is true (``'exactly'``, ``'to leading order'``, ``'in scaling'``, ``'not'``, or ``''`` when
+    no comparison was possible).
+    """
 
     kind: str
     detail: str
     printed_exponents: dict[str, sp.Basic] = field(default_factory=dict)
     derived_exponents: dict[str, sp.Basic] = field(default_factory=dict)
+    holds: str = ""
 
     @property
     def is_erratum(self) -> bool:
         """Whether this verdict says the paper is wrong (a finding, not a failure of the suite)."""
         return self.kind == DISAGREES
 
+    @property
+    def label(self) -> str:
+        """``kind``, with the level that does hold when the statement disagrees (e.g. for tables).
 
-def leading_term(expr: sp.Basic, variables=(eta, lam)) -> sp.Basic:
-    """The leading term of ``expr`` when every variable in ``variables`` is scaled by ``h -> 0``.
+        >>> Verdict(DISAGREES, "", holds=LEADING).label
+        'disagrees (holds to leading order only)'
+        """
+        if self.kind == DISAGREES and self.holds in (LEADING, SCALING):
+            return f"{self.kind} (holds {self.holds} only)"
+        return self.kind
+
+
+def verdict_for(holds: str, asserted: str, detail: str, pe=None, de=None) -> Verdict:
+    """The verdict on a statement asserting ``asserted`` (a level) that holds at level ``holds``.
+
+    >>> verdict_for(LEADING, EXACTLY, "").kind, verdict_for(LEADING, LEADING, "").kind
+    ('disagrees', 'agrees to leading order')
+    """
+    agrees = LEVELS.index(holds) <= LEVELS.index(asserted)
+    return Verdict(_AGREEING_KIND[holds] if agrees else DISAGREES, detail, pe or {}, de or {}, holds)
+
+
+def _scaled(expr: sp.Basic, small=(eta, lam), large=()) -> sp.Basic:
+    scale = {v: v * _h for v in small}
+    scale.update({v: v / _h for v in large})
+    return sp.sympify(expr).subs(scale, simultaneous=True)
+
+
+def leading_term(expr: sp.Basic, variables=(eta, lam), large=()) -> sp.Basic:
+    """The leading term of ``expr`` when every variable in ``variables`` is scaled by ``h -> 0`` (and every one
+    in ``large`` by ``1/h``).
 
     >>> leading_term(eta / (4*lam - 2*eta*lam**2))
     eta/(4*lamda)
     """
-    scaled = sp.sympify(expr).subs({v: v * _h for v in variables}, simultaneous=True)
-    lead = sp.powsimp(sp.expand_power_base(scaled.as_leading_term(_h), force=True), force=True)
+    lead = sp.powsimp(sp.expand_power_base(_scaled(expr, variables, large).as_leading_term(_h), force=True),
+                      force=True)
     return sp.powsimp(sp.simplify(lead.subs(_h, 1)), force=True)
 
 
-def exponents(expr: sp.Basic, variables=(eta, lam)) -> dict[str, sp.Basic]:
+def exponents(expr: sp.Basic, variables=(eta, lam), large=()) -> dict[str, sp.Basic]:
     """The power of each variable in the leading term of ``expr`` (``nan`` where it is not a power law).
 
     >>> exponents((eta/lam)**sp.Rational(1, 4))
     {'eta': 1/4, 'lamda': -1/4}
     """
-    lead = leading_term(expr, variables)
+    lead = leading_term(expr, variables, large)
     out = {}
     for v in variables:
         e = sp.simplify(v * sp.diff(sp.log(lead), v))
@@ -70,56 +115,67 @@ def exponents(expr: sp.Basic, variables=(eta, lam)) -> dict[str, sp.Basic]:
     return out
 
 
+def _equal(a: sp.Basic, b: sp.Basic) -> bool:
+    return not numerically_nonzero(a - b) and reduce_to_zero(a - b) == 0
+
+
+def _regime(variables, large) -> str:
+    parts = [", ".join(map(str, variables)) + " -> 0 together"] if variables else []
+    parts += [f"{v} -> oo" for v in large]
+    return " and ".join(parts)
+
+
 def compare_formula(printed: sp.Basic, derived: sp.Basic, form: str = "exact", variables=(eta, lam),
-                    alternates: dict[str, sp.Basic] | None = None) -> Verdict:
-    """Verdict for a printed formula (``form`` 'exact' or 'order') against the derived one.
+                    alternates: dict[str, sp.Basic] | None = None, large=()) -> Verdict:
+    """Verdict for a printed formula (``form`` 'exact', 'approx' or 'order') against the derived one.
 
     ``alternates`` maps a convention name to the derived formula under that convention; when the printed
     form disagrees with the canonical derivation but matches an alternate one exactly, the detail says so.
+    ``large`` names variables whose leading order is taken as they grow (e.g. the batch size).
 
-    >>> compare_formula(eta/lam, 2*eta/lam).kind
-    'agrees in scaling only'
+    >>> compare_formula(eta/lam, 2*eta/lam, "order").kind
+    'agrees in scaling'
+    >>> compare_formula(eta/lam, 2*eta/lam, "exact").label
+    'disagrees (holds in scaling only)'
     """
     if isinstance(printed, sp.MatrixBase) or isinstance(derived, sp.MatrixBase):
         return _compare_tuples(sp.Matrix(printed), sp.Matrix(derived))
-    pe, de = exponents(printed, variables), exponents(derived, variables)
-    if form == "exact" and not numerically_nonzero(printed - derived) and reduce_to_zero(printed - derived) == 0:
-        return Verdict(AGREES, "the printed formula equals the derived one", pe, de)
-    if form == "exact":
-        ratio = sp.simplify(leading_term(printed, variables) / leading_term(derived, variables))
-        if ratio == 1:
-            return Verdict(AGREES_LEADING, f"equal leading terms as {', '.join(map(str, variables))} -> 0 "
-                           "together; they differ at higher order", pe, de)
+    asserted = ASSERTS[form]
+    regime = (tuple(variables), tuple(large))
+    pe, de = (exponents(printed, *regime), exponents(derived, *regime)) if variables else ({}, {})
+    if _equal(printed, derived):
+        return verdict_for(EXACTLY, asserted, "the printed formula equals the derived one", pe, de)
+    note = _alternate_note(printed, alternates)
+    if not variables and not large:
+        return verdict_for(NOT_AT_ALL, asserted, f"the printed formula differs from the derived one: printed "
+                           f"{sp.sstr(printed)}, derived {sp.sstr(derived)}{note}", pe, de)
+    ratio = sp.simplify(leading_term(printed, *regime) / leading_term(derived, *regime))
+    if ratio == 1:
+        return verdict_for(LEADING, asserted, f"equal leading terms as {_regime(*regime)}; they differ beyond "
+                           f"leading order (printed/derived = {sp.sstr(sp.simplify(printed / derived))}){note}",
+                           pe, de)
     if pe and pe == de and all(v is not sp.nan for v in pe.values()):
-        detail = "same exponents " + _fmt(de)
-        if form == "exact":
-            detail += f"; printed/derived leading ratio = {ratio}"
-        detail += _alternate_note(printed, alternates, form)
-        return Verdict(AGREES_SCALING, detail, pe, de)
-    if not variables:
-        detail = f"the printed formula differs from the derived one: printed {sp.sstr(printed)}, derived {sp.sstr(derived)}"
-    elif all(v is not sp.nan for v in list(pe.values()) + list(de.values())):
+        return verdict_for(SCALING, asserted, f"same exponents {_fmt(de)}; printed/derived leading ratio = "
+                           f"{sp.sstr(ratio)}{note}", pe, de)
+    if pe and all(v is not sp.nan for v in list(pe.values()) + list(de.values())):
         detail = f"printed exponents {_fmt(pe)}, derived {_fmt(de)}"
     else:
-        detail = (f"leading terms differ: printed {sp.sstr(leading_term(printed, variables))}, "
-                  f"derived {sp.sstr(leading_term(derived, variables))}")
-    detail += _alternate_note(printed, alternates, form)
-    return Verdict(DISAGREES, detail, pe, de)
+        detail = (f"leading terms differ: printed {sp.sstr(leading_term(printed, *regime))}, derived "
+                  f"{sp.sstr(leading_term(derived, *regime))}")
+    return verdict_for(NOT_AT_ALL, asserted, detail + note, pe, de)
 
 
 def _compare_tuples(printed: sp.Matrix, derived: sp.Matrix) -> Verdict:
     """Verdict for a printed tuple (e.g. a hyperparameter transformation) against the derived one."""
-    if printed.shape == derived.shape and not numerically_nonzero(printed - derived) \
-            and reduce_to_zero(printed - derived) == 0:
-        return Verdict(AGREES, "every entry of the printed tuple equals the derived one")
-    wrong = [f"{sp.sstr(p)} (derived {sp.sstr(q)})" for p, q in zip(printed, derived)
-             if numerically_nonzero(p - q) or reduce_to_zero(p - q) != 0]
-    return Verdict(DISAGREES, "entries that differ: " + "; ".join(wrong))
+    if printed.shape == derived.shape and _equal(printed, derived):
+        return Verdict(AGREES, "every entry of the printed tuple equals the derived one", holds=EXACTLY)
+    wrong = [f"{sp.sstr(p)} (derived {sp.sstr(q)})" for p, q in zip(printed, derived) if not _equal(p, q)]
+    return Verdict(DISAGREES, "entries that differ: " + "; ".join(wrong), holds=NOT_AT_ALL)
 
 
-def _alternate_note(printed, alternates, form) -> str:
+def _alternate_note(printed, alternates) -> str:
     for name, alt in (alternates or {}).items():
-        if form == "exact" and not numerically_nonzero(printed - alt) and reduce_to_zero(printed - alt) == 0:
+        if _equal(printed, alt):
             return f"; the printed formula holds exactly under the {name} convention instead"
     return ""
 
@@ -137,10 +193,47 @@ def compare_identity(printed_residual: sp.Basic, printed_domain: dict, derived_r
     if not numerically_nonzero(wide):
         wide = reduce_to_zero(wide)
     if wide == 0:
-        return Verdict(AGREES, "the identity holds on the whole domain the paper states")
+        return Verdict(AGREES, "the identity holds on the whole domain the paper states", holds=EXACTLY)
     if reduce_to_zero(derived_residual) != 0:
-        return Verdict(DISAGREES, "the identity does not hold, and the derived condition was not proven")
-    return Verdict(DISAGREES, f"holds only when {condition}; residual on the printed domain: {sp.sstr(wide)}")
+        return Verdict(DISAGREES, "the identity does not hold, and the derived condition was not proven",
+                       holds=NOT_AT_ALL)
+    return Verdict(DISAGREES, f"holds only when {condition}; residual on the printed domain: "
+                   f"{sp.sstr(canonical(wide))}", holds=NOT_AT_ALL)
+
+
+def judged(holds: bool, detail: str, partial: str = "") -> Verdict:
+    """The verdict on a statement made in words, from the derivation's computed truth value.
+
+    ``partial`` names what does hold when the statement as made does not.
+    """
+    if holds:
+        return Verdict(AGREES, detail, holds=EXACTLY)
+    return Verdict(DISAGREES, detail + (f"; what holds: {partial}" if partial else ""), holds=NOT_AT_ALL)
+
+
+def canonical(expr: sp.Basic) -> sp.Basic:
+    """``expr`` with the sign of every sum inside a product fixed: each such sum's first term (in SymPy's
+    canonical order, which does not depend on the hash seed) gets a positive coefficient, the product's sign
+    compensating. Factorizations that differ only in such signs then print the same under any hash seed.
+
+    >>> a, b = sp.symbols('a b', real=True)
+    >>> canonical(-(b - a)*(a + b)) == canonical((a - b)*(a + b))
+    True
+    """
+    expr = sp.sympify(expr)
+    if not isinstance(expr, sp.Basic) or expr.is_Atom:
+        return expr
+    args = [canonical(a) for a in expr.args]
+    if not expr.is_Mul:
+        return expr.func(*args) if args else expr
+    sign, factors = 1, []
+    for factor in args:
+        base, power = factor.as_base_exp()
+        if base.is_Add and power.is_integer and base.as_ordered_terms()[0].could_extract_minus_sign():
+            factor = (-base) ** power
+            sign *= (-1) ** power
+        factors.append(factor)
+    return sign * sp.Mul(*factors)
 
 
 def _fmt(exps: dict) -> str:

@@ -29,13 +29,21 @@ EFF_LR = {
 # ---- Table 1, column "weight scale ||w||_2" at equilibrium (O(.) statements) --------------------------
 NORM_EQ = {
     "sgd": Printed(_root(eta / lam, 4), "order", "Sec. 4 (||w|| ~ O((eta/lambda)^(1/4))); Table 1 row SGD, col. 2"),
-    "momentum": Printed(_root(eta / ((1 - rho) * lam), 4), "order",
-                        "Sec. 5.1 (order of (eta/((1-rho)lambda))^(1/4)); Table 1 row Momentum, col. 2"),
-    "rmsprop": Printed(_root(eta * sigma_g * gamma / lam, 3), "order",
-                       "Sec. 5.2 (||w|| = O((eta sigma gamma/lambda)^(1/3))); Table 1 row RMSProp, col. 2"),
+    "momentum": Printed(_root(eta / lam, 4), "order", "Table 1 row Momentum, col. 2 (O((eta/lambda)^(1/4)))"),
+    "rmsprop": Printed(_root(eta / lam, 3), "order", "Table 1 row RMSProp, col. 2 (O((eta/lambda)^(1/3)))"),
     "adam": Printed(_root(eta / lam, 3), "order", "Table 1 row ADAM, col. 2; Sec. 6 (O((eta/lambda)^(1/3)))"),
     "normalized": Printed(sp.Integer(1), "exact", "Sec. 5.5; Table 1 row Normalized SGD, col. 2 (||w|| = 1)"),
 }
+
+#: Sec. 5.1, as printed: "converges to the order of sqrt[4]{eta/(1-rho)lambda}" -- read with the usual precedence,
+#: eta/(1 - rho) times lambda
+SEC51_MOMENTUM_NORM = Printed(_root(eta / (1 - rho) * lam, 4), "order",
+                              "Sec. 5.1 (the norm converges to the order of sqrt[4]{eta/(1-rho)lambda})",
+                              text="as printed, eta/(1-rho)lambda is (eta/(1-rho)) lambda",
+                              intended=_root(eta / ((1 - rho) * lam), 4))
+#: Sec. 5.2: ||w||_2 = O(cbrt(eta sigma_nabla gamma / lambda))
+SEC52_RMSPROP_NORM = Printed(_root(eta * sigma_g * gamma / lam, 3), "order",
+                             "Sec. 5.2 (||w||_2 = O((eta sigma_nabla gamma/lambda)^(1/3)))")
 
 # ---- Table 1, last column: the effective learning rate at equilibrium, in terms of eta and lambda ----
 EFF_LR_EQ = {
@@ -141,16 +149,20 @@ INVARIANCE = {
 LN_UNIFORM_SCALE = Printed(alpha_1, "exact", "Sec. 1, footnote 1 (LN invariant only under uniform scaling of W)")
 
 #: Hoffer et al. 2018, Sec. 4: L1 batch norm divides by C_L1 * mean|x - mu| with C_L1 = sqrt(pi/2)
-HOFFER_L1_CONSTANT = Printed(sp.sqrt(sp.pi / 2), "exact",
+HOFFER_L1_CONSTANT = Printed(sp.sqrt(sp.pi / 2), "approx",
                              "Hoffer et al. 2018, Sec. 4 (L1 batch norm, C_L1 = sqrt(pi/2)); models/lp_norm.py",
-                             text="read as the constant that makes C * mean|x_i - mean(x)| estimate sigma at batch "
-                                  "size n")
+                             text="the Gaussian population's constant (mean absolute deviation from the true mean), "
+                                  "read as the large-batch value of the constant that makes C * mean|x_i - mean(x)| "
+                                  "estimate sigma at batch size n; the paper's text is not here, so no stronger "
+                                  "(finite-batch) reading is attributed to it")
 #: Hoffer et al. 2018, Sec. 4: L-infinity batch norm divides by C_Linf(n) * max|x - mu| with
 #: C_Linf(n) = (1 + sqrt(pi ln 4)) / (2 sqrt(2 ln n)) (the mean of two bounds on sigma / E[max of n Gaussians])
-HOFFER_LINF_CONSTANT = Printed((1 + sp.sqrt(sp.pi * sp.log(4))) / (2 * sp.sqrt(2 * log_n)), "exact",
+HOFFER_LINF_CONSTANT = Printed((1 + sp.sqrt(sp.pi * sp.log(4))) / (2 * sp.sqrt(2 * log_n)), "order",
                                "Hoffer et al. 2018, Sec. 4 (L-inf batch norm constant C_Linf(n)); transcribed from "
                                "the authors' code, models/lp_norm.py (TopkBatchNorm2d, k = 1)",
-                               text="the paper's full text is not in ../shared/papers; log_n stands for ln(n)")
+                               text="the mean of two bounds on sigma/E[max of n Gaussians]: a heuristic whose scaling "
+                                    "(ln n)^(-1/2) is what it asserts; the paper's full text is not in "
+                                    "../shared/papers; log_n stands for ln(n)")
 
 #: Sec. 2: L_lambda(alpha w) = sum_i l_i(y(X_i; w)) + lambda ||w||^2 = L_{lambda alpha^2}(w)
 L2_RESCALING = Printed(sp.Eq(_fn("L_lambda")(lam, _alpha * w_vec), _fn("L_lambda")(lam * _alpha**2, w_vec)),

@@ -4,9 +4,16 @@ The model (stated once, used by every rule). A scale-invariant unit has weights 
 ``r = ||w||``, ``N = r**2``. The gradient of the unregularized loss at ``w`` is ``g/r`` where the ``g`` are
 independent across steps, zero-mean, with ``E||g||^2 = C`` (the second moment at unit norm; isotropic, so
 each coordinate has ``C/d``) and uncorrelated with ``w`` (exactly orthogonal to ``w`` under full BN backward,
-zero-mean along ``w`` under stop-gradient). For a stop-gradient BN unit with a rectifier,
-``C = d * gamma**2 * sigma_nabla**2 / 2`` (``sec4.grad_second_moment``). The L2 term is ``lam*||w||^2``
+zero-mean along ``w`` under stop-gradient). For a real BN unit ``C`` is derived exactly at finite fan-in ``d`` and
+batch ``B`` in ``normlaws.theory.bn_unit``; the Section 4 claims use the paper's own unit (:func:`paper_unit_C`:
+ReLU with equal pass probability, gradients stopped at the batch statistics, the loss a sum over the batch),
+``C = B gamma^2 sigma_nabla^2 (d B - 2)/(2 (B - 3))``, whose per-sample large-batch value is the
+``d gamma^2 sigma_nabla^2 / 2`` that the paper's per-coordinate moment implies. The L2 term is ``lam*||w||^2``
 (gradient ``2*lam*w``); AdamW uses the decoupled factor ``(1 - eta*lam)``.
+
+Every rule's second moments come from its one linear model in ``normlaws.theory.moments`` (SGD, heavy-ball,
+Nesterov -- the paper's variable ``w`` --, AdamW); only RMSProp's and Adam's fixed points, whose closure is not
+linear, are solved here.
 
 The *closure* used for the fixed points replaces ``E[1/N]`` by ``1/E[N]`` (the paper's
 "``||w_{t+1}|| = ||w_t||``"), and for RMSProp/Adam replaces the second-moment accumulator by its mean
@@ -22,10 +29,10 @@ from functools import lru_cache
 
 import sympy as sp
 
-from . import printed
+from . import bn_unit, moments, printed
 from .claim import Claim, Printed
 from .derivation import Derivation, Step
-from .symbols import C, C_PAPER, N, beta1, d, eta, gamma, lam, r, rho, sigma_g, sigma_x, t
+from .symbols import C, N, beta, beta1, d, eta, gamma, lam, r, rho, sigma_g, t
 from .updates import effective_lr, invariant_monomial, normalized_sgd_derivation
 
 _h = sp.Symbol("h", positive=True)
@@ -49,48 +56,13 @@ def sgd_recursion(noise=C) -> sp.Expr:
     return (decay_factor() ** 2 - 1) * N + eta**2 * noise / N
 
 
-def _solve_stationary(equations, unknown=N) -> sp.Expr:
-    """Solve the linear stationary second-moment equations; return ``unknown`` as a multiple of ``_q``."""
-    solution = sp.solve(equations, [N, _P, _V], dict=True)[0]
-    return sp.factor(solution[unknown])
+def paper_unit_C(loss: str = "sum") -> sp.Expr:
+    """``C`` of the paper's own BN unit (``bn_unit.PAPER_UNIT``) at ``beta = 0`` (Sec. 4's equal pass probability).
 
-
-@lru_cache(maxsize=None)
-def momentum_stationary_N(kind: str) -> sp.Expr:
-    """Closure fixed point ``N*`` of heavy-ball (``kind='momentum'``) or Nesterov momentum, exact in the closure.
-
-    State ``(w, v)``; per step the noise ``e = eta*g/r`` with ``E||e||^2 = q = eta**2 C/N``. The stationary
-    moments ``N = E||w||^2``, ``P = E[w.v]``, ``V = E||v||^2`` solve a linear system; then ``q = eta**2 C/N``
-    closes it.
+    >>> sp.factor(paper_unit_C())
+    B*gamma**2*sigma_nabla**2*(B*d - 2)/(2*(B - 3))
     """
-    a = decay_factor()
-    if kind == "momentum":   # v' = rho v - 2 eta lam w - e ;  w' = a w + rho v - e
-        wv, vv, vw = (a, rho), (rho, -2 * eta * lam), None
-    else:                    # v' = rho a v - 2 eta lam w - e ;  w' = a w + rho a v - e
-        wv, vv, vw = (a, rho * a), (rho * a, -2 * eta * lam), None
-    (aw, av), (bv, bw) = wv, vv
-    equations = [
-        sp.Eq(N, aw**2 * N + 2 * aw * av * _P + av**2 * _V + _q),
-        sp.Eq(_V, bv**2 * _V + 2 * bv * bw * _P + bw**2 * N + _q),
-        sp.Eq(_P, aw * bw * N + (aw * bv + av * bw) * _P + av * bv * _V + _q),
-    ]
-    ratio = _solve_stationary(equations) / _q          # N = ratio * q = ratio * eta^2 C / N
-    return sp.sqrt(sp.factor(ratio * eta**2 * C))
-
-
-def adamw_stationary_N() -> sp.Expr:
-    """Closure fixed point ``N*`` of AdamW (decoupled decay ``(1 - eta*lam)``, first moment ``beta1``).
-
-    The preconditioned noise ``P g/r`` has ``E||.||^2 = d`` (``P = sqrt(d N / C)``); state ``(w, m)``.
-    """
-    A = 1 - eta * lam
-    # m' = beta1 m + (1-beta1) e ; w' = A w - eta beta1 m - eta (1-beta1) e ; E||e||^2 = d
-    equations = [
-        sp.Eq(N, A**2 * N - 2 * A * eta * beta1 * _P + eta**2 * beta1**2 * _V + eta**2 * (1 - beta1)**2 * d),
-        sp.Eq(_V, beta1**2 * _V + (1 - beta1)**2 * d),
-        sp.Eq(_P, A * beta1 * _P - eta * beta1**2 * _V - eta * (1 - beta1)**2 * d),
-    ]
-    return sp.factor(sp.solve(equations, [N, _P, _V], dict=True)[0][N])
+    return sp.factor(bn_unit.unit_C(loss, "stop_gradient").subs(beta, 0))
 
 
 def adaptive_fixed_point_equation(rule: str) -> sp.Expr:
@@ -110,10 +82,8 @@ def stationary_N(rule: str) -> sp.Expr:
     """``N* = E||w||^2`` at equilibrium in the closure: exact where a closed form exists, else leading order."""
     if rule == "sgd":
         return sp.sqrt(eta**2 * C / sp.factor(1 - decay_factor() ** 2))
-    if rule in ("momentum", "nesterov"):
-        return momentum_stationary_N(rule)
-    if rule == "adamw":
-        return adamw_stationary_N()
+    if rule in ("momentum", "nesterov", "nesterov_torch", "adamw"):
+        return moments.stationary_N(rule)
     return leading_N(rule)
 
 
@@ -139,9 +109,9 @@ def leading_norm(rule: str) -> sp.Expr:
 
 def equilibrium_eff_lr(rule: str) -> sp.Expr:
     """``eta_eff`` at equilibrium: the rule's ``eta/||w||**k`` at the closure's ``N*`` (leading order for adaptive)."""
-    base = "adam" if rule == "adamw" else rule
+    base = {"adamw": "adam", "nesterov": "momentum", "nesterov_torch": "momentum"}.get(rule, rule)
     norm = sp.sqrt(stationary_N(rule))
-    return sp.powsimp(effective_lr("momentum" if base == "nesterov" else base).subs(r, norm), force=True)
+    return sp.powsimp(effective_lr(base).subs(r, norm), force=True)
 
 
 def _exponent_extras(expr: sp.Expr) -> dict:
@@ -152,56 +122,79 @@ def _exponent_extras(expr: sp.Expr) -> dict:
 
 
 # ---- derivations behind the claims ------------------------------------------------------------------------
+#: one coordinate of one sample's gradient, squared, at unit norm, as B -> oo: the paper's sigma^2 gamma^2/2
+C_PER_COORDINATE = gamma**2 * sigma_g**2 / 2
+
+
 def grad_second_moment() -> Derivation:
-    """Per-coordinate ``E[(dL/dw_j)^2]`` of a stop-gradient BN unit with a rectifier, one sample."""
-    e_delta2, e_gprime2, e_x2 = sigma_g**2, sp.Rational(1, 2), sigma_x**2
-    sigma_xw2 = sigma_x**2 * r**2          # Var(X w) = sigma_X^2 ||w||^2 for isotropic inputs
-    result = e_delta2 * gamma**2 * e_gprime2 * e_x2 / sigma_xw2
+    """Per-sample, per-coordinate ``E[(dL/dw_j)^2]`` of the paper's unit (stop-gradient, ReLU, ``beta = 0``),
+    exact at finite ``d`` and ``B`` (``bn_unit``): ``sigma^2 gamma^2 (d B - 2)/(2 d (B - 3) ||w||^2)``."""
+    C_sum = paper_unit_C("sum")
+    result = sp.factor(C_sum / (bn_unit.B * d)) / r**2
+    naive = sigma_g**2 * gamma**2 * sp.Rational(1, 2) / r**2
     return Derivation(
         result=result,
-        steps=[Step("dL/dw_j = delta * gamma * g'(z) * X_j / sigma(Xw) (gradient stopped at the batch std)"),
-               Step("delta, g'(z), X_j independent; E[delta^2] = sigma_nabla^2, E[g'^2] = 1/2 (ReLU), "
-                    "E[X_j^2] = sigma_X^2, sigma(Xw)^2 = sigma_X^2 ||w||^2", result),
-               Step("summed over the d coordinates: E||grad L||^2 = d * gamma^2 sigma_nabla^2 / (2 ||w||^2), "
-                    "i.e. the model's C = d gamma^2 sigma_nabla^2 / 2", d * result * r**2)],
-        proofs={"sigma_X cancels": sp.diff(result, sigma_x)},
-        summary="per coordinate sigma_nabla^2 gamma^2/(2||w||^2); the squared norm of the gradient carries a "
-                "factor d (the number of inputs), which the paper's recursion leaves out",
-        extras={"C": d * C_PAPER})
+        steps=[Step("one sample: dL/dw_j = delta gamma g'(z) X_j/s(Xw) (gradient stopped at the batch std s); "
+                    "with s(Xw) replaced by the population std sigma_X ||w|| and E[g'^2] = 1/2 this would be",
+                    naive),
+               Step("but s is the batch's std: E[1/s^2] = B/((B - 3) sigma_X^2 ||w||^2), and the batch mean "
+                    "adds to x_i^2; the exact moment of the sum loss (bn_unit.unit_C, beta = 0)", C_sum),
+               Step("per sample (/B) and per coordinate (/d), at ||w||", result)],
+        proofs={"large_batch_limit": sp.limit(result, bn_unit.B, sp.oo) - naive,
+                "consistent_with_C": sp.simplify(result * r**2 * bn_unit.B * d - C_sum)},
+        summary="per sample and coordinate sigma^2 gamma^2 (d B - 2)/(2 d (B - 3) ||w||^2): the paper's "
+                "sigma^2 gamma^2/(2||w||^2) is its B -> oo limit (the batch std in the denominator adds the factor "
+                "(d B - 2)/(d (B - 3))); summed over d coordinates and B samples, C = B gamma^2 sigma^2 (d B - 2)/"
+                "(2 (B - 3))",
+        extras={"C": C_sum, "C_mean_loss": paper_unit_C("mean"), "large_batch": naive})
+
+
+def _increment(N_expr=N) -> sp.Expr:
+    """``E||w_{t+1}||^2 - ||w||^2`` for SGD as a function of ``N`` (generic ``C``)."""
+    return sgd_recursion().subs(N, N_expr)
+
+
+def _paper_alternates(expr_in_C: sp.Expr) -> dict:
+    """The derived formula (in ``C``) under other conventions, to say where the printed one would hold exactly."""
+    return {"batch-mean loss (frameworks)": expr_in_C.subs(C, paper_unit_C("mean")),
+            "per-step decay (1 - eta lambda) with C = gamma^2 sigma^2/2 (one coordinate of one sample, B -> oo)":
+                expr_in_C.subs({lam: lam / 2, C: C_PER_COORDINATE}, simultaneous=True)}
 
 
 def sgd_recursion_derivation() -> Derivation:
-    """The conditional expectation of ``||w_{t+1}||^2`` for SGD in the canonical convention, in paper symbols."""
+    """``E||w_{t+1}||^2 - ||w||^2`` for SGD in the canonical convention, with the paper's unit's exact ``C``."""
     w_next = sp.Symbol("a w - eta g/r")
-    increment = sgd_recursion().subs({N: r**2, C: d * C_PAPER})
+    in_C = _increment(r**2)
+    increment = in_C.subs(C, paper_unit_C())
     return Derivation(
         result=increment,
         steps=[Step("w_{t+1} = w - eta (g/r + 2 lam w) = a w - eta g/r with a = 1 - 2 eta lam", w_next),
-               Step("E||w_{t+1}||^2 = a^2 r^2 - 2 a eta E[w.g]/r + eta^2 E||g||^2/r^2, and E[w.g] = 0"),
-               Step("so E||w_{t+1}||^2 - r^2 with C = d gamma^2 sigma^2/2", increment)],
+               Step("E||w_{t+1}||^2 = a^2 r^2 - 2 a eta E[w.g]/r + eta^2 E||g||^2/r^2, and E[w.g] = 0", in_C),
+               Step("with the paper's unit's C (bn_unit: stop-gradient, ReLU, sum loss over a batch of B)",
+                    increment)],
         proofs={"expansion": sp.expand((decay_factor() ** 2) * N + eta**2 * C / N - N - sgd_recursion())},
-        summary="E||w_{t+1}||^2 = (1 - 2 eta lam)^2 ||w||^2 + eta^2 d gamma^2 sigma^2/(2||w||^2): the decay "
-                "factor of the penalty lam||w||^2 is (1 - 2 eta lam), and the noise carries d")
-
-
-def _torch_d1(expr: sp.Expr) -> sp.Expr:
-    """The same formula under PyTorch's convention (gradient lam*w, i.e. lam -> lam/2) and one input (d = 1)."""
-    return expr.subs({lam: lam / 2, d: 1}, simultaneous=True)
+        summary="E||w_{t+1}||^2 = (1 - 2 eta lam)^2 ||w||^2 + eta^2 C/||w||^2 with C = B gamma^2 sigma^2 (d B - 2)/"
+                "(2 (B - 3)): the decay factor of the penalty lam||w||^2 is (1 - 2 eta lam), and the noise carries "
+                "the fan-in d and the batch",
+        extras={"in_C": in_C, "alternates": _paper_alternates(in_C)})
 
 
 def sgd_fixed_point() -> Derivation:
-    """The closure's steady-state norm of SGD, exact: ``r**4 = eta**2 C / (1 - (1 - 2 eta lam)**2)``."""
+    """The closure's steady-state norm of SGD, exact in the closure: ``r**4 = eta**2 C / (1 - (1 - 2 eta lam)**2)``,
+    with the paper's unit's exact ``C``."""
     N_star = stationary_N("sgd")
-    result = sp.sqrt(N_star).subs(C, d * C_PAPER)
+    in_C = sp.sqrt(N_star)
+    result = in_C.subs(C, paper_unit_C())
     return Derivation(
         result=result,
         steps=[Step("set E[N_{t+1}] = N_t = N (the closure E[1/N] = 1/E[N]) in", sgd_recursion()),
                Step("solve for N^2 (the natural unknown: r^4)", N_star**2),
-               Step("with C = d gamma^2 sigma^2/2, r = N^(1/2)", result)],
+               Step("with the paper's unit's C = B gamma^2 sigma^2 (d B - 2)/(2 (B - 3)), r = N^(1/2)", result)],
         proofs={"fixed_point": sgd_recursion().subs(N, N_star)},
-        summary="||w||^4 = eta C/(4 lam (1 - eta lam)) with C = d gamma^2 sigma^2/2, i.e. "
-                "(eta d gamma^2 sigma^2/(8 lam (1 - eta lam)))^(1/4)",
-        extras={"N_star": N_star, **_exponent_extras(sp.sqrt(N_star))})
+        summary="||w||^4 = eta C/(4 lam (1 - eta lam)) with the unit's C (sum loss: B gamma^2 sigma^2 (d B - 2)/"
+                "(2 (B - 3)); batch-mean loss: that over B^2)",
+        extras={"N_star": N_star, "in_C": in_C, "alternates": _paper_alternates(in_C),
+                **_exponent_extras(sp.sqrt(N_star))})
 
 
 def norm_derivation(rule: str) -> Derivation:
@@ -252,15 +245,19 @@ def _power_of(monomial: sp.Expr, invariant: sp.Expr) -> sp.Expr:
 def rmsprop_recursion_derivation() -> Derivation:
     """RMSProp's ``E||w_{t+1}||^2 - r^2`` with the accumulator at its mean, in paper symbols."""
     P = r * sp.sqrt(d / C)
-    increment = ((1 - 2 * eta * lam * P) ** 2 * r**2 + eta**2 * d - r**2).subs(C, d * C_PAPER)
+    in_C = (1 - 2 * eta * lam * P) ** 2 * r**2 + eta**2 * d - r**2
+    increment = in_C.subs(C, paper_unit_C())
     return Derivation(
         result=sp.simplify(increment),
         steps=[Step("accumulator E[(g_j/r + 2 lam w_j)^2] ~ C/(d r^2) to leading order; P = 1/sqrt(.)", P),
                Step("w' = (1 - 2 eta lam P) w - eta P g/r; E||eta P g/r||^2 = eta^2 P^2 C/r^2 = eta^2 d"),
-               Step("E||w_{t+1}||^2 - r^2 with C = d gamma^2 sigma^2/2", increment)],
+               Step("E||w_{t+1}||^2 - r^2 with the paper's unit's C (bn_unit)", increment)],
         proofs={"noise_term": sp.simplify(eta**2 * P**2 * C / r**2 - eta**2 * d)},
-        summary="E||w_{t+1}||^2 = (1 - 2 sqrt(2) eta lam ||w||/(gamma sigma))^2 ||w||^2 + d eta^2: the printed "
-                "decay lacks the factor 2 sqrt(2) and the printed noise eta^2/2 should be d eta^2")
+        summary="E||w_{t+1}||^2 = (1 - 2 eta lam ||w|| sqrt(d/C))^2 ||w||^2 + d eta^2, C/d the accumulator's "
+                "per-coordinate moment at unit norm (gamma^2 sigma^2/2 for one sample as B -> oo, where the decay "
+                "coefficient is 2 sqrt(2) eta lam ||w||/(gamma sigma)): the printed decay eta lam ||w||/(sigma gamma) "
+                "lacks the factor 2 sqrt(d/C) sigma gamma, and the printed noise eta^2/2 should be d eta^2",
+        extras={"in_C": in_C})
 
 
 def sgd_relaxation() -> Derivation:
@@ -300,19 +297,20 @@ def growth_without_decay() -> Derivation:
 
 # ---- the claims ----------------------------------------------------------------------------------------
 _NONE = Printed(None, "none", "")
-_TORCH_ALT = lambda expr_fn: (lambda: {"per-step decay (1 - eta lambda) with one input (d = 1)":  # noqa: E731
-                                      _torch_d1(expr_fn().result)})
-_TITLE = {"sgd": "SGD", "momentum": "heavy-ball momentum", "nesterov": "Nesterov momentum", "rmsprop": "RMSProp",
-          "adam": "Adam", "adamw": "AdamW (decoupled)"}
+_TITLE = {"sgd": "SGD", "momentum": "heavy-ball momentum", "nesterov": "Nesterov momentum (the paper's variable w)",
+          "rmsprop": "RMSProp", "adam": "Adam", "adamw": "AdamW (decoupled)"}
 
 
-def _norm_claim(rule: str) -> Claim:
-    p = printed.NORM_EQ.get({"nesterov": "momentum"}.get(rule, rule), _NONE)
-    return Claim(id=f"table1.{rule}.norm", title=f"{_TITLE[rule]}: steady-state weight norm",
+def _alternates_of(derive):
+    return lambda: derive().extras["alternates"]
+
+
+def _norm_claim(rule: str, claim_id: str, entry: Printed, **kw) -> Claim:
+    return Claim(id=claim_id, title=f"{_TITLE[rule]}: steady-state weight norm",
                  statement=f"Under {_TITLE[rule]} with L2, the norm of a scale-invariant weight settles where decay "
                            "and gradient noise balance; its scaling in eta and lambda is as derived.",
-                 source=p.where or "Loshchilov & Hutter 2019 (AdamW row, not in the paper)", printed=p,
-                 derive=lambda: norm_derivation(rule), tags=("table1", "section4"))
+                 source=entry.where or "Loshchilov & Hutter 2019 (AdamW row, not in the paper)", printed=entry,
+                 derive=lambda: norm_derivation(rule), tags=("table1", "section4"), **kw)
 
 
 def _eff_eq_claim(rule: str) -> Claim:
@@ -324,20 +322,29 @@ def _eff_eq_claim(rule: str) -> Claim:
                  tags=("table1", "section4"))
 
 
+def _rmsprop_norm_in_paper_symbols() -> Derivation:
+    """RMSProp's leading-order norm with the paper's unit's C (so that sigma_nabla and gamma appear)."""
+    dv = norm_derivation("rmsprop")
+    result = sp.powsimp(dv.result.subs(C, paper_unit_C()), force=True)
+    return Derivation(result=result, steps=dv.steps + [Step("with the paper's unit's C (bn_unit)", result)],
+                      proofs=dv.proofs, summary=dv.summary, extras=dv.extras)
+
+
 CLAIMS = (
     [Claim(id="sec4.grad_second_moment", title="Second moment of a BN unit's gradient",
            statement="With X ~ N(0, sigma_X^2), upstream gradient ~ N(0, sigma_nabla^2) and a rectifier, "
                      "E[grad L(w)^2] = sigma_nabla^2 gamma^2 / (2 ||w||^2).",
            source=printed.SEC4_GRAD_SECOND_MOMENT.where, printed=printed.SEC4_GRAD_SECOND_MOMENT,
-           derive=grad_second_moment, variables=(r,), convention="paper-l2-stopgrad", tags=("section4",)),
+           derive=grad_second_moment, variables=(), large=(bn_unit.B,), convention="paper-l2-stopgrad",
+           tags=("section4",)),
      Claim(id="sec4.sgd.recursion", title="SGD: expected squared-norm recursion",
            statement="E||w_{t+1}||^2 as a function of ||w_t|| in the Section 4 model.",
            source=printed.SEC4_SGD_RECURSION.where, printed=printed.SEC4_SGD_RECURSION,
-           derive=sgd_recursion_derivation, alternates=_TORCH_ALT(sgd_recursion_derivation), tags=("section4",)),
+           derive=sgd_recursion_derivation, alternates=_alternates_of(sgd_recursion_derivation), tags=("section4",)),
      Claim(id="sec4.sgd.fixed_point", title="SGD: steady-state norm (closed form)",
            statement="The steady-state ||w|| of SGD in the Section 4 model.",
            source=printed.SEC4_SGD_FIXED_POINT.where, printed=printed.SEC4_SGD_FIXED_POINT,
-           derive=sgd_fixed_point, alternates=_TORCH_ALT(sgd_fixed_point), tags=("section4",)),
+           derive=sgd_fixed_point, alternates=_alternates_of(sgd_fixed_point), tags=("section4",)),
      Claim(id="sec4.sgd.relaxation", title="SGD: relaxation time of the norm",
            statement="E||w||^2 approaches its steady state geometrically; the time constant is as derived.",
            source="Sec. 4 (implicit: 'after convergence')", printed=_NONE, derive=sgd_relaxation,
@@ -350,8 +357,14 @@ CLAIMS = (
      Claim(id="sec52.rmsprop.recursion", title="RMSProp: expected squared-norm recursion",
            statement="E||w_{t+1}||^2 under RMSProp in the Section 4 model, epsilon -> 0.",
            source=printed.SEC52_RMSPROP_RECURSION.where, printed=printed.SEC52_RMSPROP_RECURSION,
-           derive=rmsprop_recursion_derivation, tags=("section4",))]
-    + [_norm_claim(rule) for rule in RULES]
+           derive=rmsprop_recursion_derivation, tags=("section4",)),
+     _norm_claim("momentum", "sec51.momentum.norm", printed.SEC51_MOMENTUM_NORM),
+     Claim(id="sec52.rmsprop.norm", title="RMSProp: steady-state weight norm, in the paper's symbols",
+           statement="Under RMSProp with L2 the weight norm scales as the cube root of eta sigma_nabla gamma/lambda.",
+           source=printed.SEC52_RMSPROP_NORM.where, printed=printed.SEC52_RMSPROP_NORM,
+           derive=_rmsprop_norm_in_paper_symbols, variables=(eta, lam, sigma_g, gamma), tags=("section4",))]
+    + [_norm_claim(rule, f"table1.{rule}.norm", printed.NORM_EQ.get({"nesterov": "momentum"}.get(rule, rule), _NONE))
+       for rule in RULES]
     + [Claim(id="table1.normalized.norm", title="Normalized SGD: weight scale",
              statement="Normalizing after each step keeps ||w|| = 1.", source=printed.NORM_EQ["normalized"].where,
              printed=printed.NORM_EQ["normalized"],

@@ -25,7 +25,7 @@ from .claim import Claim, Printed
 from .derivation import Derivation, Step, numerically_nonzero, reduce_to_zero
 from .symbols import alpha, beta1, beta2, eps, eta, lam, r, rho, t
 
-_w, _g, _v, _s, _m = sp.symbols("w g v s m", real=True)
+_w, _g, _v, _s, _m, _b = sp.symbols("w g v s m b", real=True)
 _s_pos = sp.Symbol("s", positive=True)
 
 
@@ -64,6 +64,20 @@ def _nesterov(w, state, g, h):
     return w + v, {_v: v}
 
 
+def _nesterov_torch(w, state, g, h):
+    # torch.optim.SGD(nesterov=True) on its iterate w (Sutskever's look-ahead): the buffer b is gradient-like
+    grad = g + 2 * h[lam] * w
+    b = rho * state[_b] + grad
+    return w - h[eta] * (grad + rho * b), {_b: b}
+
+
+def _lion(w, state, g, h):
+    # Chen et al. 2023: the sign of an interpolation; decoupled decay (1 - eta lam)
+    c = beta1 * state[_m] + (1 - beta1) * g
+    m = beta2 * state[_m] + (1 - beta2) * g
+    return w - h[eta] * sp.sign(c) - h[eta] * h[lam] * w, {_m: m}
+
+
 def _rmsprop_eps_inside(w, state, g, h):
     grad = g + 2 * h[lam] * w
     s = rho * state[_s_pos] + (1 - rho) * grad**2
@@ -97,6 +111,8 @@ RULES = {
                      {eta: -2, lam: 2}, (_v,), {_v: 1}),
     "nesterov": Rule("nesterov", "Nesterov momentum (Sec. 5.1, second form)", _nesterov, (eta, lam),
                      {eta: -2, lam: 2}, (_v,), {_v: 1}),
+    "nesterov_torch": Rule("nesterov_torch", "Nesterov momentum, torch's form on its iterate (SGD(nesterov=True))",
+                           _nesterov_torch, (eta, lam), {eta: -2, lam: 2}, (_b,), {_b: -1}),
     "rmsprop": Rule("rmsprop", "RMSProp, epsilon inside the square root (Sec. 5.2)", _rmsprop_eps_inside,
                     (eta, lam, eps), {eta: -1, lam: 2, eps: 2}, (_s_pos,), {_s_pos: -2}),
     "rmsprop_torch": Rule("rmsprop_torch", "RMSProp, epsilon outside the square root (torch.optim.RMSprop)",
@@ -105,6 +121,8 @@ RULES = {
                  {eta: -1, lam: 2, eps: 1}, (_m, _s_pos), {_m: -1, _s_pos: -2}),
     "adamw": Rule("adamw", "AdamW, decoupled decay w <- w - eta*lam*w (Loshchilov & Hutter)", _adamw,
                   (eta, lam, eps), {eta: -1, lam: 1, eps: 1}, (_m, _s_pos), {_m: -1, _s_pos: -2}),
+    "lion": Rule("lion", "Lion, sign of an interpolated momentum, decoupled decay (Chen et al. 2023)", _lion,
+                 (eta, lam), {eta: -1, lam: 1}, (_m,), {_m: -1}),
 }
 
 
@@ -243,6 +261,18 @@ def normalized_sgd_derivation() -> Derivation:
         extras={"k": sp.Integer(0)})
 
 
+def normalized_sgd_angle() -> sp.Expr:
+    """The angle one normalized-SGD step turns a unit ``w`` by, to first order in the step, for a gradient whose
+    part orthogonal to ``w`` has ``E||g_perp||^2 = C`` (here ``C`` is that tangential moment): the rms angle
+    ``atan(eta sqrt(C)/(1 - 2 eta lam))`` (the step is normalized SGD without decay at ``eta/(1 - 2 eta lam)``).
+
+    >>> normalized_sgd_angle()
+    atan(sqrt(C)*eta/(-2*eta*lamda + 1))
+    """
+    from .symbols import C
+    return sp.atan(normalized_sgd_derivation().result * sp.sqrt(C))
+
+
 _h11, _h12, _h22 = sp.symbols("h11 h12 h22", real=True)
 _H = sp.Matrix([[_h11, _h12], [_h12, _h22]])
 
@@ -354,6 +384,8 @@ CLAIMS = (
        _equivariance_claim("rmsprop_torch", _NO, "torch.optim.RMSprop (not in the paper)"),
        _equivariance_claim("adam", printed.TRANSFORM["adam"], printed.TRANSFORM["adam"].where),
        _equivariance_claim("adamw", _NO, "Loshchilov & Hutter 2019 (arXiv 1711.05101)"),
+       _equivariance_claim("nesterov_torch", _NO, "torch.optim.SGD(nesterov=True) (not in the paper)"),
+       _equivariance_claim("lion", _NO, "Chen et al. 2023 (arXiv 2302.06675)"),
        Claim(id="update.newton.equivariance", title="Newton: rescaling equivariance",
              statement="Newton's method is unaffected by the scale of the weights: eta_eff = eta.",
              source="Sec. 5.4", printed=printed.TRANSFORM["newton"], derive=newton_equivariance,

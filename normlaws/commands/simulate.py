@@ -8,19 +8,21 @@ from __future__ import annotations
 import math
 
 from .. import validate
-from ..conventions import CANONICAL, PAPER_STOP_GRADIENT
+from ..conventions import CANONICAL, PAPER_STOP_GRADIENT, bn_unit_convention, rule_decay, run_convention
 from ..errors import UsageError
 from ..output import print_json, table
 
-HELP = "simulate the Section 4 model or a BN unit and compare the stationary norm etc. with the theory"
-RULES = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "normalized")
+HELP = ("simulate the Section 4 model or a BN unit and compare every observable (norm, angle per step, chord, "
+        "gradient-to-weight ratio, the unit's C) with the theory's prediction")
+#: the simulated update rules (``nesterov``: the paper's variable w; ``nesterov_torch``: torch's iterate)
+RULES = ("sgd", "momentum", "nesterov", "nesterov_torch", "rmsprop", "adam", "adamw", "normalized", "lion")
 
 
 def add_arguments(parser) -> None:
     """Options of the four modes (see HELP)."""
     mode = parser.add_argument_group("mode (one of)")
     mode.add_argument("--rule", choices=RULES, help="simulate one (eta, lam) point with this update rule")
-    mode.add_argument("--exponents", choices=RULES[:-1], metavar="RULE",
+    mode.add_argument("--exponents", choices=tuple(r for r in RULES if r not in ("normalized", "lion")), metavar="RULE",
                       help="fit the norm's exponents on grids that respect equilibration")
     mode.add_argument("--checks", action="store_true", help="run the registry's Monte-Carlo checks")
     mode.add_argument("--bench", action="store_true", help="benchmark: chain-steps per second")
@@ -38,11 +40,17 @@ def add_arguments(parser) -> None:
     p.add_argument("--variant", choices=("isotropic", "orthogonal"), default="isotropic",
                    help="Section 4 noise: isotropic (stop-gradient-like) or orthogonal to w (full backward)")
     p.add_argument("--backward", choices=("stop_gradient", "full"), default="stop_gradient",
-                   help="BN unit backward pass")
+                   help="BN unit backward pass: stop_gradient (the paper's Sec. 3) or full (frameworks)")
+    p.add_argument("--loss", choices=("mean", "sum"), default="mean",
+                   help="BN unit loss over the batch: mean (frameworks, default) or sum (the paper's Sec. 2)")
+    p.add_argument("--gamma", type=validate.positive_float, default=1.0, help="BN unit gain gamma (default 1)")
+    p.add_argument("--beta", type=validate.finite_float, default=0.0, help="BN unit shift beta (default 0)")
+    p.add_argument("--sigma-nabla", type=validate.positive_float, default=2**0.5, dest="sigma_nabla",
+                   help="BN unit upstream-gradient std sigma_nabla (default sqrt(2): unit variance per coordinate)")
     p.add_argument("--C", type=validate.positive_float, dest="C", help="Section 4 constant E||g||^2 (default d)")
     p.add_argument("--rho", type=validate.unit_interval, default=0.9, help="momentum / RMSProp decay (0.9)")
-    p.add_argument("--beta1", type=validate.unit_interval, default=0.9, help="Adam beta1 (0.9)")
-    p.add_argument("--beta2", type=validate.unit_interval, default=0.999, help="Adam beta2 (0.999)")
+    p.add_argument("--beta1", type=validate.unit_interval, default=0.9, help="Adam/Lion beta1 (0.9)")
+    p.add_argument("--beta2", type=validate.unit_interval, default=0.999, help="Adam/Lion beta2 (0.999)")
     p.add_argument("--eps", type=validate.nonnegative_float, default=0.0, help="RMSProp/Adam epsilon (0)")
     p.add_argument("--start", type=validate.positive_float,
                    help="start from ||w_0||^2 = START with a cold optimizer state (default: the closure's N*)")
@@ -67,7 +75,8 @@ def _save(args, kind: str, payload: dict) -> None:
     if not args.results:
         return
     from ..records import append_record, provenance
-    convention = PAPER_STOP_GRADIENT if args.model == "bn-unit" and args.backward == "stop_gradient" else CANONICAL
+    backward = args.backward if args.model == "bn-unit" else "full"
+    convention = run_convention(args.rule or args.exponents or "sgd", backward)
     append_record(args.results / "simulate.jsonl",
                   {"kind": kind, "result": payload, "provenance": provenance(args.seed, convention)})
 
@@ -81,9 +90,15 @@ def _fmt(value, se=None) -> str:
 
 
 def _convention_line(args) -> str:
-    if args.model == "bn-unit" and args.backward == "stop_gradient":
-        return PAPER_STOP_GRADIENT.describe()
-    return CANONICAL.describe()
+    """The decay convention of the rule, and the BN unit's (or the Section 4 noise's) conventions."""
+    rule = args.rule or args.exponents
+    lines = [rule_decay(rule) if rule else (PAPER_STOP_GRADIENT if args.backward == "stop_gradient"
+                                            else CANONICAL).describe()]
+    if args.model == "bn-unit":
+        lines.append(bn_unit_convention(args.loss, args.backward))
+    elif rule:
+        lines.append(f"Section 4 model, {args.variant} noise")
+    return "; ".join(lines)
 
 
 def run_point(args) -> int:
@@ -95,16 +110,18 @@ def run_point(args) -> int:
     scalar = args.rule == "sgd" and args.model == "section4"
     spec = Spec(args.rule, hyper, d=args.dim, chains=args.chains or (4096 if scalar else 256), steps=args.steps,
                 burn=args.burn, model=args.model, variant=args.variant, backward=args.backward, batch=args.batch,
-                C=args.C, seed=args.seed, start="closure" if args.start is None else args.start,
+                loss=args.loss, gamma=args.gamma, beta=args.beta, sigma_nabla=args.sigma_nabla, C=args.C, seed=args.seed, start="closure" if args.start is None else args.start,
                 warm=args.start is None, dtype=args.dtype, progress=not args.no_progress,
                 curve=args.start is not None)
     result = simulate(spec)
+    result["convention"] = _convention_line(args)
     _save(args, "point", result)
     if args.json:
         print_json(result)
         return 0
     print(f"{args.rule} on the {args.model} model, eta = {args.eta:g}, lam = {args.lam:g}, d = {args.dim}"
-          + (f", B = {args.batch}, {args.backward}" if args.model == "bn-unit" else f", {args.variant} noise")
+          + (f", B = {args.batch}, {args.backward}, {args.loss} loss, gamma = {args.gamma:g}, beta = {args.beta:g}, "
+             f"sigma_nabla = {args.sigma_nabla:g}" if args.model == "bn-unit" else f", {args.variant} noise")
           + f"; {spec.chains} chains, burn-in {result['burn']}, {result['steps']} measured steps, seed {args.seed}"
           + f" ({result['seconds']:.1f} s, {result['chain_steps_per_second'] / 1e6:.2f} M chain-steps/s)")
     print(f"convention: {_convention_line(args)}")
@@ -132,6 +149,7 @@ def run_exponents(args) -> int:
                        seed=args.seed, size=args.size, model=args.model, variant=args.variant,
                        start="closure" if args.start is None else args.start, rho=args.rho, beta1=args.beta1,
                        beta2=args.beta2, progress=not args.no_progress)
+    result["convention"] = _convention_line(args)
     _save(args, "exponents", result)
     if args.json:
         print_json(result)
