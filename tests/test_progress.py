@@ -11,7 +11,8 @@ def test_a_line_per_decile_off_a_terminal_with_the_note():
         bar.advance(1, note=f"epoch {i}")
     bar.close()
     lines = out.getvalue().splitlines()
-    assert len(lines) == 11 and lines[-1]   # the first unit, then each 10 %.startswith("sweep [########################] 20/20")
+    assert len(lines) == 11                 # the first unit, then each 10 %
+    assert lines[-1].startswith("sweep [########################] 20/20")
     assert lines[-1].endswith("epoch 19")
 
 

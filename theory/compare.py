@@ -148,20 +148,20 @@ def compare_formula(printed: sp.Basic, derived: sp.Basic, form: str = "exact", v
     note = _alternate_note(printed, alternates)
     if not variables and not large:
         return verdict_for(NOT_AT_ALL, asserted, f"the printed formula differs from the derived one: printed "
-                           f"{sp.sstr(printed)}, derived {sp.sstr(derived)}{note}", pe, de)
+                           f"{show(printed)}, derived {show(derived)}{note}", pe, de)
     ratio = sp.simplify(leading_term(printed, *regime) / leading_term(derived, *regime))
     if ratio == 1:
         return verdict_for(LEADING, asserted, f"equal leading terms as {_regime(*regime)}; they differ beyond "
-                           f"leading order (printed/derived = {sp.sstr(sp.simplify(printed / derived))}){note}",
+                           f"leading order (printed/derived = {show(sp.simplify(printed / derived))}){note}",
                            pe, de)
     if pe and pe == de and all(v is not sp.nan for v in pe.values()):
         return verdict_for(SCALING, asserted, f"same exponents {_fmt(de)}; printed/derived leading ratio = "
-                           f"{sp.sstr(ratio)}{note}", pe, de)
+                           f"{show(ratio)}{note}", pe, de)
     if pe and all(v is not sp.nan for v in list(pe.values()) + list(de.values())):
         detail = f"printed exponents {_fmt(pe)}, derived {_fmt(de)}"
     else:
-        detail = (f"leading terms differ: printed {sp.sstr(leading_term(printed, *regime))}, derived "
-                  f"{sp.sstr(leading_term(derived, *regime))}")
+        detail = (f"leading terms differ: printed {show(leading_term(printed, *regime))}, derived "
+                  f"{show(leading_term(derived, *regime))}")
     return verdict_for(NOT_AT_ALL, asserted, detail + note, pe, de)
 
 
@@ -169,7 +169,7 @@ def _compare_tuples(printed: sp.Matrix, derived: sp.Matrix) -> Verdict:
     """Verdict for a printed tuple (e.g. a hyperparameter transformation) against the derived one."""
     if printed.shape == derived.shape and _equal(printed, derived):
         return Verdict(AGREES, "every entry of the printed tuple equals the derived one", holds=EXACTLY)
-    wrong = [f"{sp.sstr(p)} (derived {sp.sstr(q)})" for p, q in zip(printed, derived) if not _equal(p, q)]
+    wrong = [f"{show(p)} (derived {show(q)})" for p, q in zip(printed, derived) if not _equal(p, q)]
     return Verdict(DISAGREES, "entries that differ: " + "; ".join(wrong), holds=NOT_AT_ALL)
 
 
@@ -198,7 +198,7 @@ def compare_identity(printed_residual: sp.Basic, printed_domain: dict, derived_r
         return Verdict(DISAGREES, "the identity does not hold, and the derived condition was not proven",
                        holds=NOT_AT_ALL)
     return Verdict(DISAGREES, f"holds only when {condition}; residual on the printed domain: "
-                   f"{sp.sstr(canonical(wide))}", holds=NOT_AT_ALL)
+                   f"{show(canonical(wide))}", holds=NOT_AT_ALL)
 
 
 def judged(holds: bool, detail: str, partial: str = "") -> Verdict:
@@ -209,6 +209,11 @@ def judged(holds: bool, detail: str, partial: str = "") -> Verdict:
     if holds:
         return Verdict(AGREES, detail, holds=EXACTLY)
     return Verdict(DISAGREES, detail + (f"; what holds: {partial}" if partial else ""), holds=NOT_AT_ALL)
+
+
+def show(expr) -> str:
+    """``expr`` as a string, the same under every hash seed (:func:`canonical` first)."""
+    return sp.sstr(canonical(expr))
 
 
 def canonical(expr: sp.Basic) -> sp.Basic:

@@ -230,8 +230,10 @@ CLAIMS = [
     Claim(id="discussion.regularized_parameters", title="Which parameters L2 actually regularizes",
           statement="the only parameters actually regularized are the gamma's of the last layer",
           source="Sec. 7", printed=printed.REGULARIZED, derive=derive_regularized_parameters,
-          condition=("the last normalized layer's beta and everything after the last normalization (final weights V, "
-                     "bias b) are counted too"),
-          instantiate=lambda statement: (statement.lhs - statement.rhs).subs(sp.Symbol("R"), regularized_set()),
+          condition=("the last normalized layer's beta is counted too, among the BN parameters (gamma, beta) the sentence "
+                     "is about; the weights after the last normalization (V, b) are regularized as well, which the "
+                     "sentence does not address"),
+          instantiate=lambda statement: (statement.lhs - statement.rhs).subs(
+              sp.Symbol("R"), regularized_set() - set_symbol(["V", "b"])),
           tags=("discussion", "l2")),
 ]

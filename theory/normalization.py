@@ -45,6 +45,7 @@ from sympy.core.function import AppliedUndef
 
 from . import printed
 from .claim import Claim
+from .compare import Verdict, judged
 from .derivation import Derivation, Step
 from .symbols import alpha, alpha_real, beta, eps, gamma, lam
 
@@ -665,26 +666,36 @@ def _radial_regularized_loss(strength, scale):
 
 
 def derive_l2_optimum() -> Derivation:
-    """``w . grad L_lambda(w) = 2 lambda ||w||^2 > 0``: no stationary point, hence no minimiser, for lambda > 0."""
+    """The infimum of ``L_lambda`` is ``inf L`` for every ``lambda > 0``, approached as ``||w|| -> 0`` along an optimal
+    direction; ``w . grad L_lambda(w) = 2 lambda ||w||^2 > 0`` says it is not attained (no minimiser)."""
     t_ = sp.Symbol("t", positive=True)
     radial_value = _radial_regularized_loss(lam, 1)
     along_ray = pull_scale(angular_loss(scaled(WEIGHTS, t_)) + penalty(scaled(WEIGHTS, t_)), t_)
     sq = sp.expand(w1**2 + w2**2)
+    inf_along_ray = sp.limit(along_ray, t_, 0)
     return Derivation(
-        result=radial_value - 2 * lam * sq,
+        result=inf_along_ray,
         steps=[Step("a scale-invariant loss plus the penalty", angular_loss(WEIGHTS) + penalty(WEIGHTS)),
-               Step("its derivative along the ray, w . grad L_lambda(w)", radial_value),
-               Step("along the ray t*w, t > 0", along_ray)],
+               Step("along the ray t*w, t > 0: the loss keeps its value, the penalty scales by t^2", along_ray),
+               Step("its infimum over the ray (t -> 0): the loss of the direction, for every lambda", inf_along_ray),
+               Step("w . grad L_lambda(w): positive at every w != 0, so the infimum is not attained", radial_value)],
         proofs={"w . grad L_lambda = 2 lambda ||w||^2": radial_value - 2 * lam * sq,
-                "L_lambda(t w) = L(w) + lambda t^2 ||w||^2": along_ray - angular_loss(WEIGHTS) - lam * t_**2 * sq},
-        summary=("For lambda > 0 and a scale-invariant L, w . grad L_lambda(w) = 2 lambda ||w||^2 > 0 at every w != 0, "
-                 "so L_lambda has no stationary point and no minimiser: L_lambda(t w) = L(w) + lambda t^2 ||w||^2 "
-                 "decreases to L(w) as t -> 0, and at w = 0 the normalized output is undefined. What is true: "
-                 "inf L_lambda = min over directions of L for every lambda > 0, approached along an optimal direction "
-                 "as ||w|| -> 0, so lambda has no effect on the attainable function (the paper's point); L_lambda and "
-                 "L_{lambda alpha^2} are one landscape up to w -> alpha w; lambda only sets how fast ||w|| shrinks, "
-                 "i.e. the effective learning rate (Sec. 3-4). For lambda = 0 minimisers, if any, are whole rays."),
-        extras={"radial_derivative": 2 * lam * sq})
+                "L_lambda(t w) = L(w) + lambda t^2 ||w||^2": along_ray - angular_loss(WEIGHTS) - lam * t_**2 * sq,
+                "the infimum over each ray does not depend on lambda": sp.diff(inf_along_ray, lam)},
+        summary=("inf over w of L_lambda = inf over directions of L for every lambda > 0: L_lambda(t w) = L(w) + lambda "
+                 "t^2 ||w||^2 decreases to L(w) as t -> 0, so the optimal function (the direction) and the optimal "
+                 "value do not depend on lambda -- the paper's point. The infimum is approached as ||w|| -> 0 and not "
+                 "attained (w . grad L_lambda(w) = 2 lambda ||w||^2 > 0: no stationary point), so no minimiser exists "
+                 "for lambda > 0; lambda only sets how fast ||w|| shrinks, i.e. the effective learning rate (Sec. 3-4)."),
+        extras={"radial_derivative": 2 * lam * sq, "inf_along_ray": inf_along_ray})
+
+
+def judge_l2_optimum(dv: Derivation) -> Verdict:
+    """The sentence holds when the infimum along every ray is lambda-free (the weights' scale compensates)."""
+    holds = sp.diff(dv.extras["inf_along_ray"], lam) == 0 and dv.extras["inf_along_ray"] == angular_loss(WEIGHTS)
+    return judged(holds, "the optimal function and value are the same for every lambda > 0: inf L_lambda = inf L, "
+                  "approached along an optimal direction as ||w|| -> 0 (not attained: L_lambda has no minimiser for "
+                  "lambda > 0, so lambda only sets the scale of w and with it the effective learning rate)")
 
 
 # ---- Section 3: gradients ---------------------------------------------------------------------------------------
@@ -961,12 +972,9 @@ CLAIMS = [
                      "sqnorm": lambda s: sp.expand(sum(wi**2 for wi in scaled(WEIGHTS, s)))},
                     condition=("the penalty term is lambda ||alpha w||^2 = lambda alpha^2 ||w||^2 (as printed it holds "
                                "only for alpha = 1)"), tags=("l2", "typo")),
-    _identity_claim("l2.optimum", "lambda has no effect on the optimum",
-                    "the optimum of L_lambda does not depend on lambda", "Sec. 2", _P.L2_OPTIMUM, derive_l2_optimum,
-                    {"w_dot_nabla_L_lambda": _radial_regularized_loss},
-                    condition=("lambda = 0; for lambda > 0, w . grad L_lambda(w) = 2 lambda ||w||^2 > 0, so L_lambda "
-                               "has no minimiser (its infimum, the same for every lambda, is approached as w -> 0)"),
-                    tags=("l2",)),
+    Claim(id="l2.optimum", title="lambda has no effect on the optimum",
+          statement="the parameter lambda has no impact on the optimum, since the weights can be scaled to compensate",
+          source="Sec. 2", printed=_P.L2_OPTIMUM, derive=derive_l2_optimum, judge=judge_l2_optimum, tags=("l2",)),
     _identity_claim("grad.scaling.bn_stopgrad", "BN gradient scales like 1/alpha (stop-gradient)",
                     "grad y_BN(alpha w) = grad y_BN(w)/alpha", "Sec. 3", _P.GRAD_SCALING["bn"],
                     derive_grad_scaling_bn_stopgrad, {"nabla_y_BN": lambda s: bn_stopgrad_derivative_at(1, s)},
@@ -1003,9 +1011,9 @@ CLAIMS = [
                     condition="full backpropagation",
                     tags=("gradient", "euler")),
     _identity_claim("grad.euler.stopgrad", "The stop-gradient gradient is orthogonal to w only in expectation",
-                    "w . grad L(w) = 0", "Sec. 4 (implicit in the norm recursion), in the Sec. 3 convention",
-                    _P.EULER_ORTHOGONAL, derive_euler_stopgrad,
-                    {"w_dot_nabla_L": lambda s: standardized_loss_radial(STOPGRAD)}, convention=STOPGRAD,
+                    "E[w . grad L(w)] = 0", "Sec. 4 (the recursion for E||w_{t+1}||^2), in the Sec. 3 convention",
+                    _P.EULER_IN_EXPECTATION, derive_euler_stopgrad,
+                    {"E_w_dot_nabla_L": lambda s: derive_euler_stopgrad().result}, convention=STOPGRAD,
                     condition=("it is read in expectation over upstream gradients of mean zero given X (the Sec. 4 "
                                "model), or gradients are fully backpropagated; pointwise w . grad L = "
                                "sum_k delta_k zhat_k + (mu/sigma) sum_k delta_k"), tags=("gradient", "euler")),

@@ -107,7 +107,7 @@ ADAM_STEP = Printed(eta * (_v / (1 - beta1)) / (sp.sqrt(_g / (1 - beta2)) + eps)
 # ``X`` is the sample's input row (a vector), ``Xw`` the scalar X.w, ``XtX`` the matrix X^T X, ``norm_w`` ||w||_2,
 # ``sigma`` sigma(Xw), ``z`` the input to the nonlinearity g; vectors are read along a direction v (X -> X.v).
 # ``domain`` widens a positive symbol to the paper's domain where the paper states no restriction.
-from .symbols import alpha as _alpha, alpha_real as _alpha_real, beta  # noqa: E402
+from .symbols import alpha as _alpha, beta  # noqa: E402
 
 w_vec = sp.Symbol("w")                      # a unit's weight vector, abstractly
 W_mat = sp.Symbol("W")                      # a layer's weight matrix, abstractly
@@ -121,21 +121,23 @@ alpha_1 = sp.Symbol("alpha1", positive=True)  # footnote 1: the scale factor of 
 log_n = sp.Symbol("log_n", positive=True)   # ln(n), n the number of values normalized (Hoffer's L-inf constant)
 inv_n = sp.Symbol("inv_n", positive=True)   # 1/n, n the batch size (Hoffer's L1 constant, read at batch size n)
 _fn = sp.Function
-_wide = {_alpha: _alpha_real}               # Sec. 1 states no sign for the scale factor
+#: Sec. 1 states no sign for the scale factor; "scaling" and Sec. 3.1's alpha = ||w||_2 make it positive. Read so (a
+#: verdict rests on what the paper says); for alpha < 0 the normalized output changes sign (the derivation says so)
+_SCALING_TEXT = "alpha > 0, as 'scaling' and Sec. 3.1's alpha = ||w||_2 read; for alpha < 0 the output changes sign"
 
 #: Sec. 1: y(X; alpha w, gamma, beta) = y(X; w, gamma, beta) "for each normalization strategy" (no sign stated)
 INVARIANCE = {
     "bn": Printed(sp.Eq(_fn("y_BN")(_alpha * w_vec), _fn("y_BN")(w_vec)), "identity",
-                  "Sec. 1, eq. y(X; alpha w, gamma, beta) = y(X; w, gamma, beta), for BN", domain=_wide),
+                  "Sec. 1, eq. y(X; alpha w, gamma, beta) = y(X; w, gamma, beta), for BN", text=_SCALING_TEXT),
     "bn_eps": Printed(sp.Eq(_fn("y_BN_eps")(_alpha * w_vec), _fn("y_BN_eps")(w_vec)), "identity",
                       "Sec. 1, the same equation, for BN as frameworks compute it: sigma = sqrt(var + epsilon)",
-                      text="the paper's BN formula has no epsilon; every framework adds one (1e-5 by default)",
-                      domain=_wide),
+                      text="the paper's BN formula has no epsilon; every framework adds one (1e-5 by default); "
+                           + _SCALING_TEXT),
     "wn": Printed(sp.Eq(_fn("y_WN")(_alpha * w_vec), _fn("y_WN")(w_vec)), "identity",
-                  "Sec. 1, the same equation, for WN", domain=_wide),
+                  "Sec. 1, the same equation, for WN", text=_SCALING_TEXT),
     "ln": Printed(sp.Eq(_fn("y_LN")(_alpha * W_mat), _fn("y_LN")(W_mat)), "identity",
                   "Sec. 1, the same equation, for LN, with footnote 1 (the whole matrix W scaled uniformly)",
-                  domain=_wide),
+                  text=_SCALING_TEXT),
     # Hoffer et al. 2018, Sec. 2: BN(||w||_2 w_hat x) = BN(w_hat x); the scale factor is a norm, so positive
     "l1bn": Printed(sp.Eq(_fn("y_L1BN")(_alpha * w_vec), _fn("y_L1BN")(w_vec)), "identity",
                     "Hoffer et al. 2018, Sec. 2 (BN(||w|| w_hat x) = BN(w_hat x), factor ||w|| > 0), for L1 "
@@ -170,12 +172,10 @@ L2_RESCALING = Printed(sp.Eq(_fn("L_lambda")(lam, _alpha * w_vec), _fn("L_lambda
 L2_RESCALING_MIDDLE = Printed(sp.Eq(_fn("L_lambda")(lam, _alpha * w_vec), _fn("L")(w_vec) + lam * _fn("sqnorm")(w_vec)),
                               "identity",
                               "Sec. 2, the middle member: sum_i l_i(y(X_i; w, gamma, beta)) + lambda ||w||_2^2")
-#: Sec. 2: "the parameter lambda has no impact on the optimum, since the weights can be scaled to compensate";
-#: an optimum w* != 0 of L_lambda is stationary along its own ray: w* . grad L_lambda(w*) = 0
-L2_OPTIMUM = Printed(sp.Eq(_fn("w_dot_nabla_L_lambda")(lam, w_vec), 0), "identity",
-                     "Sec. 2 (lambda has no impact on the optimum), as the stationarity an optimum w* != 0 needs "
-                     "along its ray: w* . grad L_lambda(w*) = 0",
-                     text="the paper presumes an optimum exists; the formal reading is its first-order condition")
+#: Sec. 2: "the parameter lambda has no impact on the optimum, since the weights can be scaled to compensate"
+L2_OPTIMUM = Printed(None, "verbal", "Sec. 2 (lambda has no impact on the optimum)",
+                     text="And the parameter lambda has no impact on the optimum, since the weights can be scaled to "
+                          "compensate.")
 
 #: Sec. 3 and 5.4 (alpha = ||w||_2 > 0 in Sec. 3.1)
 GRAD_SCALING = {
@@ -201,6 +201,13 @@ GRAD_FORMULA_WN = Printed(sp.Eq(_fn("nabla_y_WN")(_alpha * w_vec),
 EULER_ORTHOGONAL = Printed(sp.Eq(_fn("w_dot_nabla_L")(w_vec), 0), "identity",
                            "Sec. 4, the norm recursion without a cross term 2 eta (1 - eta lambda) w_t . grad L(w_t)",
                            text="the recursion holds only if w . grad L(w) = 0 (pointwise, or at least in expectation)")
+
+#: Sec. 4's recursion is for E||w_{t+1}||^2: without a cross term it needs E[w . grad L(w)] = 0 (the model's
+#: E[grad L(w_t)] = 0), not a pointwise identity
+EULER_IN_EXPECTATION = Printed(sp.Eq(_fn("E_w_dot_nabla_L")(w_vec), 0), "identity",
+                               "Sec. 4, the recursion for E||w_{t+1}||^2 without a cross term 2 eta (1 - eta lambda) "
+                               "E[w_t . grad L(w_t)]",
+                               text="the recursion is an expectation: it holds if E[w . grad L(w)] = 0")
 
 #: Sec. 5.4: grad^2 y_BN "scales like 1/alpha^2 when the weights are scaled by alpha"; "the same holds for WN and LN"
 HESS_SCALING = {

@@ -330,21 +330,31 @@ def adam_bias_correction() -> Derivation:
     at_one = correct.subs(t, 1)
     printed_form = eta * (m / (1 - beta1)) / (sp.sqrt(s / (1 - beta2)) + eps)
     late = correct.subs({eps: 0, beta1**t: 0, beta2**t: 0}) / printed_form.subs(eps, 0)  # 0 < beta < 1
+    printed_share = sp.simplify(1 / late)                 # the printed step as a fraction of the correct one
+    at_defaults = float(printed_share.subs({beta1: sp.Rational(9, 10), beta2: sp.Rational(999, 1000)}))
     return Derivation(
         result=correct,
         steps=[Step("Adam's step with bias correction (Kingma & Ba 2014, Alg. 1)", correct),
                Step("at t = 1 it equals the printed step", at_one),
-               Step("for t -> infinity (eps = 0) the correct step is the printed one times", sp.simplify(late))],
+               Step("for t -> infinity (eps = 0) the printed step is the correct one times", printed_share)],
         proofs={"equal_at_t1": at_one - printed_form},
-        summary="the step divides v by (1 - beta1^t) and g by (1 - beta2^t); the printed (1 - rho1), "
-                "(1 - rho2) is right only at t = 1 and later scales the step by (1-rho1)/sqrt(1-rho2) "
-                "(0.1/sqrt(0.001) = 3.16 for the defaults), a constant that changes no scaling law",
-        extras={"late_ratio": sp.simplify(late)})
+        summary="the step divides v by (1 - beta1^t) and g by (1 - beta2^t); the printed (1 - rho1), (1 - rho2) is "
+                "right only at t = 1, and for large t the printed step is sqrt(1 - rho2)/(1 - rho1) times the correct "
+                f"one ({at_defaults:.3f} for the defaults 0.9, 0.999), a constant that changes no scaling law",
+        extras={"late_ratio": sp.simplify(late), "printed_share": printed_share})
 
 
 # ---- the claims ------------------------------------------------------------------------------------------
 _ROW = {"sgd": "SGD", "momentum": "Momentum", "rmsprop": "RMSProp", "adam": "ADAM",
         "normalized": "Normalized SGD", "newton": "Newton"}
+
+
+def _newton_eff_lr_eq_claim() -> Claim:
+    return Claim(id="table1.newton.eff_lr_eq", title="Newton: effective learning rate at equilibrium",
+                 statement="Newton's effective learning rate is eta whatever the weight scale, so also at equilibrium "
+                           "(where the weights shrink to 0).",
+                 source=printed.EFF_LR_EQ["newton"].where, printed=printed.EFF_LR_EQ["newton"], derive=newton_eff_lr,
+                 tags=("table1", "equivariance"))
 
 
 def _eff_lr_claim(name: str) -> Claim:
@@ -377,6 +387,7 @@ def _optimal_claim(name: str) -> Claim:
 _NO = Printed(None, "none", "")
 CLAIMS = (
     [_eff_lr_claim(n) for n in ("sgd", "momentum", "rmsprop", "adam", "normalized", "newton")]
+    + [_newton_eff_lr_eq_claim()]
     + [_equivariance_claim("sgd", printed.TRANSFORM["sgd"], printed.TRANSFORM["sgd"].where),
        _equivariance_claim("momentum", printed.TRANSFORM["momentum"], printed.TRANSFORM["momentum"].where),
        _equivariance_claim("nesterov", printed.TRANSFORM["momentum"], printed.TRANSFORM["momentum"].where),
