@@ -1,12 +1,17 @@
 """The one registry of claims: gathered from the ``theory`` modules, in a stable order.
 
 Each theory module that makes claims exports ``CLAIMS`` (a list of :class:`normlaws.theory.claim.Claim`).
-The numeric legs register their checks by claim id (``LEGS``); a claim shows which legs exist.
+The numeric legs register their checks by claim id (``LEG_MODULES``); the property leg is the Hypothesis property
+tests marked ``@pytest.mark.claims(...)`` (their map, ``property_leg.json``, is collected from the markers and
+kept equal to them by ``tests/test_property_leg.py``). A claim shows which of the four legs exist:
+symbolic, property, Monte-Carlo, training.
 """
 from __future__ import annotations
 
 import importlib
+import json
 from functools import lru_cache
+from pathlib import Path
 
 from .errors import UsageError
 
@@ -71,6 +76,19 @@ def leg_checks(leg: str) -> dict:
     return dict(module.CHECKS)
 
 
+#: the four legs, in the order tables show them
+LEGS = ("symbolic", "property", "montecarlo", "training")
+PROPERTY_MAP = Path(__file__).with_name("property_leg.json")
+
+
+@lru_cache(maxsize=None)
+def property_tests() -> dict:
+    """``{claim_id: [property test node ids]}`` (``property_leg.json``, collected from the tests' markers)."""
+    return json.loads(PROPERTY_MAP.read_text())
+
+
 def legs_of(claim_id: str) -> list[str]:
-    """The legs that verify this claim: 'symbolic' always, and each numeric leg with a check for it."""
-    return ["symbolic"] + [leg for leg in LEG_MODULES if claim_id in leg_checks(leg)]
+    """The legs that verify this claim: 'symbolic' always, 'property' when property tests are marked with it, and
+    each numeric leg with a check for it."""
+    numeric = [leg for leg in LEG_MODULES if claim_id in leg_checks(leg)]
+    return ["symbolic"] + (["property"] if claim_id in property_tests() else []) + numeric

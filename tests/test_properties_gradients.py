@@ -61,36 +61,45 @@ def unit_cases(draw, k_max=2, d_max=4, sign="positive", per_channel=False):
 
 # ---- homogeneity -------------------------------------------------------------------------------------
 
+@pytest.mark.claims("grad.scaling.bn_stopgrad", "grad.scaling.bn_full")
 @given(unit_cases(per_channel=True), BACKWARDS)
 def test_bn_gradient_is_homogeneous_of_degree_minus_one(case, backward):
     X, W, alpha = case
     nt.assert_gradient_homogeneous(BNUnits(W, backward), X, alpha, per="channel")
 
 
+@pytest.mark.claims("grad.scaling.wn")
 @given(unit_cases(per_channel=True))
 def test_wn_gradient_is_homogeneous_of_degree_minus_one(case):
     X, W, alpha = case
     nt.assert_gradient_homogeneous(WNUnits(W), X, alpha, per="channel")
 
 
+@pytest.mark.claims("hess.scaling.bn_full", "hess.scaling.bn_stopgrad")
 @given(unit_cases(k_max=2, d_max=3), BACKWARDS)
 def test_bn_hessian_is_homogeneous_of_degree_minus_two(case, backward):
     X, W, alpha = case
     nt.assert_hessian_homogeneous(BNUnits(W, backward), X, alpha)
 
 
+@pytest.mark.claims("hess.scaling.bn_full")
 @given(unit_cases(k_max=2, d_max=3, per_channel=True))
 def test_bn_hessian_per_channel_is_s_inverse_h_s_inverse(case):
     X, W, alpha = case
     nt.assert_hessian_homogeneous(BNUnits(W), X, alpha, per="channel")
 
 
+@pytest.mark.claims("hess.scaling.wn")
 @given(unit_cases(k_max=1, d_max=3))
 def test_wn_hessian_is_homogeneous_of_degree_minus_two(case):
     X, W, alpha = case
     nt.assert_hessian_homogeneous(WNUnits(W), X, alpha)
 
 
+@pytest.mark.claims("grad.scaling.bn_stopgrad",
+                    "grad.scaling.bn_full",
+                    "hess.scaling.bn_full",
+                    "hess.scaling.bn_stopgrad")
 @pytest.mark.parametrize("backward", ["full", "stop_gradient"])
 def test_measured_degrees_are_0_minus_1_minus_2(backward):
     gen = np.random.default_rng(0)
@@ -101,6 +110,7 @@ def test_measured_degrees_are_0_minus_1_minus_2(backward):
     assert np.allclose(degrees, [0, -1, -2], rtol=0, atol=1e-9), degrees
 
 
+@pytest.mark.claims("grad.scaling.bn_full")
 def test_search_finds_negative_scale_breaking_gradient_homogeneity():
     def check(case):
         X, W, alpha = case
@@ -118,6 +128,7 @@ def bn_gradient_terms(X, w, up):
     return np.abs(X).T @ (r + r.mean() + np.abs(y) * (r * np.abs(y)).mean()) / D
 
 
+@pytest.mark.claims("grad.formula.bn_stopgrad")
 @given(unit_cases(k_max=1), BACKWARDS, st.data())
 def test_numpy_bn_gradient_matches_autograd(case, backward, data):
     X, W, _ = case
@@ -148,6 +159,7 @@ def inner_product_with_bound(model, X, W, up):
     return float(g @ w), float(tol @ w.abs()) + w.numel() * unit_roundoff() * float((g * w).abs().sum())
 
 
+@pytest.mark.claims("grad.euler.orthogonal")
 @given(unit_cases(k_max=1), st.data())
 def test_full_backward_gradient_is_orthogonal_to_w(case, data):
     X, W, _ = case
@@ -157,6 +169,7 @@ def test_full_backward_gradient_is_orthogonal_to_w(case, data):
         assert abs(value) <= bound, f"<grad, w> = {value:.3g} > {bound:.3g} for {type(model).__name__}"
 
 
+@pytest.mark.claims("grad.euler.stopgrad")
 def test_search_finds_stop_gradient_not_exactly_orthogonal():
     def check(case, up):
         X, W, _ = case
@@ -177,6 +190,7 @@ def stop_gradient_inner_products(upstream_of, draws=4000, seed=0):
     return np.array(out)
 
 
+@pytest.mark.claims("grad.euler.stopgrad")
 def test_stop_gradient_is_orthogonal_in_expectation():
     """Upstream gradients independent of the batch, mean zero: E<g_sg, w> = 0. Fixed seed; the mean of 4000
     bounded cosines is within 4 standard errors of 0 unless the expectation is not 0 (z = 4: a false alarm
@@ -186,6 +200,7 @@ def test_stop_gradient_is_orthogonal_in_expectation():
     assert abs(c.mean()) <= 4 * se, f"mean cosine {c.mean():.3g}, standard error {se:.3g}"
 
 
+@pytest.mark.claims("grad.euler.stopgrad")
 def test_stop_gradient_orthogonality_needs_independent_upstream():
     """Teeth: an upstream gradient correlated with the pre-activations (here with (Xw)^2, i.e. with the
     mean the stop-gradient ignores) makes the expected inner product nonzero, and the same statistic sees it."""

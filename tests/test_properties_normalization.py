@@ -6,6 +6,7 @@ find the counterexamples where it does not hold: a negative scale, per-unit scal
 at tiny (scaled) weight norms.
 """
 import numpy as np
+import pytest
 from hypothesis import assume, given, strategies as st
 
 import normlaws.testing as nt
@@ -43,11 +44,13 @@ def check_bn_invariant(case, p=2):
     assert np.all(np.abs(y_scaled - y) <= bound), f"max excess {np.max(np.abs(y_scaled - y) - bound):.3g}"
 
 
+@pytest.mark.claims("invariance.bn")
 @given(layer_cases(), P_NORMS)
 def test_bn_is_invariant_per_unit_for_positive_scales(case, p):
     check_bn_invariant(case, p=p)
 
 
+@pytest.mark.claims("invariance.bn")
 @given(layer_cases(sign="any"), P_NORMS)
 def test_bn_is_odd_under_negative_scales(case, p):
     """BN(alpha w) = sign(alpha) BN(w): every spread is positively homogeneous of degree 1."""
@@ -59,6 +62,7 @@ def test_bn_is_odd_under_negative_scales(case, p):
     assert np.all(np.abs(y_neg + y) <= normalization_bound(X, W, y, D, 0, spread_constant(p, X.shape[0])))
 
 
+@pytest.mark.claims("invariance.bn")
 def test_search_finds_the_negative_scale_counterexample():
     found = nt.find_counterexample(check_bn_invariant, layer_cases(sign="any"))
     assert found is not None, "BN is not invariant under a negative scale, and the search must show it"
@@ -66,6 +70,7 @@ def test_search_finds_the_negative_scale_counterexample():
     assert np.any(alpha < 0), f"the counterexample should have a negative scale, got alpha={alpha}"
 
 
+@pytest.mark.claims("invariance.bn")
 @given(layer_cases(power_of_two=True), P_NORMS)
 def test_bn_is_bitwise_invariant_under_powers_of_two(case, p):
     """Multiplying by 2**k commutes with every rounding (no over/underflow here): exact equality is derived."""
@@ -90,6 +95,7 @@ def bn_eps_parts(X, W, alpha, eps):
     return y, y0, D0**2, normalization_bound(X, W, y, D, axis=0)
 
 
+@pytest.mark.claims("invariance.bn.epsilon")
 @given(layer_cases(), nt.epsilons(1e-12, 1e-1))
 def test_bn_eps_deviation_is_within_the_derived_eps_term(case, eps):
     X, W, alpha = case
@@ -98,6 +104,7 @@ def test_bn_eps_deviation_is_within_the_derived_eps_term(case, eps):
     assert np.all(np.abs(y_scaled - y) <= bound + eps_effect(y0, v, eps, alpha))
 
 
+@pytest.mark.claims("invariance.bn.epsilon")
 @given(layer_cases(), nt.epsilons(1e-12, 1e-1))
 def test_bn_eps_identity_rescales_eps(case, eps):
     """BN_eps(alpha w) = BN_{eps/alpha^2}(w) exactly (per unit: eps/alpha_j^2 for unit j)."""
@@ -108,6 +115,7 @@ def test_bn_eps_identity_rescales_eps(case, eps):
     assert np.all(np.abs(y_scaled - y_ref) <= normalization_bound(X, W, y_ref, D_ref, axis=0))
 
 
+@pytest.mark.claims("invariance.bn.epsilon")
 @given(layer_cases(), st.floats(0.0, 1.0))
 def test_bn_with_eps_below_float_resolution_is_invariant(case, fraction):
     """When eps/(alpha^2 Var) and eps/Var are below u, eps cannot move the result: plain invariance holds."""
@@ -132,6 +140,7 @@ def check_bn_eps_invariant(case):
     assert np.all(np.abs(y_scaled - y) <= normalization_bound(X, W, y, D, axis=0))
 
 
+@pytest.mark.claims("invariance.bn.epsilon")
 def test_search_finds_eps_breaking_invariance_at_tiny_weight_norms():
     found = nt.find_counterexample(check_bn_eps_invariant, layer_cases())
     assert found is not None, "BN with eps=1e-5 is not invariant at tiny weight norms; the search must show it"
@@ -151,17 +160,20 @@ def check_wn_invariant(case):
     assert np.all(np.abs(y_scaled - y) <= weight_norm_bound(X, W, y, norm))
 
 
+@pytest.mark.claims("invariance.wn")
 @given(layer_cases())
 def test_wn_is_invariant_per_unit_for_positive_scales(case):
     check_wn_invariant(case)
 
 
+@pytest.mark.claims("invariance.wn")
 @given(layer_cases(power_of_two=True))
 def test_wn_is_bitwise_invariant_under_powers_of_two(case):
     X, W, alpha = case
     assert np.array_equal(weight_norm(X, W * alpha)[0], weight_norm(X, W)[0])
 
 
+@pytest.mark.claims("invariance.wn")
 def test_search_finds_wn_negative_scale_counterexample():
     found = nt.find_counterexample(check_wn_invariant, layer_cases(sign="any"))
     assert found is not None and np.any(found[0][2] < 0)
@@ -186,11 +198,13 @@ def check_ln_invariant(case):
     assert np.all(np.abs(y_scaled - y) <= normalization_bound(X, W, y, D, axis=1))
 
 
+@pytest.mark.claims("invariance.ln")
 @given(ln_cases())
 def test_ln_is_invariant_for_one_positive_scale_per_layer(case):
     check_ln_invariant(case)
 
 
+@pytest.mark.claims("invariance.ln.per_unit")
 def test_search_finds_ln_per_unit_counterexample():
     """LN normalizes across units, so scaling units differently changes the output (the paper's footnote 1)."""
     found = nt.find_counterexample(check_ln_invariant, ln_cases(per_unit=True))
@@ -201,6 +215,7 @@ def test_search_finds_ln_per_unit_counterexample():
 
 # ---- L_lambda(alpha w) = L_{lambda alpha^2}(w) -------------------------------------------------------
 
+@pytest.mark.claims("l2.rescaling")
 @given(st.data(), nt.scale_factors(), st.floats(1e-6, 1.0))
 def test_regularized_loss_rescales_lambda(data, alpha, lam):
     """``L(w) + lam ||alpha w||^2 = L(w) + (lam alpha^2) ||w||^2`` for a scale-invariant L (Sec. 2)."""

@@ -331,7 +331,7 @@ def _claim_or_skip(claim_id):
     return registry.get(claim_id)
 
 
-@pytest.mark.parametrize("claim_id", sorted(REFERENCES))
+@pytest.mark.parametrize("claim_id", [pytest.param(cid, marks=pytest.mark.claims(cid)) for cid in sorted(REFERENCES)])
 def test_closed_form_agrees_with_numpy(claim_id):
     claim = _claim_or_skip(claim_id)
     check, monte_carlo = REFERENCES[claim_id]

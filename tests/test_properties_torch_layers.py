@@ -58,6 +58,7 @@ def linear_cases(draw, n_min=2, sign="positive", per_channel=True):
 
 # ---- BatchNorm ------------------------------------------------------------------------------------------
 
+@pytest.mark.claims("invariance.bn")
 @given(linear_cases(), st.booleans())
 def test_batchnorm1d_train_is_invariant_per_channel(case, bias):
     X, W, alpha, seed = case
@@ -65,6 +66,7 @@ def test_batchnorm1d_train_is_invariant_per_channel(case, bias):
     nt.assert_scale_invariant(model, X, alpha, param="linear.weight", per="channel")
 
 
+@pytest.mark.claims("invariance.bn.epsilon")
 @given(linear_cases(per_channel=False), nt.epsilons(1e-8, 1e-1))
 def test_batchnorm1d_train_eps_identity(case, eps):
     X, W, alpha, seed = case
@@ -78,11 +80,13 @@ def check_default_bn(case):
     nt.assert_scale_invariant(model, X, alpha, param="linear.weight")
 
 
+@pytest.mark.claims("invariance.bn.epsilon")
 def test_search_finds_batchnorm_default_eps_counterexample():
     found = nt.find_counterexample(check_default_bn, linear_cases(per_channel=False), floor=40)
     assert found is not None, "BatchNorm1d's eps=1e-5 breaks exact invariance; the search must show it"
 
 
+@pytest.mark.claims("invariance.bn")
 def test_search_finds_batchnorm_negative_scale_counterexample():
     def check(case):
         X, W, alpha, seed = case
@@ -92,6 +96,7 @@ def test_search_finds_batchnorm_negative_scale_counterexample():
     assert found is not None and np.any(found[0][2] < 0)
 
 
+@pytest.mark.claims("invariance.bn")
 @given(st.data())
 def test_batchnorm2d_after_conv_is_invariant_per_output_channel(data):
     n, c, k = data.draw(st.integers(2, 3)), data.draw(st.integers(1, 2)), data.draw(st.integers(1, 3))
@@ -126,6 +131,7 @@ class Recalibrated(torch.nn.Module):
         return self.inner(x)
 
 
+@pytest.mark.claims("invariance.bn.epsilon")
 @given(linear_cases(n_min=3, per_channel=False), st.data(), nt.epsilons(1e-8, 1e-1))
 def test_batchnorm_eval_is_invariant_once_running_stats_are_reestimated(case, data, eps):
     X, W, alpha, seed = case
@@ -136,6 +142,7 @@ def test_batchnorm_eval_is_invariant_once_running_stats_are_reestimated(case, da
     nt.assert_scale_invariant(model, X, alpha, param="inner.linear.weight", rescale_eps=("inner.norm",))
 
 
+@pytest.mark.claims("invariance.bn")
 def test_search_finds_batchnorm_eval_with_fixed_running_stats_not_invariant():
     def check(case):
         X, W, alpha, seed = case
@@ -158,6 +165,7 @@ def ln_cases(draw, per_channel=False):
     return X, W, draw(nt.scale_factors(1e-2, 1e2, shape=k if per_channel else None)), draw(st.integers(0, 2**16))
 
 
+@pytest.mark.claims("invariance.ln")
 @given(ln_cases(), nt.epsilons(1e-8, 1e-1), st.booleans())
 def test_layernorm_is_invariant_per_layer_in_train_and_eval_mode(case, eps, eval_mode):
     X, W, alpha, seed = case
@@ -166,6 +174,7 @@ def test_layernorm_is_invariant_per_layer_in_train_and_eval_mode(case, eps, eval
     nt.assert_scale_invariant(model, X, alpha, param="linear.weight", rescale_eps=("norm",))
 
 
+@pytest.mark.claims("invariance.ln")
 @given(ln_cases(), nt.epsilons(1e-8, 1e-1))
 def test_layernorm_with_bias_is_invariant_in_weight_and_bias_jointly(case, eps):
     X, W, alpha, seed = case
@@ -179,11 +188,13 @@ def check_ln(case, bias=False, eps=TINY_EPS):
     nt.assert_scale_invariant(model, X, alpha, param="linear.weight", per="channel" if np.ndim(alpha) else "layer")
 
 
+@pytest.mark.claims("invariance.ln.per_unit")
 def test_search_finds_layernorm_per_channel_counterexample():
     found = nt.find_counterexample(check_ln, ln_cases(per_channel=True), floor=40)
     assert found is not None and np.ptp(found[0][2]) > 0
 
 
+@pytest.mark.claims("invariance.ln")
 def test_search_finds_layernorm_bias_breaking_weight_only_invariance():
     found = nt.find_counterexample(lambda case: check_ln(case, bias=True), ln_cases(), floor=40)
     assert found is not None
@@ -203,6 +214,7 @@ def weight_normed(W, seed=0, bias=True):
     return model
 
 
+@pytest.mark.claims("invariance.wn")
 @given(linear_cases(n_min=1), st.booleans())
 def test_weight_norm_is_invariant_in_v_per_row(case, eval_mode):
     X, W, alpha, seed = case
@@ -210,6 +222,7 @@ def test_weight_norm_is_invariant_in_v_per_row(case, eval_mode):
     nt.assert_scale_invariant(model, X, alpha, param="parametrizations.weight.original1", per="channel")
 
 
+@pytest.mark.claims("invariance.wn")
 def test_weight_norm_output_has_degree_one_in_g():
     """``g v/||v|| x`` is linear in ``g``: the fitted degree is 1 up to rounding in the logs (~1e-15 per point,
     so a slope error above 1e-9 would mean the output is not a power law of g)."""
@@ -219,6 +232,7 @@ def test_weight_norm_output_has_degree_one_in_g():
     assert abs(p - 1) < 1e-9, p
 
 
+@pytest.mark.claims("invariance.wn")
 def test_search_finds_weight_norm_negative_scale_counterexample():
     def check(case):
         X, W, alpha, seed = case

@@ -109,16 +109,24 @@ def check_equivariant(case, rescale=None, with_state=False):
         raise AssertionError(f"{rule.name}: max relative deviation {deviation:.3g}")
 
 
+#: the claims the trajectory-level equivariance properties verify (normlaws.testing's rules: heavy_ball = momentum)
+EQUIVARIANCE = tuple(f"update.{name}.equivariance" for name in
+                     ("sgd", "momentum", "nesterov", "rmsprop", "rmsprop_torch", "adam", "adamw"))
+
+
+@pytest.mark.claims(*EQUIVARIANCE)
 @given(runs(rules=[r for r in RULES if r != "newton"]))
 def test_first_order_rules_are_equivariant_over_whole_trajectories(case):
     check_equivariant(case)
 
 
+@pytest.mark.claims(*EQUIVARIANCE)
 @given(runs(rules=[r for r in RULES if RULES[r].state]))
 def test_equivariance_carries_the_optimizer_state(case):
     check_equivariant(case, with_state=True)
 
 
+@pytest.mark.claims("update.newton.equivariance", "table1.newton.eff_lr")
 @given(runs(rules=["newton"]))
 def test_newton_is_equivariant_with_eta_unchanged(case):
     pytest.importorskip("torch")
@@ -143,12 +151,14 @@ def wrong(rule_name, **exponents):
     ("adamw", {"wd": 2}),                 # decoupled decay rescaled like lambda
     ("normalized_sgd", {"eta": 0, "lam": 0}),  # "the initial scale does not matter": false on step 1
 ])
+@pytest.mark.claims(*EQUIVARIANCE)
 def test_search_finds_the_wrong_rescaling(rule_name, exponents):
     found = nt.find_counterexample(lambda case: check_equivariant(case, rescale=wrong(rule_name, **exponents)),
                                    runs(rules=[rule_name]), floor=100)
     assert found is not None, f"{rule_name} with {exponents} should break equivariance"
 
 
+@pytest.mark.claims("table1.normalized.eff_lr")
 def test_normalized_sgd_forgets_the_initial_scale_after_one_step():
     """Runs from w0 and 8 w0 (same eta, lam) differ at step 1, but both sit at norm 1 from then on."""
     rule, problem = RULES["normalized_sgd"], BNProblem(0, 3)
@@ -159,6 +169,7 @@ def test_normalized_sgd_forgets_the_initial_scale_after_one_step():
     assert np.allclose(np.linalg.norm(b[1:], axis=1), 1, rtol=0, atol=4 * np.finfo(float).eps)
 
 
+@pytest.mark.claims("table1.sgd.eff_lr", "table1.momentum.eff_lr", "table1.rmsprop.eff_lr", "table1.adam.eff_lr")
 def test_step_exponents_follow_from_the_rescalings():
     assert {r: step_exponent(RULES[r]) for r in RULES} == {
         "sgd": 2, "heavy_ball": 2, "nesterov": 2, "rmsprop": 1, "rmsprop_torch": 1, "adam": 1, "adamw": 1,
@@ -194,6 +205,11 @@ def torch_run(torch, name, problem, w0, hyper, steps):
     return np.array(out)
 
 
+@pytest.mark.claims("update.momentum.equivariance",
+                    "update.nesterov_torch.equivariance",
+                    "update.rmsprop_torch.equivariance",
+                    "update.adam.equivariance",
+                    "update.adamw.equivariance")
 @given(st.sampled_from(sorted(TORCH_OPTIMIZERS)), st.data())
 def test_torch_optimizers_are_equivariant_over_whole_trajectories(name, data):
     """torch.optim with weight_decay = 2 lambda (the canonical penalty): lr, weight_decay and eps rescale by
@@ -208,6 +224,7 @@ def test_torch_optimizers_are_equivariant_over_whole_trajectories(name, data):
     assert np.array_equal(big, alpha * small), f"max |deviation| {np.max(np.abs(big - alpha * small)):.3g}"
 
 
+@pytest.mark.claims("l2.rescaling")
 def test_regularized_bn_loss_is_what_the_problem_differentiates():
     """The problem's gradient is the gradient of its loss (central differences, h = 1e-6: truncation
     O(h^2 L''') ~ 1e-12 and rounding O(u L / h) ~ 1e-10 for these O(1) losses)."""
