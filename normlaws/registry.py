@@ -22,6 +22,10 @@ THEORY_MODULES = (
     "normlaws.theory.section4",
     "normlaws.theory.discussion",
     "normlaws.theory.later",
+    "normlaws.theory.bn_unit",
+    "normlaws.theory.verbal",
+    "normlaws.theory.displays",
+    "normlaws.theory.experiments",
 )
 
 #: modules that export ``CHECKS: dict[claim_id, callable]`` for a numeric leg

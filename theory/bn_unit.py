@@ -31,8 +31,13 @@ from functools import lru_cache
 
 import sympy as sp
 
+from .claim import Claim, Printed
+from .compare import Verdict, judged
 from .derivation import Derivation, Step
+from .normalization import FULL, STOPGRAD, standardized_loss_radial
 from .symbols import beta, d, gamma, sigma_g, sigma_x
+from .symbols import lam as lam_sym
+from .symbols import r as r_sym
 
 #: the batch size
 B = sp.Symbol("B", positive=True, integer=True)
@@ -196,3 +201,121 @@ def unit_C_derivation(loss: str = "sum", backward: str = "stop_gradient") -> Der
                  "beta = 0 " + sp.sstr(sp.factor(result.subs(beta, 0)))),
         extras={"at_beta_0": sp.factor(result.subs(beta, 0)), "per_sample_limit": per_sample,
                 "radial_share": radial_share() if backward == "stop_gradient" else sp.Integer(0)})
+
+
+# ---- the paper's statements about the unit's gradient (Secs. 3, 4 and 5.2) --------------------------------------
+def grad_mean() -> Derivation:
+    """``E[grad L] = 0``: the stop-gradient gradient is linear in the upstream gradients ``delta_i`` (zero-mean,
+    independent of the inputs), and so is the full backward's."""
+    delta = sp.symbols("delta_1:4", real=True)
+    x_hat = sp.symbols("xhat_1:4", real=True)
+    stop = sum(dl * gamma * xh for dl, xh in zip(delta, x_hat))        # one coordinate's gradient, up to X_ij/s
+    mean = stop.subs({dl: 0 for dl in delta})                           # E[delta_i | X] = 0, linear in delta
+    return Derivation(result=mean,
+                      steps=[Step("each coordinate is sum_i delta_i gamma g'_i X_ij/s: linear in the delta_i", stop),
+                             Step("E[delta_i | X] = 0 (the model's upstream gradients)", mean)],
+                      proofs={"linear in delta": stop - sum(dl * sp.diff(stop, dl) for dl in delta)},
+                      summary="E[grad L(w_t)] = 0 in the model: every backward pass is linear in the upstream "
+                              "gradients, which have mean zero given the inputs")
+
+
+def pass_indicator_second_moment() -> Derivation:
+    """``E[g'(z)^2] = P(z > 0) = p``: the per-coordinate moment with the ReLU's derivative averaged out."""
+    p = pass_probability()
+    value = sigma_g**2 * gamma**2 * p / r_sym**2
+    return Derivation(result=value.subs(beta, 0),
+                      steps=[Step("g'(z) in {0, 1}, so E[g'(z)^2] = P(z > 0) = p (beta = 0: 1/2)", p),
+                             Step("the moment, B -> oo (the batch std -> sigma_X ||w||), beta = 0", value.subs(beta, 0))],
+                      proofs={"p at beta = 0": p.subs(beta, 0) - sp.Rational(1, 2)},
+                      summary="an expectation cannot depend on the random z: the g'(z) in the printed moment must be "
+                              "averaged, E[g'(z)^2] = p (1/2 at beta = 0), which the paper's next sentence does")
+
+
+def equal_pass_probability() -> Derivation:
+    """``P(g'(z) = 1) = p(beta/gamma, B)``, 1/2 exactly when ``beta = 0`` (for every B, by the sign symmetry)."""
+    p = pass_probability()
+    return Derivation(result=p, steps=[Step("P(gamma x_hat + beta > 0) for one sample of a Gaussian batch", p)],
+                      proofs={"1/2 at beta = 0": p.subs(beta, 0) - sp.Rational(1, 2)},
+                      summary="the ReLU passes with probability 1/2 exactly when beta = 0; a shift beta moves it to "
+                              "1/2 + sign(beta) I(beta^2/(gamma^2 (B-1)); 1/2, (B-2)/2)/2 (Phi(beta/gamma) as B -> oo)",
+                      extras={"at_one": float(p.subs({beta: 1, gamma: 1, B: 128}).evalf())})
+
+
+def judge_equal_probability(dv: Derivation) -> Verdict:
+    shifted = dv.extras["at_one"]
+    return judged(abs(shifted - 0.5) < 1e-12, f"P(z > 0) = {shifted:.4f} at beta = gamma = 1, B = 128",
+                  partial="the equal probability holds at beta = 0, for every batch size")
+
+
+def accumulator_mean() -> Derivation:
+    """RMSProp's accumulator at stationarity, per coordinate: ``E[(dL/dw_j + 2 lam w_j)^2]`` of one sample."""
+    per_sample = unit_C("sum", "stop_gradient").subs(beta, 0) / (B * d)
+    value = sp.factor(per_sample) / r_sym**2 + 4 * lam_sym**2 * r_sym**2 / d
+    return Derivation(result=value,
+                      steps=[Step("the gradient's per-coordinate moment, one sample (sec4.grad_second_moment)",
+                                  sp.factor(per_sample) / r_sym**2),
+                             Step("plus the L2 term (2 lam w_j)^2, E[w_j^2] = ||w||^2/d", 4 * lam_sym**2 * r_sym**2 / d)],
+                      proofs={"large batch, no decay": sp.limit(value.subs(lam_sym, 0), B, sp.oo)
+                              - sigma_g**2 * gamma**2 / (2 * r_sym**2)},
+                      summary="E[g_{t+1}] = sigma^2 gamma^2 (d B - 2)/(2 d (B - 3) ||w||^2) + 4 lam^2 ||w||^2/d per "
+                              "coordinate: the printed sigma^2 gamma^2/(2||w||^2) is its leading order (B -> oo, "
+                              "lam -> 0)")
+
+
+def frameworks_backward() -> Derivation:
+    """The gradient of the BN forward pass (the chain rule through mu and sigma, what autodiff computes) satisfies
+    Euler's identity ``w . grad = 0``; the stop-gradient one does not: they are different gradients."""
+    full, stop = standardized_loss_radial(FULL), standardized_loss_radial(STOPGRAD)
+    return Derivation(result=sp.Matrix([full, stop]),
+                      steps=[Step("w . grad L of the forward pass differentiated through mu and sigma", full),
+                             Step("w . grad L with mu and sigma held fixed (stop-gradient)", stop)],
+                      proofs={"the forward pass's gradient is orthogonal to w": full},
+                      summary="automatic differentiation of the BN forward pass (every framework: torch, TensorFlow, "
+                              "JAX; the property leg checks torch.nn.BatchNorm1d) propagates through the batch mean "
+                              "and std: its gradient is orthogonal to w, the stop-gradient one is not",
+                      extras={"stop_radial": stop})
+
+
+def judge_frameworks(dv: Derivation) -> Verdict:
+    stop_differs = dv.extras["stop_radial"] != 0
+    return judged(not stop_differs, "the stop-gradient 'gradient' is not the derivative of the forward pass (w . grad "
+                  "is sum_k delta_k zhat_k + (mu/sigma) sum_k delta_k, not 0); frameworks differentiate the forward "
+                  "pass, mu and sigma included (Ioffe & Szegedy 2015 give that backward pass)",
+                  partial="the paper's analysis uses the stop-gradient convention; its conclusions hold for both "
+                          "(grad.scaling.bn_full, grad.euler.*)")
+
+
+def _claims():
+    g_prime = sp.Symbol("g'(z)", nonnegative=True)
+    return [
+        Claim(id="sec3.frameworks_backpropagate_statistics", title="Do frameworks stop the gradient at the batch "
+              "statistics?", statement="With batch and layer normalization, the gradients are usually not propagated "
+              "through the batch mean and standard deviation functions.", source="Sec. 3",
+              printed=Printed(None, "verbal", "Sec. 3", text="With batch and layer normalization, the gradients are "
+                              "usually not propagated through the batch mean and standard deviation functions."),
+              derive=frameworks_backward, judge=judge_frameworks, tags=("verbal", "practice")),
+        Claim(id="sec4.grad_mean_zero", title="The gradient has mean zero in the Section 4 model",
+              statement="E[grad L(w_t)] = 0", source="Sec. 4",
+              printed=Printed(sp.Integer(0), "exact", "Sec. 4 (E[grad L(w_t)] = 0)"), derive=grad_mean,
+              variables=(), tags=("section4",)),
+        Claim(id="sec4.grad_second_moment.g_prime", title="The second moment with g'(z) inside the expectation",
+              statement="E[grad L(w_t)^2] = sigma_nabla^2 gamma^2 g'(z)/||w_t||^2", source="Sec. 4",
+              printed=Printed(sigma_g**2 * gamma**2 * g_prime / r_sym**2, "exact",
+                              "Sec. 4 (E[grad L(w_t)^2] = sigma^2 gamma^2 g'(z)/||w_t||^2)",
+                              text="the random g'(z) stands inside a value that is an expectation",
+                              intended=sigma_g**2 * gamma**2 / (2 * r_sym**2)),
+              derive=pass_indicator_second_moment, variables=(), tags=("section4",)),
+        Claim(id="sec4.relu_equal_probability", title="A ReLU passes the gradient with probability 1/2",
+              statement="if the nonlinearity is a rectifier, then its gradient g'(z) is 0 or 1 with equal probability",
+              source="Sec. 4", printed=Printed(None, "verbal", "Sec. 4", text="Furthermore, if the nonlinearity is a "
+                                               "rectifier, then its gradient g'(z) is 0 or 1 with equal probability"),
+              derive=equal_pass_probability, judge=judge_equal_probability, tags=("section4", "verbal")),
+        Claim(id="sec52.rmsprop.accumulator", title="RMSProp's accumulator at equilibrium",
+              statement="E[g_{t+1}] = sigma_nabla^2 gamma^2/(2 ||w_t||^2)", source="Sec. 5.2",
+              printed=Printed(sigma_g**2 * gamma**2 / (2 * r_sym**2), "exact",
+                              "Sec. 5.2 (E[g_{t+1} = sigma^2 gamma^2/(2||w_t||^2], bracket as printed)"),
+              derive=accumulator_mean, variables=(lam_sym,), large=(B,), tags=("section4",)),
+    ]
+
+
+CLAIMS = _claims()

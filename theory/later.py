@@ -33,7 +33,7 @@ import sympy as sp
 
 from . import section4
 from .claim import Claim, Printed
-from .compare import Verdict, compare_formula
+from .compare import Verdict, compare_formula, judged
 from .derivation import Derivation, Step
 from .moments import (LINEAR_RULES, MODELS, MomentModel, _lead, angle_leading, c_l2, chord_ratio,  # noqa: F401
                       cos_angle, moment_jacobian, relaxation_leading, stationary_N, stationary_moments)
@@ -395,6 +395,28 @@ def sphere_step_derivation() -> Derivation:
         extras={"radial_exact": radial, "tangential_exact": tangential, "first_order_in_g_at_w": eta * g_at_w / r})
 
 
+def hoffer_norm_step() -> Derivation:
+    """``rho_{t+1} = sqrt(rho^2 - 2 eta s + eta^2 G^2/rho^2)`` exactly (Hoffer's recursion), ``= rho - eta s/rho + O(eta^2)``."""
+    exact = sp.sqrt(N_sym - 2 * eta * s_dir + eta**2 * G_unit**2 / N_sym).subs(N_sym, r**2)
+    first = sp.series(exact, eta, 0, 2).removeO()
+    return Derivation(result=exact,
+                      steps=[Step("rho_{t+1}^2 from the exact recursion (later.growth.sgd, Hoffer's form)",
+                                  exact**2),
+                             Step("its square root, expanded to first order in eta", first)],
+                      proofs={"first order": sp.simplify(first - (r - eta * s_dir / r)),
+                              "rho sqrt(1 - 2 eta rho^-2 s + eta^2 rho^-4 G^2) form": sp.simplify(
+                                  exact - r * sp.sqrt(1 - 2 * eta * s_dir / r**2 + eta**2 * G_unit**2 / r**4))},
+                      summary="rho_{t+1} = rho_t sqrt(1 - 2 eta rho^-2 w_hat . grad L(w_hat) + eta^2 rho^-4 "
+                              "||grad L(w_hat)||^2) exactly, = rho_t - eta rho_t^-1 w_hat . grad L(w_hat) + O(eta^2)")
+
+
+def judge_lr_correction(dv: Derivation) -> Verdict:
+    """Hoffer's conclusion holds when the corrected learning rate reproduces the decayed run's directions exactly."""
+    return judged(dv.check() == {}, "decay-free SGD with eta_t = eta s_t^2/((1 - 2 eta lam) r_t^2) reproduces the decayed "
+                  "run's direction sequence exactly (proof direction_map), so weight decay's effect on a normalized "
+                  "layer is a learning-rate schedule")
+
+
 def lr_correction_derivation() -> Derivation:
     """The learning rate that makes decay-free SGD reproduce the decayed run's directions.
 
@@ -444,6 +466,12 @@ PRINTED = {
         "Hoffer et al. 2018 Sec. 2, as transcribed in shared/papers/hoffer2018_norm_matters_summary.md "
         "(w_hat_{t+1} - w_hat_t proportional to eta/||w_t||^2)"),
     # "rho_{t+1}^2 = rho_t^2 - 2 eta w_hat_t^T grad L_t(w_hat_t) + eta^2 rho_t^-2 ||grad L(w_hat)||^2"
+    # "rho_{t+1} = rho_t sqrt(1 - 2 eta rho^-2 w_hat^T grad(w_hat) + eta^2 rho^-4 ||grad L(w_hat)||^2)
+    #  = rho_t - eta rho_t^-1 w_hat^T grad L(w_hat) + O(eta^2)": the first-order form
+    "hoffer.norm_step": Printed(
+        r - eta * s_dir / r, "approx",
+        "Hoffer et al. 2018 Sec. 2, as transcribed in shared/papers/hoffer2018_norm_matters_summary.md "
+        "(rho_{t+1} = rho_t - eta rho_t^-1 w_hat^T grad L(w_hat) + O(eta^2))"),
     "hoffer.norm_recursion": Printed(
         N_sym - 2 * eta * s_dir + eta**2 * G_unit**2 / N_sym, "exact",
         "Hoffer et al. 2018 Sec. 2, as transcribed in shared/papers/hoffer2018_norm_matters_summary.md "
@@ -600,8 +628,14 @@ CLAIMS = (
              statement="Training without weight decay but with a per-layer learning rate growing with ||w_t||^2 "
                        "reproduces the decayed run's angular dynamics.",
              source="Hoffer et al. 2018 (arXiv 1803.01814), Sec. 2 conclusion", printed=Printed(
-                 None, "none", "", text="the summary states it in words: weight-decay results can be mimicked by "
-                                        "changing the learning rate"),
-             derive=lr_correction_derivation, tags=("later", "hoffer"))]
+                 None, "verbal", "Hoffer et al. 2018, conclusion, as in shared/papers/hoffer2018_norm_matters_summary.md",
+                 text="Weight decay is really not needed if learning rate is controlled responsibly. The authors show "
+                      "this via experiments (weight decay results can be mimicked by changing the learning rate)."),
+             derive=lr_correction_derivation, judge=judge_lr_correction, tags=("later", "hoffer")),
+       Claim(id="later.hoffer.norm_step", title="The norm's step, to first order",
+             statement="rho_{t+1} = rho_t sqrt(1 - 2 eta rho^-2 w_hat . grad L(w_hat) + eta^2 rho^-4 ||grad L(w_hat)||^2) "
+                       "= rho_t - eta rho_t^-1 w_hat . grad L(w_hat) + O(eta^2)",
+             source=PRINTED["hoffer.norm_step"].where, printed=PRINTED["hoffer.norm_step"], derive=hoffer_norm_step,
+             variables=(eta,), tags=("later", "hoffer"))]
 )
 

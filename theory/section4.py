@@ -302,6 +302,11 @@ _TITLE = {"sgd": "SGD", "momentum": "heavy-ball momentum", "nesterov": "Nesterov
           "rmsprop": "RMSProp", "adam": "Adam", "adamw": "AdamW (decoupled)"}
 
 
+def _growth_judge(dv: Derivation):
+    from .verbal import growth_judge          # verbal builds on this module's derivations
+    return growth_judge(dv)
+
+
 def _alternates_of(derive):
     return lambda: derive().extras["alternates"]
 
@@ -353,8 +358,11 @@ CLAIMS = (
      Claim(id="sec4.sgd.growth_no_decay", title="SGD without L2: unbounded growth",
            statement="If no regularization is used the weights grow unbounded and the effective learning rate "
                      "goes to 0.",
-           source="Sec. 3.1, last paragraph; Sec. 7", printed=_NONE, derive=growth_without_decay,
-           tags=("section4",)),
+           source="Sec. 3.1, last paragraph; Sec. 7",
+           printed=Printed(None, "verbal", "Sec. 3.1, last paragraph; Sec. 7",
+                           text="If no regularization is used the weights can grow unbounded, and the effective "
+                                "learning rate goes to 0."),
+           derive=growth_without_decay, judge=lambda dv: _growth_judge(dv), tags=("section4",)),
      Claim(id="sec52.rmsprop.recursion", title="RMSProp: expected squared-norm recursion",
            statement="E||w_{t+1}||^2 under RMSProp in the Section 4 model, epsilon -> 0.",
            source=printed.SEC52_RMSPROP_RECURSION.where, printed=printed.SEC52_RMSPROP_RECURSION,
