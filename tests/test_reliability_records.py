@@ -7,6 +7,7 @@ import warnings
 import pytest
 
 from normlaws import records
+from normlaws.errors import UsageError
 
 
 def test_append_and_read_back(tmp_path):
@@ -32,11 +33,11 @@ def test_torn_last_line_is_dropped_with_a_warning_and_repaired_on_next_append(tm
         assert [r["i"] for r in records.read_records(path)] == [0, 2]
 
 
-def test_corrupt_middle_line_is_dropped_not_parsed(tmp_path):
+def test_corrupt_middle_line_is_one_error_naming_the_line_not_dropped(tmp_path):
     path = tmp_path / "r.jsonl"
     path.write_bytes(b'{"i": 0}\n{not json}\n{"i": 2}\n')
-    with pytest.warns(UserWarning, match=":2: dropped"):
-        assert [r["i"] for r in records.read_records(path)] == [0, 2]
+    with pytest.raises(UsageError, match=r"r\.jsonl:2: not a JSON record"):
+        records.read_records(path)
 
 
 def _writer(path, tag, n):
@@ -84,10 +85,10 @@ def test_clear_stale_claims_removes_only_dead_holders(tmp_path):
     import socket
     import subprocess
     import sys
-    from normlaws.records import clear_stale_claims, try_claim
+    from normlaws.leases import clear_stale_claims, try_claim
     assert try_claim(tmp_path, "mine")                              # held by this (live) process
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     (tmp_path / "gone.claim").write_text(f"{socket.gethostname()} {dead.stdout.strip()}")
-    (tmp_path / "remote.claim").write_text("another-host 1")       # other hosts: assumed alive
+    (tmp_path / "remote.claim").write_text("another-host 1")       # other hosts: alive while the file is fresh
     assert clear_stale_claims(tmp_path) == 1
     assert sorted(p.name for p in tmp_path.glob("*.claim")) == ["mine.claim", "remote.claim"]
