@@ -56,13 +56,16 @@ class _Dtype:
     """A dtype under construction: ``dtype('u1', 0, 1)`` then ``BUILD`` with its byte order."""
 
     def __init__(self, name):
+        name = name.decode("latin1") if isinstance(name, bytes) else name   # Python 2 wrote byte strings
         if not isinstance(name, str) or len(name) > 8:
             raise BatchFileError(f"an unexpected dtype {name!r}")
         self.name, self.order = name, "|"
 
     def build(self, state) -> None:
-        if isinstance(state, tuple) and len(state) > 1 and state[1] in ("<", ">", "|", "="):
-            self.order = state[1]
+        order = state[1] if isinstance(state, tuple) and len(state) > 1 else None
+        order = order.decode("latin1") if isinstance(order, bytes) else order
+        if order in ("<", ">", "|", "="):
+            self.order = order
 
     def numpy(self) -> np.dtype:
         try:

@@ -185,7 +185,12 @@ def staged(target):
     target.mkdir(parents=True, exist_ok=True)
     temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
-        yield temporary
+        try:
+            yield temporary
+        except OSError as exc:   # writers that do not say which file (PIL): name the folder
+            if exc.filename is None:
+                exc.filename = str(target)
+            raise
         for path in sorted(temporary.rglob("*")):
             if path.is_file():
                 dest = target / path.relative_to(temporary)

@@ -16,6 +16,7 @@ resolved): a record never points a reader elsewhere; the trajectory itself is ch
 """
 from __future__ import annotations
 
+import math
 import zipfile
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def number(lo=None, hi=None, *, lo_open=False, hi_open=False, integer=False, non
         if isinstance(value, str) and nonfinite and value in NONFINITE:
             return value
         ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
-        if isinstance(value, bool) or not ok_type or (isinstance(value, float) and value != value) \
+        if isinstance(value, bool) or not ok_type or (isinstance(value, float) and not math.isfinite(value)) \
                 or not rng.inside(value):
             raise Bad(where, expected, value)
         return value

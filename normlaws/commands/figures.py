@@ -30,13 +30,16 @@ def _fmt(value) -> str:
 
 def run(args) -> int:
     """Draw what the records allow, print the figures and the registry checks (skipped ones say why)."""
-    from ..gpu.analysis import load_records
+    from ..gpu.analysis import load_records, trajectory
     from ..gpu.figures import make_figures
     results = Path(args.results)
     if not results.exists():
         raise UsageError(f"{results}: no such results folder (run 'normlaws sweep --out {results}' first)")
-    if not load_records(results):   # every file read (and checked) before anything is drawn
+    records = load_records(results)   # every record and trajectory read (and checked) before anything is drawn
+    if not records:
         raise UsageError(f"{results}: no records.jsonl with records found")
+    for record in records:
+        trajectory(record)
     out = Path(args.out) if args.out else validate.writable_dir(
         str((results if results.is_dir() else results.parent) / "figures"))
     with staged(out) as drawing:    # drawn aside, moved in whole: a full disk leaves no empty PNG

@@ -11,20 +11,18 @@ import contextlib
 import importlib
 import importlib.util
 import os
-import resource
 import shutil
 import sys
 import tempfile
-import time
 import traceback
 import uuid
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .. import conventions, registry, validate
-from ..errors import UsageError, is_environment_error
+from ..errors import UsageError
 from ..output import print_json
 from ..records import append_record, provenance, read_records
+from .verify_stages import Progress, Stage, timed
 from .verify_summary import FAILED, OK, SKIPPED, print_summary, summary
 
 HELP = ("run the symbolic proofs, the Monte-Carlo checks and (with torch and CIFAR-10) the quick training run, "
@@ -52,74 +50,6 @@ def add_arguments(parser) -> None:
                         help="seed of the Monte-Carlo checks (default 0; recorded with each result)")
     parser.add_argument("--claims", nargs="+", metavar="CLAIM_ID", default=[], type=validate.text,
                         help="only these claims (default: all)")
-
-
-# ---- progress and stages ---------------------------------------------------------------------------------------
-
-class Progress:
-    """One stage's progress on stderr: a counter redrawn in place on a terminal, a line per 25 % otherwise."""
-
-    def __init__(self, index: int, count: int, name: str, total: int):
-        self.prefix, self.total, self.done = f"[{index}/{count}] {name}", max(total, 1), 0
-        self.tty = sys.stderr.isatty()
-        self.start = time.monotonic()
-        self._quarter = 0
-
-    def say(self, text: str) -> None:
-        """A line of its own (ending any counter)."""
-        print(f"{self.prefix}: {text}", file=sys.stderr, flush=True)
-
-    def advance(self, item: str) -> None:
-        """One more item done."""
-        self.done += 1
-        elapsed = time.monotonic() - self.start
-        line = f"{self.prefix}: {self.done}/{self.total} ({elapsed:.0f} s) {item}"
-        if self.tty:
-            print("\r" + line[:150].ljust(150), end="" if self.done < self.total else "\n", file=sys.stderr,
-                  flush=True)
-        elif 4 * self.done // self.total > self._quarter or self.done == self.total:
-            self._quarter = 4 * self.done // self.total
-            print(line, file=sys.stderr, flush=True)
-
-
-@dataclass
-class Stage:
-    """The outcome of one stage: ok, failed or skipped, with its time and a one-line detail."""
-
-    name: str
-    status: str = OK
-    seconds: float = 0.0      # wall clock
-    cpu_seconds: float = 0.0  # user + system time of this process and its children (latexmk)
-    detail: str = ""
-    failures: list = field(default_factory=list)   # what failed, one line each
-
-    def as_record(self) -> dict:
-        """The stage as a JSON-ready dict."""
-        return asdict(self)
-
-
-@contextlib.contextmanager
-def timed(stage: Stage):
-    """Time the block into ``stage.seconds``; an exception in it fails the stage (with its last line)."""
-    start, cpu = time.perf_counter(), _cpu_seconds()
-    try:
-        yield stage
-    except Exception as exc:  # noqa: BLE001 - a crashed stage is reported, the next stages still run
-        if is_environment_error(exc):   # bad input, a full disk: one line for the whole command
-            raise
-        stage.status = FAILED
-        stage.detail = f"crashed: {type(exc).__name__}: {exc}"
-        stage.failures.append(stage.detail)
-        traceback.print_exc(file=sys.stderr)
-    finally:
-        stage.seconds = time.perf_counter() - start
-        stage.cpu_seconds = _cpu_seconds() - cpu
-
-
-def _cpu_seconds() -> float:
-    """User + system CPU time of this process and its waited-for children, in seconds."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 # ---- the stages --------------------------------------------------------------------------------------------------
@@ -253,6 +183,18 @@ def sweep_argv(args, sweep_dir: Path) -> list[str]:
     return argv if (args.full and args.device == "cuda") else argv + ["--quick"]
 
 
+def check_records_source(source: Path, sweep_dir: Path) -> bool:
+    """Whether ``source`` must be copied to ``sweep_dir`` (False: it is that folder); one line when the two lie
+    inside one another or a record of ``source`` is not valid."""
+    read_records(Path(source) / "records.jsonl")
+    if Path(sweep_dir).exists() and Path(source).resolve() == Path(sweep_dir).resolve():
+        return False
+    if validate.overlaps(source, sweep_dir):
+        raise UsageError(f"--training-records {source} and {sweep_dir} lie inside one another; pass a folder "
+                         "outside OUT/results/sweep, or that folder itself")
+    return True
+
+
 def copy_records(source: Path, sweep_dir: Path) -> None:
     """Replace the sweep folder's records and trajectories with those of ``source`` (records.jsonl, traj/).
 
@@ -261,12 +203,8 @@ def copy_records(source: Path, sweep_dir: Path) -> None:
     swapped in by renames, so a failure (a full disk) leaves the previous folder as it was.
     """
     source, sweep_dir = Path(source), Path(sweep_dir)
-    if sweep_dir.exists() and source.resolve() == sweep_dir.resolve():
+    if not check_records_source(source, sweep_dir):
         return
-    if validate.overlaps(source, sweep_dir):
-        raise UsageError(f"--training-records {source} and {sweep_dir} lie inside one another; pass a folder "
-                         "outside OUT/results/sweep, or that folder itself")
-    read_records(source / "records.jsonl")
     sweep_dir.parent.mkdir(parents=True, exist_ok=True)
     fresh = Path(tempfile.mkdtemp(prefix=".sweep.", dir=sweep_dir.parent))
     old = fresh.with_name(fresh.name + ".old")
@@ -366,9 +304,10 @@ def run(args) -> int:
     out = Path(args.out)
     _check_device(args)
     claims = registry.select(args.claims)
-    if args.training_records:
-        read_records(Path(args.training_records) / "records.jsonl")   # a bad file: one line before any stage
     results_dir = out / "results"
+    if args.training_records:   # a bad file or folder: one line before any stage
+        from ..reports.evidence import SWEEP
+        check_records_source(Path(args.training_records), results_dir / SWEEP)
     results_dir.mkdir(parents=True, exist_ok=True)
     run_id = uuid.uuid4().hex[:12]
     names = ("symbolic", "montecarlo", "training", "report")
