@@ -196,7 +196,8 @@ def test_blank_line_inside_a_results_string_still_compiles(tmp_path, capsys):
     import shutil
     if shutil.which("latexmk") is None:
         pytest.skip("no latexmk")
-    append_record(tmp_path / "results" / "montecarlo.jsonl", leg_record(detail="first\n\nsecond"))
+    append_record(tmp_path / "results" / "montecarlo.jsonl", leg_record(detail="first\n\nsecond",
+                                                                         measured="a value\n\nin two paragraphs"))
     assert main(["report", "--out", str(tmp_path), "--claims", "table1.sgd.norm"]) == 0, capsys.readouterr().err
     assert (tmp_path / "report.pdf").exists()
 

@@ -92,3 +92,28 @@ def test_clear_stale_claims_removes_only_dead_holders(tmp_path):
     (tmp_path / "remote.claim").write_text("another-host 1")       # other hosts: alive while the file is fresh
     assert clear_stale_claims(tmp_path) == 1
     assert sorted(p.name for p in tmp_path.glob("*.claim")) == ["mine.claim", "remote.claim"]
+
+
+def test_provenance_records_the_thread_count(monkeypatch):
+    """Reductions split over threads round differently (results move at ~1e-7): the count is part of how a
+    record was made."""
+    torch = pytest.importorskip("torch")
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    threads = records.provenance(seed=0)["threads"]
+    assert threads["torch"] == torch.get_num_threads() and threads["OMP_NUM_THREADS"] == "3"
+    assert threads["cpus"] == os.cpu_count()
+
+
+def test_sweep_records_carry_the_thread_count(tmp_path):
+    pytest.importorskip("torch")
+    from normlaws.gpu.config import TrainConfig
+    from normlaws.gpu.sweep import DataSpec, run_sweep
+    from normlaws.records import read_records
+    import numpy as np
+    rng = np.random.default_rng(0)
+    for name, n in (("train_0.npz", 64), ("test.npz", 32)):
+        np.savez(tmp_path / name, x=rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
+                 y=rng.integers(0, 10, n).astype(np.uint8))
+    cfg = TrainConfig(epochs=1, milestones=(), widths=(2, 3, 4, 5), n_train=64, n_test=32, batch_size=32)
+    run_sweep([cfg], DataSpec(str(tmp_path), 64, 32, verify=False), tmp_path / "out", device="cpu")
+    assert read_records(tmp_path / "out" / "records.jsonl")[0]["provenance"]["threads"]["torch"] >= 1
