@@ -25,9 +25,9 @@ class Number:
 
     >>> Number(float, 0, 1, lo_open=True)("0.5")
     0.5
-    >>> Number(int, 1, 10)("11")
+    >>> Number(int, 1, 10_000)("10001")
     Traceback (most recent call last):
-    argparse.ArgumentTypeError: '11' must be <= 10
+    argparse.ArgumentTypeError: '10001' must be <= 10,000
     """
 
     def __init__(self, kind=float, lo=None, hi=None, *, lo_open: bool = False, hi_open: bool = False,
@@ -35,13 +35,17 @@ class Number:
         self.kind, self.lo, self.hi, self.lo_open, self.hi_open, self.why = kind, lo, hi, lo_open, hi_open, why
         self.__name__ = "number" if kind is float else "whole number"
 
+    def _show(self, bound) -> str:
+        return f"{bound:,d}" if self.kind is int else f"{bound:g}"
+
     def describe(self) -> str:
         """The range in words: '> 0', '>= 1', 'in [0, 1)'."""
-        if self.hi is None:
-            return f"{'>' if self.lo_open else '>='} {self.lo:g}"
-        if self.lo is None:
-            return f"{'<' if self.hi_open else '<='} {self.hi:g}"
-        return f"in {'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}{')' if self.hi_open else ']'}"
+        lo, hi = (None if b is None else self._show(b) for b in (self.lo, self.hi))
+        if hi is None:
+            return f"{'>' if self.lo_open else '>='} {lo}"
+        if lo is None:
+            return f"{'<' if self.hi_open else '<='} {hi}"
+        return f"in {'(' if self.lo_open else '['}{lo}, {hi}{')' if self.hi_open else ']'}"
 
     def inside(self, value) -> bool:
         """Whether ``value`` lies in the range."""
@@ -58,8 +62,8 @@ class Number:
             raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
         if not self.inside(value):
             low = self.lo is not None and not Number(self.kind, self.lo, None, lo_open=self.lo_open).inside(value)
-            bound = (f"{'>' if self.lo_open else '>='} {self.lo:g}" if low else
-                     f"{'<' if self.hi_open else '<='} {self.hi:g}")
+            bound = (f"{'>' if self.lo_open else '>='} {self._show(self.lo)}" if low else
+                     f"{'<' if self.hi_open else '<='} {self._show(self.hi)}")
             raise argparse.ArgumentTypeError(f"{text!r} must be {bound}" + (f" ({self.why})" if self.why else ""))
         return value
 
@@ -73,8 +77,8 @@ unit_interval = Number(float, 0, 1, hi_open=True, why="a momentum or decay coeff
 positive_int = Number(int, 1)
 nonnegative_int = Number(int, 0)
 seed = Number(int, 0, MAX_SEED, why="a 32-bit seed")
-learning_rate = Number(float, 0, 1e3, lo_open=True, why="a step larger than 1000 has no meaning here")
-l2_strength = Number(float, 0, 1e3, why="the L2 strength lambda of lambda*||w||^2")
+learning_rate = Number(float, 0, 1e3, lo_open=True, why="a learning rate; above 1000 it means nothing here")
+l2_strength = Number(float, 0, 1e3, why="the lambda of lambda*||w||^2; above 1000 it means nothing here")
 
 
 def text(value: str) -> str:

@@ -194,10 +194,17 @@ def _snapshot(root: Path) -> dict:
             for p in sorted(root.rglob("*"))}
 
 
+def _fill(arg: str, place: dict) -> str:
+    """``{results}``-style placeholders replaced by the folders of ``place`` (other braces kept as typed)."""
+    for name, path in place.items():
+        arg = arg.replace("{" + name + "}", str(path))
+    return arg
+
+
 def check_bad(argv, place, capsys, monkeypatch) -> str:
     """Run ``argv`` in ``place``: exit 2, one line on stderr, no traceback, the folder unchanged."""
     monkeypatch.chdir(place["root"])
-    argv = [a.format(**place) for a in argv]
+    argv = [_fill(a, place) for a in argv]
     before = _snapshot(place["root"])
     code = main(argv)
     captured = capsys.readouterr()
@@ -215,20 +222,29 @@ def test_bad_invocation(argv, place, capsys, monkeypatch):
     check_bad(argv, place, capsys, monkeypatch)
 
 
-def _option_strategy():
-    options = [(c, a) for c, a in _options() if isinstance(a.type, validate.Number)]
+def _outside(kind: validate.Number):
+    """Numbers outside ``kind``'s range, and text that is no number."""
+    below = [] if kind.lo is None else [st.floats(max_value=kind.lo, exclude_max=not kind.lo_open, allow_nan=False)]
+    above = [] if kind.hi is None else [st.floats(min_value=kind.hi, exclude_min=True, allow_nan=False)]
+    as_text = lambda v: repr(int(v)) if kind.kind is int and math.isfinite(v) and abs(v) < 1e18 else repr(v)  # noqa
+    junk = st.text(alphabet=st.characters(blacklist_categories=("Nd",)), min_size=1, max_size=8)
+    return st.one_of(*[s.map(as_text) for s in below + above], junk).filter(lambda v: not _accepted(kind, v))
 
-    def outside(pair):
-        command, action = pair
-        kind = action.type
-        below = [] if kind.lo is None else [st.floats(max_value=kind.lo, exclude_max=not kind.lo_open,
-                                                      allow_nan=False)]
-        above = [] if kind.hi is None else [st.floats(min_value=kind.hi, exclude_min=True, allow_nan=False)]
-        junk = st.text(alphabet=st.characters(blacklist_categories=("Nd",)), min_size=1, max_size=8)
-        value = st.one_of(*below, *above, junk).map(lambda v: repr(int(v)) if kind.kind is int and isinstance(
-            v, float) and math.isfinite(v) and abs(v) < 1e18 else (repr(v) if isinstance(v, float) else v))
-        return value.filter(lambda v: not _accepted(kind, v)).map(lambda v: _argv(command, action, v))
-    return st.sampled_from(options).flatmap(outside)
+
+#: text with a control character somewhere: refused by every free-text option
+CONTROL = st.tuples(st.text(max_size=5), st.sampled_from(["\x00", "\n", "\x1b", "\x7f", "\r"]),
+                    st.text(max_size=5)).map("".join)
+
+
+def _bad_strategy(pair):
+    command, action = pair
+    if isinstance(action.type, validate.Number):
+        values = _outside(action.type)
+    elif action.type in (validate.text, validate.name):
+        values = st.one_of(st.sampled_from(bad_values(action)), CONTROL)
+    else:
+        values = st.sampled_from(bad_values(action))
+    return values.map(lambda v: _argv(command, action, v))
 
 
 def _accepted(kind, text) -> bool:
@@ -239,17 +255,19 @@ def _accepted(kind, text) -> bool:
     return True
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.filter_too_much])
-@given(argv=_option_strategy())
-@example(argv=["simulate", "--rule", "sgd", "--eta", "1e308", "--lam", "1e308"])
-@example(argv=["simulate", "--rule", "sgd", "--eta", "10", "--lam", "0.5", "--no-progress"])
-@example(argv=["simulate", "--rule", "sgd", "--eta", "0.1", "--lam", "0.01", "--C", "1e-300"])
-@example(argv=["bench", "--models", "1000000", "--device", "cpu"])
-@example(argv=["train", *TRAIN_BASE, "--translate", "1000"])
-@example(argv=["audit", "sys:exit", "--input-shape", "2,3"])
-@example(argv=["report", "--out", "{file}/x", "--no-pdf"])
+def _with_examples(test):
+    """The issue's cases as Hypothesis examples (they are also rows of INVOCATIONS)."""
+    for argv in ISSUE_CASES:
+        test = example(argv=argv)(test)
+    return test
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.filter_too_much])
+@given(argv=st.sampled_from(list(_options())).flatmap(_bad_strategy))
+@_with_examples
 def test_fuzzed_bad_values(argv, place, capsys, monkeypatch):
+    """Hypothesis over every option of every command: a random bad value of the option's kind."""
     check_bad(argv, place, capsys, monkeypatch)
 
 

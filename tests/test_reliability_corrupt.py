@@ -122,6 +122,23 @@ def test_corrupt_sweep_record_stops_figures(case, tmp_path, capsys):
     refused(["figures", "--results", folder, "--out", tmp_path / "figs"], tmp_path, capsys, "records.jsonl:2")
 
 
+RESUME_CASES = ["object not a record", "list", "null", "eta a string", "lam NaN literal", "eta zero"]
+
+
+@pytest.mark.parametrize("case", RESUME_CASES)
+def test_corrupt_sweep_record_stops_resume_and_verify(case, tmp_path, capsys, synthetic_cifar):
+    """The other readers of records.jsonl: a sweep resuming into the folder, verify taking it as evidence."""
+    pytest.importorskip("torch")
+    folder = _sweep_folder(tmp_path)
+    _write_line(folder / "records.jsonl", SWEEP_LINES[case](sweep_record(eta=0.02)))
+    refused(["sweep", "--optimizers", "nesterov", "--etas", "0.05", "--lams", "1e-3", "--epochs", "1", "--n-train",
+             "64", "--n-test", "32", "--batch-size", "32", "--widths", "2", "3", "4", "5", "--device", "cpu",
+             "--data", synthetic_cifar, "--no-verify", "--no-progress", "--out", folder], tmp_path, capsys,
+            "records.jsonl:2")
+    refused(["verify", "--out", tmp_path / "v", "--training-records", folder, "--skip-montecarlo", "--no-pdf"],
+            tmp_path, capsys, "records.jsonl:2")
+
+
 def test_trajectory_linked_out_of_the_folder_is_refused(tmp_path, capsys):
     folder = _sweep_folder(tmp_path)
     outside = tmp_path / "elsewhere"
@@ -363,6 +380,6 @@ def test_audit_help_says_the_factory_is_imported_and_run(capsys):
 
 
 def test_at_least_40_corrupt_files():
-    cases = (len(SWEEP_LINES) + 1 + len(NPZ_DAMAGE) + len(LEG_DAMAGE) + len(SHARD_DAMAGE) + len(BATCH_DAMAGE)
+    cases = (len(SWEEP_LINES) + 1 + len(RESUME_CASES) + len(NPZ_DAMAGE) + len(LEG_DAMAGE) + len(SHARD_DAMAGE) + len(BATCH_DAMAGE)
              + len(FACTORIES))
     assert cases >= 40, cases

@@ -117,3 +117,20 @@ def test_sweep_records_carry_the_thread_count(tmp_path):
     cfg = TrainConfig(epochs=1, milestones=(), widths=(2, 3, 4, 5), n_train=64, n_test=32, batch_size=32)
     run_sweep([cfg], DataSpec(str(tmp_path), 64, 32, verify=False), tmp_path / "out", device="cpu")
     assert read_records(tmp_path / "out" / "records.jsonl")[0]["provenance"]["threads"]["torch"] >= 1
+
+
+@pytest.mark.parametrize("name", ["normlaws.errors", "normlaws.commands.train", "normlaws.validate"])
+def test_doctests_of_the_reliability_modules(name):
+    import doctest
+    import importlib
+    failures, tried = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert tried and failures == 0
+
+
+def test_a_key_is_recorded_once(tmp_path):
+    """A process whose claim lapsed and was taken over may finish second: its record is not appended again."""
+    path = tmp_path / "records.jsonl"
+    record = {"key": "0123456789abcdef", "x": 1}
+    assert records.append_record(path, record, unique_key=True)
+    assert not records.append_record(path, {**record, "x": 2}, unique_key=True)
+    assert path.read_text().count("\n") == 1 and '"x": 1' in path.read_text()

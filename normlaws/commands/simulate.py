@@ -20,8 +20,8 @@ RULES = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "normalized"
 
 #: ranges of the numeric options (the stationary norm, run length, float range and memory are checked per run)
 RANGES = {
-    "dim": validate.Number(int, 2, 2**24, why="a direction needs at least 2 coordinates"),
-    "batch": validate.Number(int, 2, 2**16, why="a batch norm needs at least 2 samples"),
+    "dim": validate.Number(int, 2, 2**24, why="a direction needs 2 coordinates or more; 2**24 at most"),
+    "batch": validate.Number(int, 2, 2**16, why="a batch norm needs 2 samples or more; 2**16 at most"),
     "chains": validate.Number(int, 1, 2**26),
     "steps": validate.Number(int, 1, 10**9),
     "burn": validate.Number(int, 0, 10**9),
@@ -112,7 +112,7 @@ def check_point(args, spec) -> None:
     finite relaxation time or a run of more than :data:`MAX_STEPS` steps, values outside the float range of
     ``--dtype``, or more memory than the machine has."""
     from normlaws.simulate import predict
-    from normlaws.simulate.engine import _chunk_layout, default_lengths
+    from normlaws.simulate.engine import default_lengths
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         N = 1.0 if args.lam == 0 else _closure(predict, spec)
@@ -131,11 +131,17 @@ def check_point(args, spec) -> None:
         if not info.tiny * 1e3 < value < info.max / 1e3:
             raise _refuse(args, f"{name} = {value:.3g} is outside what {spec.dtype} holds; use --dtype float64 "
                                 "or other values")
-    chunks, per_chain = len(_chunk_layout(spec)), 1 if spec.scalar else spec.d * (spec.batch if spec.model ==
-                                                                                  "bn-unit" else 1)
-    state = max(per_chain, min(spec.chains * per_chain, 2**16)) * 16 * info.bits / 8
-    validate.check_memory(state + spec.chains * 20 * 6 * 16 + (chunks * 48 * (burn + steps) if spec.curve else 0),
-                          f"{spec.chains} chains of dimension {spec.d}")
+    validate.check_memory(_bytes(spec, burn + steps, info.bits // 8), f"{spec.chains} chains of dimension {spec.d}")
+
+
+def _bytes(spec, length: int, itemsize: int) -> float:
+    """An upper estimate of a run's memory: 16 state arrays of one chunk (about 2**16 numbers, at least one
+    chain), float64 block sums of 6 observables x 20 blocks per chain (twice, while they are gathered), and with
+    a relaxation curve 48 bytes per step per chunk."""
+    per_chain = 1 if spec.scalar else spec.d * (spec.batch if spec.model == "bn-unit" else 1)
+    chunk = max(per_chain, min(spec.chains * per_chain, 2**16))
+    chunks = -(-spec.chains * per_chain // chunk)
+    return 16 * chunk * itemsize + spec.chains * 20 * 6 * 16 + (chunks * 48 * length if spec.curve else 0)
 
 
 def _closure(predict, spec) -> float:
