@@ -365,9 +365,12 @@ def test_factory_in_the_current_directory_is_found_without_pythonpath(tmp_path):
     import sys
     (tmp_path / "mymodels.py").write_text("import torch\ndef net():\n    return torch.nn.Sequential("
                                           "torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))\n")
+    script = Path(sys.executable).parent / "normlaws"      # the console script: its folder, not ., is on sys.path
+    if not script.exists():
+        pytest.skip("no normlaws console script beside this Python")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run([sys.executable, "-m", "normlaws.cli", "audit", "mymodels:net", "--input-shape", "8,3",
-                           "--json"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run([str(script), "audit", "mymodels:net", "--input-shape", "8,3", "--json"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["factory"] == "mymodels:net"
 

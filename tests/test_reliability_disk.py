@@ -20,6 +20,8 @@ from normlaws.records import append_record
 from reliability_fixtures import grid_record, leg_record, run_record, sweep_record
 
 CLI = [sys.executable, "-m", "normlaws.cli"]
+#: standard output buffered as it is by default (PYTHONUNBUFFERED would hide a failure left for the exit)
+BUFFERED = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
 
 
 def _one_line(done, code=2):
@@ -33,10 +35,12 @@ def _one_line(done, code=2):
 
 # ---- standard output ----------------------------------------------------------------------------------------
 
-def test_json_to_a_full_stdout_is_one_line():
+@pytest.mark.parametrize("argv", [["claims", "--json"], ["claims", "--json", "--filter", "table1.sgd.norm"]],
+                         ids=["large", "small (left in the buffer until exit)"])
+def test_json_to_a_full_stdout_is_one_line(argv):
     with open("/dev/full", "w") as full:
-        done = subprocess.run([*CLI, "claims", "--json"], stdout=full, stderr=subprocess.PIPE, text=True,
-                              timeout=300)
+        done = subprocess.run([*CLI, *argv], stdout=full, stderr=subprocess.PIPE, text=True, timeout=300,
+                              env=BUFFERED)
     assert "No space left on device" in _one_line(done)
 
 
@@ -106,6 +110,7 @@ echo $? >"$OUT/rc"
 rm -f "$DISK/.filler"
 mkdir -p "$OUT/after" && cp -a "$DISK/." "$OUT/after/"
 """
+STDOUT_ON_FULL_DISK = FULL_DISK.replace('>"$OUT/stdout"', '>"$DISK/stdout.txt"')
 READ_ONLY = r"""
 set -e
 mount --bind "$DISK" "$DISK"
@@ -131,7 +136,7 @@ def in_namespace(script: str, disk: Path, seed: Path, out: Path, argv: list):
     """Run ``argv`` (in ``disk``, as the cwd) with ``script``'s mounts; what it left is copied to ``out/after``."""
     out.mkdir(parents=True, exist_ok=True)
     disk.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DISK": str(disk), "SEED": str(seed), "OUT": str(out), "OMP_NUM_THREADS": "1"}
+    env = {**BUFFERED, "DISK": str(disk), "SEED": str(seed), "OUT": str(out), "OMP_NUM_THREADS": "1"}
     subprocess.run(["unshare", "-rm", "bash", "-c", script, "script", *argv], env=env, timeout=900, check=True)
     return subprocess.CompletedProcess(argv, int((out / "rc").read_text()), (out / "stdout").read_text(),
                                        (out / "stderr").read_text())
@@ -160,6 +165,16 @@ def test_full_disk_is_one_line_and_loses_nothing(case, seed, tmp_path):
     after = _contents(tmp_path / "out" / "after")
     assert after == _contents(seed), f"{case}: files changed or partial files left: " \
                                      f"{sorted(set(after) ^ set(_contents(seed)))}"
+
+
+@pytest.mark.skipif(bool(NO_NAMESPACES), reason=NO_NAMESPACES or "-")
+def test_stdout_into_a_file_on_a_full_disk_is_one_line(seed, tmp_path):
+    """A short output stays in the buffer until the end: it is flushed inside the command, not at exit."""
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "stdout").write_text("")
+    done = in_namespace(STDOUT_ON_FULL_DISK, tmp_path / "disk", seed, tmp_path / "out",
+                        [*CLI, "claims", "--json", "--filter", "table1.sgd.norm"])
+    assert "cannot write to standard output: No space left on device" in _one_line(done)
 
 
 @pytest.mark.skipif(bool(NO_NAMESPACES), reason=NO_NAMESPACES or "-")
