@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from normlaws import records
 from normlaws.cli import main
 from normlaws.records import append_record, read_records, write_atomic
 from reliability_fixtures import sweep_record
