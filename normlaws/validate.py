@@ -71,6 +71,7 @@ class Number:
         return f"Number({self.kind.__name__}, {self.describe()})"
 
 
+finite_float = Number(float)
 positive_float = Number(float, 0, None, lo_open=True)
 nonnegative_float = Number(float, 0)
 unit_interval = Number(float, 0, 1, hi_open=True, why="a momentum or decay coefficient")
