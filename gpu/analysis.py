@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..records import read_records
+from ..schema import read_trajectory
 
 #: a cell is equilibrated when the last fifth of its first phase moved the log norm by at most this fraction
 #: of the whole phase's movement. For an exponential approach with time constant tau over E epochs the
@@ -88,8 +89,7 @@ def trajectory(record) -> dict | None:
     name, folder = record.get("trajectory"), record.get("_dir")
     if not name or folder is None or not (Path(folder) / name).is_file():
         return None
-    with np.load(Path(folder) / name) as data:
-        return {k: data[k] for k in data.files}
+    return read_trajectory(Path(folder) / name, record["config"]["epochs"])   # checked, never unpickled
 
 
 def _summary_series(record, layer: str, key: str) -> list | None:

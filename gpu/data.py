@@ -1,15 +1,17 @@
 """CIFAR-10 on the host: ``.npz`` shards or the official ``cifar-10-batches-py`` layout, with checksums.
 
 Torch-free (numpy only). Every problem with the data is one :class:`normlaws.errors.UsageError` naming the file
-and what was expected. The dataset is never part of the project: it is read from ``--data``, else
-``$NORMLAWS_DATA``, else ``../shared/data/cifar10`` beside the repository, else ``./data``.
+and what was expected. Nothing is ever unpickled: ``.npz`` shards are read with ``allow_pickle=False`` and the
+official batch files (pickles) are decoded as plain data by :mod:`normlaws.gpu.batchfile`. The dataset is never
+part of the project: it is read from ``--data``, else ``$NORMLAWS_DATA``, else ``../shared/data/cifar10``
+beside the repository, else ``./data``.
 """
 from __future__ import annotations
 
 import hashlib
 import os
-import pickle
 import tarfile
+import zipfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UsageError
+from .batchfile import BatchFileError, read_batch
 
 #: SHA-256 of the ``.npz`` shards (from ../shared/data/cifar10/README.md); 10,000 images each
 NPZ_SHA256 = {
@@ -130,26 +133,45 @@ def load_npz_shard(path: Path, expected_sha256: str | None) -> tuple:
             if "x" not in shard or "y" not in shard:
                 raise UsageError(f"{path}: has keys {sorted(shard.files)}, expected 'x' and 'y'")
             x, y = shard["x"], shard["y"]
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{path}: not a readable .npz file ({exc})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise UsageError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from None
     check_arrays(path, x, y)
     return x, y
 
 
 def load_batch_file(path: Path, expected_md5: str | None) -> tuple:
-    """One file of the official pickle layout (``b'data'`` uint8 (N, 3072) CHW, ``b'labels'``) as NHWC arrays."""
+    """One file of the official pickle layout (``b'data'`` uint8 (N, 3072) CHW, ``b'labels'``) as NHWC arrays,
+    decoded without unpickling (:func:`normlaws.gpu.batchfile.read_batch`)."""
     verify_file(path, expected_md5, "md5")
     try:
-        with open(path, "rb") as handle:
-            batch = pickle.load(handle, encoding="bytes")
+        batch = read_batch(path.read_bytes())
         data, labels = np.asarray(batch[b"data"]), np.asarray(batch[b"labels"])
-    except (OSError, pickle.UnpicklingError, KeyError, TypeError, EOFError) as exc:
-        raise UsageError(f"{path}: not a CIFAR-10 batch file ({type(exc).__name__}: {exc})") from None
+    except BatchFileError as exc:
+        raise UsageError(f"{path}: not a CIFAR-10 batch file: {exc}") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"{path}: not a CIFAR-10 batch file (no {exc} array of numbers)") from None
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
         raise UsageError(f"{path}: data has dtype {data.dtype} and shape {data.shape}, expected uint8 (N, 3072)")
     x = np.ascontiguousarray(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
     check_arrays(path, x, labels)
     return x, labels.astype(np.uint8)
+
+
+def locate(root=None, download: bool = False) -> tuple:
+    """``(layout, folder)``: ``('npz', root)`` or ``('batches', folder of data_batch_1)``, or ``('download', root)``
+    when there is none yet and ``download`` is set; else one :class:`UsageError` line (nothing is read)."""
+    root = Path(root) if root is not None else default_data_dir()
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"--data {root}: not a folder")
+    if (root / TRAIN_SHARDS[0]).exists() or (root / TEST_SHARDS[0]).exists():
+        return "npz", root
+    batches = root / BATCHES_DIR if (root / BATCHES_DIR).is_dir() else root
+    if (batches / TRAIN_BATCHES[0]).exists():
+        return "batches", batches
+    if download:
+        return "download", root
+    raise UsageError(f"{root}: no CIFAR-10 there (expected train_0.npz ... test.npz, or "
+                     f"{BATCHES_DIR}/data_batch_1 ...); pass --data DIR or --download")
 
 
 def load_cifar10(root=None, n_train: int | None = None, n_test: int | None = None, *, download: bool = False,
@@ -160,20 +182,16 @@ def load_cifar10(root=None, n_train: int | None = None, n_test: int | None = Non
     overrides the expected digests by file name (``{}`` verifies shapes only; for synthetic test data).
     """
     root = Path(root) if root is not None else default_data_dir()
-    if (root / TRAIN_SHARDS[0]).exists() or (root / TEST_SHARDS[0]).exists():
+    layout, batches = locate(root, download)
+    if layout == "npz":
         table = NPZ_SHA256 if checksums is None else checksums
         load = lambda name: load_npz_shard(root / name, table.get(name))  # noqa: E731
         train = [load(n) for n in _needed(TRAIN_SHARDS, n_train)]
         test = [load(n) for n in _needed(TEST_SHARDS, n_test)]
         source = f"npz shards in {root}"
     else:
-        batches = root / BATCHES_DIR if (root / BATCHES_DIR).is_dir() else root
-        if not (batches / TRAIN_BATCHES[0]).exists() and download:
-            download_cifar10(root)
-            batches = root / BATCHES_DIR
-        if not (batches / TRAIN_BATCHES[0]).exists():
-            raise UsageError(f"{root}: no CIFAR-10 there (expected train_0.npz ... test.npz, or "
-                             f"{BATCHES_DIR}/data_batch_1 ...); pass --data DIR or --download")
+        if layout == "download":
+            batches = download_cifar10(root)
         table = BATCHES_MD5 if checksums is None else checksums
         load = lambda name: load_batch_file(batches / name, table.get(name))  # noqa: E731
         train = [load(n) for n in _needed(TRAIN_BATCHES, n_train)]

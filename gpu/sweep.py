@@ -16,10 +16,12 @@ mean ||grad L||/||w|| and the mean grad_unit_sq; non-finite values as the string
 
 A configuration whose key (canonical hash of its :class:`TrainConfig`) already has a record is skipped, so a
 sweep resumes after a crash without redoing finished work; a group that crashed is redone whole. While a
-process trains a configuration it holds ``claims/<key>.claim`` (``records.try_claim``), so two sweeps pointed
-at one directory never train the same configuration twice; a claim left by a killed process is taken over,
-or, when it was left on finished work (killed between writing records and releasing claims), cleared at the
-end of the next run.
+process trains a configuration it holds ``claims/<key>.claim`` with its host, PID and a heartbeat it renews
+(:mod:`normlaws.leases`), so two sweeps pointed at one directory never train the same configuration twice; a
+claim whose heartbeat is older than the lease (a process killed on any host) or whose process is gone is
+taken over, or, when it was left on finished work (killed between writing records and releasing claims),
+cleared at the end of the next run. A record is appended only when its key has none yet. The outcome names
+every requested configuration that is neither recorded nor running elsewhere, and why.
 
 Executors: ``inline`` (this process), ``local-gpus`` (one worker process per visible GPU; one CPU process
 without GPUs), ``submitit`` (SLURM, or submitit's local executor with ``cluster='local'``).
@@ -37,9 +39,9 @@ from pathlib import Path
 import numpy as np
 
 from ..conventions import CANONICAL
-from ..errors import UsageError
-from ..records import (append_record, clear_stale_claims, provenance, read_records, release_claim, try_claim,
-                       write_atomic)
+from ..errors import UsageError, is_environment_error
+from ..leases import LEASE_S, Heartbeat, clear_stale_claims, describe, live_claims, release_claim, try_claim
+from ..records import append_record, provenance, read_records, write_atomic
 from .config import TrainConfig, group_configs
 
 RECORDS = "records.jsonl"
@@ -115,7 +117,8 @@ def _npz_bytes(arrays: dict) -> bytes:
 
 
 def write_result(out: Path, result, device: str, group_keys: list) -> dict:
-    """Write one run's trajectory (atomically) and then its record (one appended line); return the record."""
+    """Write one run's trajectory (atomically) and then its record (one appended line, unless its key has a
+    record already: another process that took over a lapsed claim finished first); return the record."""
     from . import architecture_description
     from .train import final_summary
     cfg = result.config
@@ -134,29 +137,33 @@ def write_result(out: Path, result, device: str, group_keys: list) -> dict:
         "convention": CANONICAL.describe(),
         "provenance": provenance(seed=cfg.seed, convention=CANONICAL, device=device_label(device)),
     }
-    append_record(Path(out) / RECORDS, record)
+    append_record(Path(out) / RECORDS, record, unique_key=True)
     return record
 
 
-def run_group(configs, spec: DataSpec, out: str, device: str = "auto", amp=None, progress=None) -> list:
+def run_group(configs, spec: DataSpec, out: str, device: str = "auto", amp=None, progress=None,
+              lease: float = LEASE_S) -> list:
     """Train one ensemble and write its records; return short summaries (picklable; the workers' entry)."""
     device = resolve_device(device if device != "worker" else _worker_device())
     from .train import final_summary, train_ensemble
     configs = [c if isinstance(c, TrainConfig) else TrainConfig.from_dict(c) for c in configs]
     claims = Path(out) / CLAIMS_DIR
+    if not pending(configs, Path(out)):
+        return []
+    data = device_data(spec, device)    # before claiming: bad data leaves no claims behind
     # another worker may have finished some meanwhile, or be running them now (claimed): skip those
-    todo = [c for c in pending(configs, Path(out)) if try_claim(claims, c.key)]
+    todo = [c for c in pending(configs, Path(out)) if try_claim(claims, c.key, lease)]
     if not todo:
         return []
+    keys = [c.key for c in todo]
     try:
-        data = device_data(spec, device)
-        results = train_ensemble(todo, data, amp=amp, progress=progress)
-        keys = [c.key for c in todo]
-        for result in results:
-            write_result(Path(out), result, device, keys)
+        with Heartbeat(claims, keys, lease):
+            results = train_ensemble(todo, data, amp=amp, progress=progress)
+            for result in results:
+                write_result(Path(out), result, device, keys)
     finally:
-        for c in todo:
-            release_claim(claims, c.key)
+        for key in keys:
+            release_claim(claims, key)
     return [{"key": r.config.key, "optimizer": r.config.optimizer, "eta": r.config.eta, "lam": r.config.lam,
              "status": r.status, **final_summary(r)} for r in results]
 
@@ -184,35 +191,54 @@ def local_devices(device: str) -> list:
 
 
 def run_sweep(configs, spec: DataSpec, out, *, executor: str = "inline", device: str = "auto",
-              max_models: int = 64, amp=None, progress_factory=None, submitit_options: dict | None = None) -> dict:
+              max_models: int = 64, amp=None, progress_factory=None, submitit_options: dict | None = None,
+              lease: float = LEASE_S) -> dict:
     """Run every configuration without a record, grouped into ensembles of at most ``max_models``.
 
-    Returns ``{"skipped": n already recorded, "ran": summaries, "failed": [(keys, error)]}``. A failure of
-    one group is reported and the others go on; its configurations stay pending for the next run.
+    Returns ``{"skipped": n already recorded, "ran": summaries, "failed": [(keys, error)], "running": {key:
+    'host pid, heartbeat'} held by other live processes, "not_run": [(key, why)]}``: every requested
+    configuration is recorded, running elsewhere, or named in ``not_run``. A failure of one group is reported
+    and the others go on; its configurations stay pending for the next run. A full or read-only disk (and any
+    :class:`UsageError`) ends the sweep at once.
     """
+    if executor not in EXECUTORS:
+        raise UsageError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     todo = pending(configs, out)
     skipped = len({c.key for c in configs}) - len(todo)
     groups = group_configs(todo, max_models)
-    if executor not in EXECUTORS:
-        raise UsageError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
     runner = {"inline": _run_inline, "local-gpus": _run_local, "submitit": _run_submitit}[executor]
-    ran, failed = runner(groups, spec, str(out), device, amp, progress_factory, submitit_options or {})
-    clear_stale_claims(out / CLAIMS_DIR)     # left on finished work by a process killed before releasing them
-    return {"skipped": skipped, "ran": ran, "failed": failed, "groups": len(groups)}
+    ran, failed = runner(groups, spec, str(out), device, amp, progress_factory,
+                         {**(submitit_options or {}), "lease": lease})
+    clear_stale_claims(out / CLAIMS_DIR, lease)  # left on finished work by a process killed before releasing them
+    running, not_run = unfinished(configs, out, failed, lease)
+    return {"skipped": skipped, "ran": ran, "failed": failed, "groups": len(groups), "running": running,
+            "not_run": not_run}
 
 
-def _run_inline(groups, spec, out, device, amp, progress_factory, _opts):
+def unfinished(configs, out: Path, failed: list, lease: float = LEASE_S) -> tuple:
+    """``(running, not_run)``: the requested configurations without a record that another live process holds
+    (``{key: holder}``), and the others with the reason they were not run (``[(key, why)]``)."""
+    recorded = finished_keys(out)
+    missing = list(dict.fromkeys(c.key for c in configs if c.key not in recorded))
+    live = live_claims(Path(out) / CLAIMS_DIR, missing, lease)
+    reasons = {key: error for keys, error in failed for key in keys}
+    not_run = [(key, reasons.get(key, "claimed by another process that stopped without recording it; run "
+                                     "the sweep again to train it")) for key in missing if key not in live]
+    return {key: describe(claim) for key, claim in live.items()}, not_run
+
+
+def _run_inline(groups, spec, out, device, amp, progress_factory, opts):
     ran, failed = [], []
     steps = sum(g[0].epochs * (g[0].n_train // g[0].batch_size) for g in groups)
     bar = progress_factory(steps, "sweep") if progress_factory else None
     for group in groups:
         try:
-            ran += run_group(group, spec, out, device, amp, bar)
-        except UsageError:
-            raise
+            ran += run_group(group, spec, out, device, amp, bar, opts["lease"])
         except Exception as exc:  # noqa: BLE001 - one failing group must not stop the sweep
+            if is_environment_error(exc):
+                raise
             failed.append(([c.key for c in group], f"{type(exc).__name__}: {exc}"))
     if bar:
         bar.close()
@@ -227,6 +253,8 @@ def _gather(outcomes, bar, describe=lambda exc: str(exc)) -> tuple:
         try:
             ran += result()
         except Exception as exc:  # noqa: BLE001
+            if is_environment_error(exc):
+                raise
             failed.append(([c.key for c in group], f"{type(exc).__name__}: {describe(exc)}"))
         if bar:
             bar.advance(len(group))
@@ -239,7 +267,7 @@ def _collect(futures: dict, bar) -> tuple:
     return _gather(((future.result, futures[future]) for future in as_completed(futures)), bar)
 
 
-def _run_local(groups, spec, out, device, amp, progress_factory, _opts):
+def _run_local(groups, spec, out, device, amp, progress_factory, opts):
     devices = local_devices(device)
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
@@ -249,7 +277,8 @@ def _run_local(groups, spec, out, device, amp, progress_factory, _opts):
         if progress_factory else None
     with ProcessPoolExecutor(max_workers=len(devices), mp_context=ctx, initializer=_init_worker,
                              initargs=(queue,)) as pool:
-        futures = {pool.submit(run_group, [c.as_dict() for c in g], spec, out, "worker", amp): g for g in groups}
+        futures = {pool.submit(run_group, [c.as_dict() for c in g], spec, out, "worker", amp, None, opts["lease"]): g
+                   for g in groups}
         return _collect(futures, bar)
 
 
@@ -269,8 +298,9 @@ def _run_submitit(groups, spec, out, device, amp, progress_factory, opts):
     executor.update_parameters(**params)
     if not groups:
         return [], []
-    jobs = executor.map_array(run_group, [[c.as_dict() for c in g] for g in groups], [spec] * len(groups),
-                              [out] * len(groups), [device] * len(groups), [amp] * len(groups))
+    n = len(groups)
+    jobs = executor.map_array(run_group, [[c.as_dict() for c in g] for g in groups], [spec] * n, [out] * n,
+                              [device] * n, [amp] * n, [None] * n, [opts["lease"]] * n)
     bar = progress_factory(sum(len(g) for g in groups), f"sweep via submitit ({executor.cluster})") \
         if progress_factory else None
     last_line = lambda exc: (str(exc).strip().splitlines() or [""])[-1]  # noqa: E731 - submitit wraps tracebacks

@@ -29,7 +29,6 @@ momentum, Nesterov, Adam and RMSprop; for AdamW the decoupled factor is ``(1 - e
 from __future__ import annotations
 
 import copy
-import importlib
 import math
 from dataclasses import asdict, dataclass, field
 
@@ -37,6 +36,7 @@ import numpy as np
 
 from .conventions import adamw_weight_decay, torch_weight_decay
 from .errors import UsageError
+from .factory import build_model, load_factory, sample_input  # noqa: F401 - part of this module's API
 
 OPTIMIZERS = {"sgd": "sgd", "momentum": "momentum", "nesterov": "nesterov", "adam": "adam", "adamw": "adamw",
               "rmsprop": "rmsprop"}
@@ -354,43 +354,6 @@ def _predict(rep, group, shapes, grads, rule, eta, lam, rho, beta1, per_channel:
     notes = {p["note"] for p in preds if "note" in p}
     if notes:
         rep.predicted["note"] = "; ".join(sorted(notes))
-
-
-def load_factory(spec: str):
-    """The callable named by ``package.module:function`` (a ``UsageError`` naming what is wrong)."""
-    if spec.count(":") != 1 or not all(spec.split(":")):
-        raise UsageError(f"FACTORY must look like package.module:function, got {spec!r}")
-    module_name, attr = spec.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise UsageError(f"cannot import {module_name!r}: {exc}") from None
-    try:
-        factory = getattr(module, attr)
-    except AttributeError:
-        raise UsageError(f"module {module_name!r} has no attribute {attr!r}") from None
-    if not callable(factory):
-        raise UsageError(f"{spec} is not callable")
-    return factory
-
-
-def build_model(spec: str):
-    """Call the factory ``spec`` with no arguments; it must return an ``nn.Module``."""
-    torch = _torch()
-    factory = load_factory(spec)
-    try:
-        model = factory()
-    except Exception as exc:
-        raise UsageError(f"{spec}() failed: {type(exc).__name__}: {exc}") from None
-    if not isinstance(model, torch.nn.Module):
-        raise UsageError(f"{spec}() returned {type(model).__name__}, not a torch.nn.Module")
-    return model
-
-
-def sample_input(shape, seed: int = 0):
-    """A seeded standard-normal float64 input of ``shape``."""
-    torch = _torch()
-    return torch.randn(tuple(shape), generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
 
 
 __all__ = ["audit", "classify", "probe_model", "estimate_C", "predict_unit", "AuditReport", "ParamReport",

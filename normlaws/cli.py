@@ -1,16 +1,19 @@
 """The ``normlaws`` command line: ``main(argv) -> int``.
 
 Each subcommand is a module in ``normlaws.commands`` with ``HELP``, ``add_arguments(parser)`` and
-``run(args) -> int``. Bad input gets one line on stderr and exit code 2, never a traceback.
+``run(args) -> int``. Bad input gets one line on stderr and exit code 2, never a traceback: a bad option
+(``normlaws.validate``), a bad file (``normlaws.schema``), a full or read-only disk and an unwritable standard
+output alike. Set ``NORMLAWS_TRACEBACK=1`` to see the traceback behind such a line.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from . import __version__
-from .errors import UsageError
+from .errors import UsageError, is_environment_error, os_error_line
 
 #: subcommand name -> module in normlaws.commands
 COMMANDS = {
@@ -49,23 +52,67 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stdout_closed() -> bool:
+    """Whether file descriptor 1 is closed (``normlaws ... >&-``)."""
+    try:
+        os.fstat(1)
+    except OSError:
+        return True
+    return sys.stdout is None
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the flush at exit cannot fail a second time (and a closed
+    descriptor 1 is not reused by the next file this process opens)."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    if null != 1:
+        os.close(null)
+
+
+def _error(message: str) -> int:
+    print(f"normlaws: error: {message}" if not message.startswith("normlaws") else f"error: {message}",
+          file=sys.stderr)
+    return 2
+
+
 def main(argv=None) -> int:
     """Run the command line; return the exit code (0 ok, 1 a check of the suite failed, 2 bad input)."""
+    if _stdout_closed():
+        _silence_stdout()
+        return _error("standard output is closed; redirect it to a file or /dev/null instead")
     try:
         args = build_parser().parse_args(argv)
         if not getattr(args, "_run", None):
             build_parser().print_help()
             return 2
-        return int(args._run(args) or 0)
-    except UsageError as exc:
-        print(f"normlaws: error: {exc}" if not str(exc).startswith("normlaws") else f"error: {exc}",
-              file=sys.stderr)
-        return 2
+        code = int(args._run(args) or 0)
+        sys.stdout.flush()  # here, not at exit: a full or closed stdout is one line like any other error
+        return code
+    except (UsageError, argparse.ArgumentTypeError) as exc:
+        return _error(str(exc))
     except KeyboardInterrupt:
         print("normlaws: interrupted; records written so far are kept", file=sys.stderr)
         return 130
-    except BrokenPipeError:
+    except BrokenPipeError:  # the reader went away (| head): not an error of ours
+        _silence_stdout()
         return 0
+    except OSError as exc:
+        if not is_environment_error(exc) or os.environ.get("NORMLAWS_TRACEBACK"):
+            raise
+        if exc.filename is None and _is_stdout(exc):
+            _silence_stdout()
+            return _error(f"cannot write to standard output: {exc.strerror}")
+        return _error(os_error_line(exc))
+
+
+def _is_stdout(exc: OSError) -> bool:
+    """Whether an ``OSError`` without a file name came from standard output (checked by flushing it again)."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        return True
+    return False
 
 
 if __name__ == "__main__":

@@ -1,8 +1,12 @@
-"""Result records: append-only JSON Lines written atomically, atomic files, and provenance.
+"""Result records: append-only JSON Lines written atomically and durably, atomic files, and provenance.
 
-A record is one JSON object on one line. Appends take an exclusive ``flock`` on the file and write the whole
-line in a single ``write`` followed by ``fsync``, so two processes never interleave and a crash leaves at most
-one torn last line; :func:`read_records` drops such a line with a warning instead of parsing it as data.
+A record is one JSON object on one line. Appends take an exclusive ``flock`` on ``<file>.lock`` and write the
+whole line, checking that every byte went out, then ``fsync``; a write that fails (a full disk) cuts the file
+back to its length before, so a crash or a full disk leaves at most one torn last line, never a torn record in
+the middle. :func:`read_records` drops a torn last line with a warning and checks every other line against the
+file's schema (:mod:`normlaws.schema`): anything else is one :class:`~normlaws.errors.UsageError` line naming
+the file, the line and the field. Whole files (trajectories, reports) are written to a temporary name and
+renamed into place, so a reader sees the old file or the new one, never part of one.
 """
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import json
 import math
 import os
 import platform
-import socket
+import shutil
 import sys
 import tempfile
 import warnings
@@ -19,7 +23,8 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import __version__
+from . import __version__, schema
+from .errors import UsageError
 
 
 def _jsonable(value):
@@ -55,18 +60,51 @@ def locked(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def append_record(path, record: dict) -> None:
-    """Append ``record`` as one line to the JSON Lines file ``path``, atomically and durably."""
+def write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until every byte of ``data`` is written (a short write is retried; no progress is ENOSPC)."""
+    view, done = memoryview(data), 0
+    while done < len(data):
+        written = os.write(fd, view[done:])
+        if written <= 0:
+            raise OSError(28, os.strerror(28))
+        done += written
+
+
+def append_record(path, record: dict, unique_key: bool = False) -> bool:
+    """Append ``record`` as one line to the JSON Lines file ``path``, atomically and durably; return True.
+
+    All or nothing: when the write or the ``fsync`` fails, the file is cut back to its length before (and
+    removed when this append created it), and the ``OSError`` goes on to the caller. With ``unique_key``,
+    nothing is written (and False returned) when the file already holds a record with the same ``key``.
+    """
     path = Path(path)
     line = (dumps(record) + "\n").encode()
     with locked(path):
         _drop_torn_tail(path)
+        existed = path.exists()
+        if unique_key and existed and _holds_key(path, record["key"]):
+            return False
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, line)
-            os.fsync(fd)
+            size = os.fstat(fd).st_size
+            try:
+                write_all(fd, line)
+                os.fsync(fd)
+            except OSError as exc:
+                os.ftruncate(fd, size)
+                if not existed:
+                    path.unlink(missing_ok=True)
+                if exc.filename is None:
+                    exc.filename = str(path)
+                raise
         finally:
             os.close(fd)
+    return True
+
+
+def _holds_key(path: Path, key: str) -> bool:
+    """Whether a line of ``path`` has the top-level field ``"key": key`` (as :func:`dumps` writes it)."""
+    return f'"key": {json.dumps(key)}'.encode() in path.read_bytes()
 
 
 def _drop_torn_tail(path: Path) -> None:
@@ -84,104 +122,82 @@ def _drop_torn_tail(path: Path) -> None:
         handle.truncate(keep)
 
 
-def read_records(path) -> list[dict]:
-    """All complete records of a JSON Lines file; a torn or corrupt line is dropped with a warning."""
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not standard JSON")
+
+
+def read_records(path, kind: str | None = None) -> list[dict]:
+    """All records of a JSON Lines file, each checked against its schema (``kind``, default: by file name).
+
+    A torn last line (no newline: a crash during an append) is dropped with a warning; any other line that is
+    not a valid record is a :class:`UsageError` naming the file, the line and the field. A missing file has no
+    records.
+    """
     path = Path(path)
     if not path.exists():
         return []
-    out = []
+    kind = kind or schema.kind_of(path)
     raw = path.read_bytes()
     lines = raw.split(b"\n")
+    out = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        torn = number == len(lines)  # the last piece had no newline after it
+        if number == len(lines):  # the last piece had no newline after it
+            warnings.warn(f"{path}:{number}: dropped a torn last line (no newline at its end; a crash?)")
+            continue
         try:
-            if torn:
-                raise ValueError("no newline at the end")
-            out.append(json.loads(line))
-        except ValueError as exc:
-            warnings.warn(f"{path}:{number}: dropped an unreadable record ({exc})")
+            value = json.loads(line, parse_constant=_no_constants)
+        except (ValueError, RecursionError) as exc:
+            reason = getattr(exc, "msg", None) or type(exc).__name__
+            raise UsageError(f"{path}:{number}: not a JSON record ({reason})") from None
+        out.append(schema.check(kind, value, path, number))
     return out
 
 
 def write_atomic(path, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace``: all or nothing."""
+    """Write ``data`` to ``path`` through a temporary file and ``os.replace``: all or nothing, fsynced."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(data, str):
         data = data.encode()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)
         raise
 
 
-def _owner() -> str:
-    return f"{socket.gethostname()} {os.getpid()}"
-
-
-def _owner_alive(owner: str) -> bool:
-    """Whether the process named by a claim ('host pid') still runs; claims from other hosts count as alive."""
-    host, _, pid = owner.strip().rpartition(" ")
-    if host != socket.gethostname() or not pid.isdigit():
-        return True
+@contextmanager
+def staged(target):
+    """A temporary folder beside the folder ``target`` to write files into; when the block succeeds each file
+    is moved into ``target`` by a rename (whole or not at all), when it fails nothing in ``target`` changes.
+    The temporary folder is removed either way. For writers that cannot write atomically (matplotlib)."""
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def try_claim(directory, key: str) -> bool:
-    """Claim the piece of work ``key`` for this process; False when a live process holds it already.
-
-    The claim is the file ``directory/key.claim`` holding 'host pid'. Checking and taking it happen under one
-    lock, so two processes never both get it; a claim left by a process that died (SIGKILL) is taken over.
-    """
-    directory = Path(directory)
-    path = directory / f"{key}.claim"
-    with locked(directory / "claims"):
-        if path.exists():
-            owner = path.read_text()
-            if owner != _owner() and _owner_alive(owner):
-                return False
-        write_atomic(path, _owner())
-        return True
-
-
-def release_claim(directory, key: str) -> None:
-    """Give up the claim on ``key`` if this process holds it."""
-    path = Path(directory) / f"{key}.claim"
-    with locked(Path(directory) / "claims"):
-        if path.exists() and path.read_text() == _owner():
-            path.unlink()
-
-
-def clear_stale_claims(directory) -> int:
-    """Remove the claims under ``directory`` whose holder died; return how many.
-
-    A process killed after writing its records but before releasing its claims leaves claims on finished work,
-    which no later run takes over (it skips finished work); this is where they go.
-    """
-    directory = Path(directory)
-    if not directory.is_dir():
-        return 0
-    removed = 0
-    with locked(directory / "claims"):
-        for path in directory.glob("*.claim"):
-            if not _owner_alive(path.read_text()):
-                path.unlink()
-                removed += 1
-    return removed
+        try:
+            yield temporary
+        except OSError as exc:   # writers that do not say which file (PIL): name the folder
+            if exc.filename is None:
+                exc.filename = str(target)
+            raise
+        for path in sorted(temporary.rglob("*")):
+            if path.is_file():
+                dest = target / path.relative_to(temporary)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, dest)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
 
 
 def library_versions() -> dict:
@@ -199,13 +215,28 @@ def library_versions() -> dict:
     return versions
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def thread_counts() -> dict:
+    """The threads a result was computed with: torch's intra-op count (when torch is loaded), the usual thread
+    variables and the CPU count. Reductions split across threads round differently (results move at ~1e-7)."""
+    out = {"cpus": os.cpu_count()}
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "get_num_threads"):
+        out["torch"] = torch.get_num_threads()
+    out.update({name: os.environ[name] for name in THREAD_VARIABLES if name in os.environ})
+    return out
+
+
 def provenance(seed=None, convention=None, device: str = "cpu") -> dict:
-    """What a record needs to be traced to how it was made: seed, versions, convention, device, host."""
+    """What a record needs to be traced to how it was made: seed, versions, convention, device, threads, host."""
     return {
         "normlaws": __version__,
         "seed": seed,
         "convention": convention.as_dict() if hasattr(convention, "as_dict") else convention,
         "device": device,
+        "threads": thread_counts(),
         "libraries": library_versions(),
         "platform": platform.platform(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

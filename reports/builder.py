@@ -4,12 +4,20 @@ Everything comes from the registry (statements, printed and derived formulas, de
 from the records stored under the results folder (Monte-Carlo and training checks, the run's stage times).
 Templates are jinja2 with LaTeX-safe delimiters: ``\\VAR{...}`` for values, ``\\BLOCK{...}`` for control,
 ``\\#{...}`` for comments. Every value is escaped for LaTeX unless it is a :class:`~normlaws.reports.views.Tex`.
+
+The output folder is data, never code: the ``.tex`` is compiled in a fresh temporary folder holding only it and
+the figures just drawn, with latexmk's rc files disabled (``-norc``) and TeX's shell escape off, and only the
+PDF and the log are copied back (``report.pdf``, ``build/report.log``). Every file is written whole under a
+temporary name and renamed into place (figures are drawn into a temporary folder first), so a full disk leaves
+the previous files, never part of a new one.
 """
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +25,7 @@ from pathlib import Path
 import jinja2
 
 from normlaws import __version__, registry
-from normlaws.records import provenance, write_atomic
+from normlaws.records import provenance, staged, write_atomic
 
 from . import views
 from .evidence import Evidence, load_evidence
@@ -50,10 +58,11 @@ PAPER_FIGURES = ("fig1_norm", "fig2_test_error", "fig3_normalized", "fig4_optima
 # ---- rendering ---------------------------------------------------------------------------------------------------
 
 def _finalize_tex(value):
-    """Escape every value printed into LaTeX, except values that are already LaTeX."""
+    """Escape every value printed into LaTeX, except values that are already LaTeX; runs of white space (a
+    blank line from a results file would end a paragraph inside a command) become one space."""
     if value is None:
         return ""
-    return value if isinstance(value, Tex) else escape_text(value)
+    return value if isinstance(value, Tex) else escape_text(" ".join(str(value).split()))
 
 
 def _verdict_tex(kind) -> Tex:
@@ -171,31 +180,46 @@ class Compiled:
     problems: list = field(default_factory=list)
 
 
-def compile_pdf(tex: Path, timeout: float = 600) -> Compiled:
-    """Compile ``tex`` with latexmk into ``build/`` beside it and copy the PDF next to it.
+def compile_pdf(tex: Path, timeout: float = 600, figures=(), dest: Path | None = None) -> Compiled:
+    """Compile ``tex`` with latexmk in a fresh temporary folder; write the PDF and ``build/<name>.log`` to ``dest``
+    (default: beside ``tex``).
 
-    Without latexmk, nothing is compiled (``ok`` stays true: a missing TeX engine is not an error) and the
-    message says how to compile.
+    The temporary folder holds only the ``.tex`` and ``figures`` (paths relative to ``dest``), so nothing
+    else in ``dest`` can reach the compilation: latexmk runs with ``-norc`` (a ``latexmkrc`` there would be
+    Perl), TeX's shell escape is off. Without latexmk, nothing is compiled (``ok`` stays true: a missing TeX
+    engine is not an error) and the message says how to compile.
     """
     tex = Path(tex)
+    dest = Path(dest) if dest is not None else tex.parent
     latexmk = shutil.which("latexmk")
     if latexmk is None:
         return Compiled(None, None, f"no TeX engine found: compile with `latexmk -pdf {tex}`", True)
-    build = tex.parent / BUILD
-    cmd = [latexmk, "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error", f"-outdir={BUILD}",
-           tex.name]
-    try:
-        proc = subprocess.run(cmd, cwd=tex.parent, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return Compiled(None, None, f"latexmk did not finish in {timeout:.0f} s; see {build}", False)
-    log = build / (tex.stem + ".log")
-    problems = log_problems(log.read_text(errors="replace")) if log.exists() else []
-    built = build / (tex.stem + ".pdf")
-    if proc.returncode != 0 or not built.exists():
-        first = problems[0] if problems else ((proc.stdout + proc.stderr).strip().splitlines() or ["no output"])[-1]
-        return Compiled(None, None, f"latexmk failed (exit {proc.returncode}): {first}; log: {log}", False, problems)
-    pdf = tex.with_suffix(".pdf")
-    write_atomic(pdf, built.read_bytes())
+    log = dest / BUILD / (tex.stem + ".log")
+    with tempfile.TemporaryDirectory(prefix="normlaws-tex-") as work:
+        work = Path(work)
+        shutil.copyfile(tex, work / tex.name)
+        for name in figures:
+            (work / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(dest / name, work / name)
+        cmd = [latexmk, "-norc", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
+               tex.name]
+        env = {**os.environ, "shell_escape": "f", "openout_any": "p"}
+        try:
+            proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=timeout, env=env,
+                                  stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            return Compiled(None, None, f"latexmk did not finish in {timeout:.0f} s", False)
+        built_log, built = work / (tex.stem + ".log"), work / (tex.stem + ".pdf")
+        log_text = built_log.read_text(errors="replace") if built_log.exists() else ""
+        if log_text:
+            write_atomic(log, log_text)
+        problems = log_problems(log_text)
+        if proc.returncode != 0 or not built.exists():
+            first = problems[0] if problems else ((proc.stdout + proc.stderr).strip().splitlines() or ["no output"])[-1]
+            return Compiled(None, None, f"latexmk failed (exit {proc.returncode}): {first}; log: {log}", False,
+                            problems)
+        pdf = dest / (tex.stem + ".pdf")
+        write_atomic(pdf, built.read_bytes())
     pages = pdf_pages(pdf)
     return Compiled(pdf, pages, f"{pdf} ({pages} pages)", not problems, problems)
 
@@ -246,14 +270,13 @@ def build_report(out, *, results=None, claim_ids=(), pdf: bool = True, evidence:
     start = time.perf_counter()
     out = Path(out)
     results = Path(results) if results is not None else out / "results"
-    figures_dir = out / FIGURES
-    figures_dir.mkdir(parents=True, exist_ok=True)
     claims = registry.select(list(claim_ids))
     evidence = evidence if evidence is not None else load_evidence(results)
     run = run if run is not None else evidence.run
     claim_views = [views.claim_view(c, evidence) for c in claims]
-    mc_figures, mc_note = montecarlo_figures(evidence, claims, figures_dir)
-    tr_figures, tr_note = training_figures(results, figures_dir, run)
+    with staged(out / FIGURES) as figures_dir:   # drawn aside, moved in whole
+        mc_figures, mc_note = montecarlo_figures(evidence, claims, figures_dir)
+        tr_figures, tr_note = training_figures(results, figures_dir, run)
     context = {
         "info": _info(results, f"`{PDF_NAME}` (LaTeX source `{TEX_NAME}`)"),
         "counts": views.counts(claim_views), "conventions": views.conventions_used(claims),
@@ -266,7 +289,7 @@ def build_report(out, *, results=None, claim_ids=(), pdf: bool = True, evidence:
     }
     tex = out / TEX_NAME
     write_atomic(tex, tex_environment().get_template("report.tex.j2").render(**context))
-    compiled = compile_pdf(tex) if pdf else None
+    compiled = compile_pdf(tex, figures=[str(f["path"]) for f in mc_figures + tr_figures]) if pdf else None
     if compiled is None or compiled.pdf is None:
         context["info"]["document"] = (f"`{TEX_NAME}` (not compiled: "
                                        + (compiled.message if compiled else "--no-pdf") + ")")

@@ -4,7 +4,6 @@ Torch is made unimportable for a subprocess by a ``torch.py`` first on its path 
 ModuleNotFoundError, as a missing install does; the TeX engine and the data have their own tests
 (tests/test_report_build.py, tests/test_gpu_data.py).
 """
-import json
 import os
 import subprocess
 import sys

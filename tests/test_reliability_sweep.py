@@ -105,3 +105,35 @@ def test_two_sweeps_on_one_directory_never_run_a_configuration_twice(data_dir, r
     keys = [r["key"] for r in final]
     assert len(keys) == len(set(keys)) == N_CONFIGS
     assert _deterministic(final) == reference
+
+
+RANDOM_KILLS = 20
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+def test_sigkill_at_random_moments_then_resume_loses_nothing(data_dir, reference, tmp_path):
+    """RANDOM_KILLS sweeps killed after a random delay (during start-up, training, a trajectory write, an append
+    or a heartbeat), each resumed at once: the final records equal the uninterrupted run's."""
+    import random
+    rng = random.Random(16)
+    out = tmp_path / "killed"
+    kills = 0
+    while kills < RANDOM_KILLS:
+        proc = _start(data_dir, out)
+        time.sleep(rng.uniform(0.0, 6.0))
+        if proc.poll() is not None:                 # finished before the kill: start over in a fresh folder
+            assert proc.returncode == 0, proc.stderr.read().decode()
+            assert _deterministic(_records(out)) == reference
+            out = tmp_path / f"killed_{kills}"
+            continue
+        kept = len(_records(out)) if (out / "records.jsonl").exists() else 0
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        kills += 1
+        assert len(_records(out)) >= kept
+    resumed = _start(data_dir, out)
+    assert resumed.wait(timeout=600) == 0, resumed.stderr.read().decode()
+    final = _records(out)
+    assert len({r["key"] for r in final}) == len(final) == N_CONFIGS
+    assert _deterministic(final) == reference

@@ -13,11 +13,12 @@ import sympy as sp
 from normlaws import registry
 from normlaws.cli import main
 from normlaws.commands import verify
-from normlaws.records import read_records
+from normlaws.records import append_record, read_records
 from normlaws.reports.evidence import EXPONENTS, MONTECARLO, RUNS, TRAINING
 from normlaws.theory.claim import Claim, Printed
 from normlaws.theory.derivation import Derivation
 from normlaws.theory.symbols import eta, lam
+from reliability_fixtures import sweep_record
 
 #: an exact agreement and an erratum of the paper (proof holds, printed form disagrees)
 REAL = ["table1.sgd.eff_lr", "update.rmsprop.equivariance"]
@@ -144,7 +145,7 @@ def test_training_stage_runs_the_sweep_then_the_checks(tmp_path, monkeypatch):
         return 0
 
     monkeypatch.setattr(verify, "_training_unavailable", lambda args: "")
-    monkeypatch.setattr("normlaws.cli.main", fake_cli)
+    monkeypatch.setattr(verify, "run_command", fake_cli)
     check = lambda results_dir: {"status": "skipped", "detail": f"3 cells in {results_dir.name}; need 5"}  # noqa
     monkeypatch.setattr(registry, "leg_checks", _legs(training={"lr.optimal.sgd": check}))
     args = Namespace(skip_training=False, full=False, device="cpu")
@@ -192,10 +193,11 @@ def test_training_records_replace_the_sweep(tmp_path, monkeypatch):
     """--training-records: no training, no torch needed; the records are copied and the checks read the copy."""
     source = tmp_path / "gpu"
     (source / "traj").mkdir(parents=True)
-    (source / "records.jsonl").write_text('{"key": "k"}\n')
-    (source / "traj" / "k.npz").write_bytes(b"x")
+    record = sweep_record()
+    append_record(source / "records.jsonl", record)
+    (source / record["trajectory"]).write_bytes(b"x")
     monkeypatch.setitem(sys.modules, "torch", None)
-    monkeypatch.setattr("normlaws.cli.main", lambda argv: pytest.fail(f"trained: {argv}"))
+    monkeypatch.setattr(verify, "run_command", lambda argv: pytest.fail(f"trained: {argv}"))
     seen = []
     check = lambda results_dir: seen.append(results_dir) or {"status": "skipped", "detail": "fake"}  # noqa: E731
     monkeypatch.setattr(registry, "leg_checks", _legs(training={"lr.optimal.sgd": check}))
@@ -204,7 +206,7 @@ def test_training_records_replace_the_sweep(tmp_path, monkeypatch):
     stage = verify.training_stage(registry.select(["lr.optimal.sgd"]), args, out, "run1",
                                   lambda n: verify.Progress(3, 4, "training", n))
     assert stage.status == "ok", stage.detail
-    assert seen == [out / "sweep"] and (out / "sweep" / "traj" / "k.npz").read_bytes() == b"x"
+    assert seen == [out / "sweep"] and (out / "sweep" / record["trajectory"]).read_bytes() == b"x"
     assert read_records(out / TRAINING)[0]["records_from"] == str(source)
 
 

@@ -5,20 +5,23 @@ import argparse
 
 from .. import validate
 from ..output import print_json, table
-from .train import require_torch
+from .train import check_ensemble_memory, require_torch
+
+R = validate.TRAINING
 
 HELP = "measure training throughput (model-images/s) of the ensemble for M models vs separate torch.optim models"
 
 
 def add_arguments(parser) -> None:
     """Options: the M values, steps, widths, device, and whether to time the separate models too."""
-    parser.add_argument("--models", type=validate.positive_int, nargs="+", metavar="M",
+    parser.add_argument("--models", type=R["models"], nargs="+", metavar="M",
                         help="ensemble sizes (default 1 4 16 64 on CUDA, 1 4 on CPU)")
-    parser.add_argument("--steps", type=validate.positive_int, help="timed steps per M (default 20 CUDA, 3 CPU)")
-    parser.add_argument("--widths", type=validate.positive_int, nargs=4, metavar="C",
+    parser.add_argument("--steps", type=validate.Number(int, 1, 100_000), help="timed steps per M (default 20 "
+                        "CUDA, 3 CPU)")
+    parser.add_argument("--widths", type=R["width"], nargs=4, metavar="C",
                         help="conv1..conv4 widths (default 32 64 128 256)")
-    parser.add_argument("--batch-size", type=validate.positive_int, default=128, help="images per step (default 128)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    parser.add_argument("--batch-size", type=R["batch_size"], default=128, help="images per step (default 128)")
+    parser.add_argument("--device", default="auto", type=validate.device, help="auto, cpu, cuda, cuda:N")
     parser.add_argument("--no-compare", action="store_true", help="skip the separate torch.optim models")
     parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                         help="bf16 autocast (default on for CUDA)")
@@ -37,6 +40,9 @@ def run(args) -> int:
     cuda = torch.device(device).type == "cuda"
     models = args.models or ([1, 4, 16, 64] if cuda else [1, 4])
     steps = args.steps or (20 if cuda else 3)
+    from ..gpu.config import DEFAULT_WIDTHS
+    check_ensemble_memory(max(models) * (1 if args.no_compare else 2), args.widths or DEFAULT_WIDTHS,
+                          args.batch_size, device)
     result = run_bench(models, device, steps, tuple(args.widths) if args.widths else None,
                        compare=not args.no_compare, amp=args.amp, channels_last=args.channels_last,
                        batch_size=args.batch_size)

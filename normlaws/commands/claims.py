@@ -1,7 +1,7 @@
 """``normlaws claims``: the table of claims, where the paper makes them, their legs and computed verdicts."""
 from __future__ import annotations
 
-from .. import registry
+from .. import registry, validate
 from ..output import print_json, sympy_str, table
 
 HELP = "list the claims of the registry with their legs and the computed verdict on the paper"
@@ -9,7 +9,7 @@ HELP = "list the claims of the registry with their legs and the computed verdict
 
 def add_arguments(parser) -> None:
     """Options: an optional filter by tag or id prefix."""
-    parser.add_argument("--filter", default="", metavar="TEXT",
+    parser.add_argument("--filter", default="", metavar="TEXT", type=validate.text,
                         help="only claims whose id starts with TEXT or that carry the tag TEXT")
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from .. import registry
+from .. import registry, validate
 from ..output import print_json, symbol_names, sympy_str, table
 
 HELP = "show the derivation of claims (all, or the ids given): steps, result, proof check, verdict"
@@ -11,7 +11,8 @@ HELP = "show the derivation of claims (all, or the ids given): steps, result, pr
 
 def add_arguments(parser) -> None:
     """Positional claim ids (all claims when none); ``--timings`` for the benchmark table."""
-    parser.add_argument("ids", nargs="*", metavar="CLAIM_ID", help="claims to derive (default: all)")
+    parser.add_argument("ids", nargs="*", metavar="CLAIM_ID", type=validate.text,
+                        help="claims to derive (default: all)")
     parser.add_argument("--timings", action="store_true",
                         help="benchmark: print the time of each derivation, proof check and verdict")
 

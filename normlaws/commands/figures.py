@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .. import validate
 from ..errors import UsageError
 from ..output import print_json, table
+from ..records import staged
 
 HELP = ("draw Figures 1-4 (norms, test errors, normalized run, optimal lr) and 5 (laws with measured C) from "
         "records; fit and check exponents")
@@ -12,9 +14,10 @@ HELP = ("draw Figures 1-4 (norms, test errors, normalized run, optimal lr) and 5
 
 def add_arguments(parser) -> None:
     """Options: the results folder and where the figures go."""
-    parser.add_argument("--results", default="results/sweep", metavar="DIR",
-                        help="folder with records.jsonl (searched recursively; default results/sweep)")
-    parser.add_argument("--out", metavar="DIR", help="where the figures go (default RESULTS/figures)")
+    parser.add_argument("--results", default="results/sweep", metavar="DIR", type=validate.text,
+                        help="folder with records.jsonl (searched recursively; default results/sweep), or the file")
+    parser.add_argument("--out", metavar="DIR", type=validate.writable_dir,
+                        help="where the figures go (default RESULTS/figures)")
 
 
 def _fmt(value) -> str:
@@ -27,14 +30,21 @@ def _fmt(value) -> str:
 
 def run(args) -> int:
     """Draw what the records allow, print the figures and the registry checks (skipped ones say why)."""
+    from ..gpu.analysis import load_records, trajectory
     from ..gpu.figures import make_figures
     results = Path(args.results)
     if not results.exists():
         raise UsageError(f"{results}: no such results folder (run 'normlaws sweep --out {results}' first)")
-    out = Path(args.out) if args.out else (results if results.is_dir() else results.parent) / "figures"
-    summary = make_figures(results, out)
-    if summary["records"] == 0:
+    records = load_records(results)   # every record and trajectory read (and checked) before anything is drawn
+    if not records:
         raise UsageError(f"{results}: no records.jsonl with records found")
+    for record in records:
+        trajectory(record)
+    out = Path(args.out) if args.out else validate.writable_dir(
+        str((results if results.is_dir() else results.parent) / "figures"))
+    with staged(out) as drawing:    # drawn aside, moved in whole: a full disk leaves no empty PNG
+        summary = make_figures(results, drawing)
+    summary["figures"] = [str(out / Path(p).relative_to(drawing)) for p in summary["figures"]]
     if args.json:
         print_json(summary)
         return 0

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from .. import validate
 from ..errors import UsageError
-from .train import add_training_arguments, base_config, data_spec, progress_factory, report, require_torch, \
-    with_momentum
+from .train import add_training_arguments, base_config, check_ensemble_memory, data_spec, progress_factory, \
+    report, require_torch, with_momentum
 
 HELP = "train a grid of (optimizer, eta, lam) as ensembles; resumable; inline, local GPUs or SLURM (submitit)"
 
@@ -19,18 +19,19 @@ def add_arguments(parser) -> None:
     parser.add_argument("--optimizers", nargs="+", choices=OPTIMIZERS, metavar="RULE",
                         help=f"update rules (default {' '.join(PAPER_GRID.etas)}; --quick nesterov); "
                              f"choose from {', '.join(OPTIMIZERS)}")
-    parser.add_argument("--etas", type=validate.positive_float, nargs="+", metavar="ETA",
+    parser.add_argument("--etas", type=validate.TRAINING["eta"], nargs="+", metavar="ETA",
                         help="learning rates for every rule (default: 7 log-spaced values per rule)")
-    parser.add_argument("--lams", type=validate.nonnegative_float, nargs="+", metavar="LAM",
+    parser.add_argument("--lams", type=validate.TRAINING["lam"], nargs="+", metavar="LAM",
                         help="the paper's lambdas for every rule (default 1e-5 ... 1e-2, 7 values)")
     parser.add_argument("--executor", choices=EXECUTORS, default="inline",
                         help="inline (this process), local-gpus (a process per GPU), submitit (SLURM)")
-    parser.add_argument("--models-per-run", type=validate.positive_int, default=64, metavar="M",
+    parser.add_argument("--models-per-run", type=validate.TRAINING["models"], default=64, metavar="M",
                         help="configurations trained at once in one ensemble (default 64)")
     parser.add_argument("--cluster", choices=("auto", "slurm", "local", "debug"), default="auto",
                         help="submitit cluster (default auto: SLURM when available, else local)")
-    parser.add_argument("--partition", help="SLURM partition for submitit")
-    parser.add_argument("--timeout-min", type=validate.positive_int, default=240, help="SLURM time limit")
+    parser.add_argument("--partition", type=validate.name, help="SLURM partition for submitit")
+    parser.add_argument("--timeout-min", type=validate.Number(int, 1, 7 * 24 * 60, why="at most a week"),
+                        default=240, help="SLURM time limit in minutes (default 240)")
     add_training_arguments(parser, "results/sweep")
 
 
@@ -45,13 +46,15 @@ def grid_configs(args) -> tuple:
 def run(args) -> int:
     """Run the pending part of the grid and print every record of the grid."""
     require_torch()
-    from ..gpu.sweep import run_sweep
+    from ..gpu.sweep import resolve_device, run_sweep
     configs, base = grid_configs(args)
     if not configs:
         raise UsageError("the grid is empty")
+    device = resolve_device(args.device)
+    check_ensemble_memory(min(args.models_per_run, len(configs)), base.widths, base.batch_size, device)
     options = {"cluster": None if args.cluster == "auto" else args.cluster, "partition": args.partition,
                "timeout_min": args.timeout_min}
     outcome = run_sweep(configs, data_spec(args, base), args.out, executor=args.executor, device=args.device,
                         max_models=args.models_per_run, amp=args.amp, progress_factory=progress_factory(args),
-                        submitit_options=options)
-    return report(args, outcome, [c.key for c in configs])
+                        submitit_options=options, lease=args.lease)
+    return report(args, outcome, configs)

@@ -9,9 +9,11 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
+from .. import validate
 from ..errors import UsageError
 from ..output import print_json, table
-from ..validate import nonnegative_float, nonnegative_int, positive_float, positive_int, unit_interval
+
+R = validate.TRAINING
 
 HELP = "train the Section 6 BN ConvNet on CIFAR-10 for one optimizer and one or more (eta, lam) pairs"
 
@@ -29,30 +31,38 @@ def add_training_arguments(parser, out_default: str) -> None:
     """Options shared by ``train`` and ``sweep``: the preset, the base configuration, data, device, output."""
     parser.add_argument("--quick", action="store_true",
                         help="CPU preset: 5,000/1,000 images, widths 16,16,32,32, 4 epochs at constant lr")
-    parser.add_argument("--epochs", type=positive_int, help="epochs (default 100; --quick 4)")
-    parser.add_argument("--milestones", type=positive_int, nargs="*", metavar="EPOCH",
-                        help="epochs after which lr is divided by --lr-drop (default 50 80; --quick none)")
-    parser.add_argument("--lr-drop", type=positive_float, help="factor of each lr drop (default 10)")
-    parser.add_argument("--batch-size", type=positive_int, help="images per step (default 128)")
-    parser.add_argument("--widths", type=positive_int, nargs=4, metavar="C",
+    parser.add_argument("--epochs", type=R["epochs"], help="epochs (default 100; --quick 4)")
+    parser.add_argument("--milestones", type=R["epochs"], nargs="*", metavar="EPOCH",
+                        help="epochs after which lr is divided by --lr-drop (default 50 80; --quick none); "
+                             "each at most --epochs")
+    parser.add_argument("--lr-drop", type=R["lr_drop"], help="factor of each lr drop, >= 1 (default 10)")
+    parser.add_argument("--batch-size", type=R["batch_size"], help="images per step (default 128)")
+    parser.add_argument("--widths", type=R["width"], nargs=4, metavar="C",
                         help="output channels of conv1..conv4 (default 32 64 128 256; --quick 16 16 32 32)")
-    parser.add_argument("--n-train", type=positive_int, help="first N training images (default 50000)")
-    parser.add_argument("--n-test", type=positive_int, help="first N test images (default 10000)")
-    parser.add_argument("--seed", type=nonnegative_int, help="initial weights and data order (default 0)")
-    parser.add_argument("--momentum", type=unit_interval, help="momentum of sgd/nesterov/normalized "
+    parser.add_argument("--n-train", type=R["n_train"], help="first N training images (default 50000)")
+    parser.add_argument("--n-test", type=R["n_test"], help="first N test images (default 10000)")
+    parser.add_argument("--seed", type=validate.seed, help="initial weights and data order (default 0)")
+    parser.add_argument("--momentum", type=validate.unit_interval, help="momentum of sgd/nesterov/normalized "
                         "(default 0 for sgd, 0.9 otherwise)")
-    parser.add_argument("--translate", type=nonnegative_int, help="random shift in pixels (default 4)")
+    parser.add_argument("--translate", type=R["translate"], help="random shift in pixels, 0..16 (default 4)")
     parser.add_argument("--no-flip", action="store_true", help="no horizontal flips")
     parser.add_argument("--no-head-decay", action="store_true", help="no L2 on the linear head's weight")
-    parser.add_argument("--data", metavar="DIR", help="CIFAR-10 folder (.npz shards or cifar-10-batches-py); "
-                        "default $NORMLAWS_DATA, else ../shared/data/cifar10 beside the repo, else ./data")
+    parser.add_argument("--data", metavar="DIR", type=validate.text,
+                        help="CIFAR-10 folder (.npz shards or cifar-10-batches-py); default $NORMLAWS_DATA, "
+                             "else ../shared/data/cifar10 beside the repo, else ./data")
     parser.add_argument("--download", action="store_true", help="download the official archive if absent")
     parser.add_argument("--no-verify", action="store_true",
-                        help="skip the checksums (shapes still checked): for synthetic or re-encoded data only")
-    parser.add_argument("--device", default="auto", help="auto (cuda if visible), cpu, cuda, cuda:N")
+                        help="skip the checksums (shapes still checked): for synthetic or re-encoded .npz "
+                             "shards; the official pickle batches are read without unpickling either way")
+    parser.add_argument("--device", default="auto", type=validate.device,
+                        help="auto (cuda if visible), cpu, cuda, cuda:N")
     parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                         help="bf16 autocast for activations (default: on for CUDA, off on CPU)")
-    parser.add_argument("--out", default=out_default, metavar="DIR", help=f"results folder (default {out_default})")
+    parser.add_argument("--out", default=out_default, type=validate.writable_dir, metavar="DIR",
+                        help=f"results folder (default {out_default})")
+    parser.add_argument("--lease", type=R["lease"], default=300.0, metavar="SECONDS",
+                        help="a claim on a configuration whose heartbeat is older than this is taken over, "
+                             "whatever host wrote it (default 300)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
@@ -60,9 +70,9 @@ def add_arguments(parser) -> None:
     """Options: the optimizer, the (eta, lam) values (their product is trained as one ensemble), the base."""
     from ..gpu.config import OPTIMIZERS
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default="nesterov", help="update rule (default nesterov)")
-    parser.add_argument("--eta", type=positive_float, nargs="+", default=[0.01], metavar="ETA",
+    parser.add_argument("--eta", type=R["eta"], nargs="+", default=[0.01], metavar="ETA",
                         help="base learning rate(s) (default 0.01)")
-    parser.add_argument("--lam", type=nonnegative_float, nargs="+", default=[5e-4], metavar="LAM",
+    parser.add_argument("--lam", type=R["lam"], nargs="+", default=[5e-4], metavar="LAM",
                         help="the paper's lambda(s): penalty lam*||w||^2 (torch weight_decay = 2*lam)")
     add_training_arguments(parser, "results/train")
 
@@ -82,6 +92,9 @@ def base_config(args):
         base = replace(base, decay_head=False)
     if base.n_train < base.batch_size:
         raise UsageError(f"--n-train {base.n_train} is smaller than one batch of {base.batch_size}")
+    late = [m for m in args.milestones or () if m > base.epochs]
+    if late:
+        raise UsageError(f"--milestones {late[0]} is after the last epoch ({base.epochs}; --epochs)")
     return base
 
 
@@ -93,9 +106,35 @@ def with_momentum(cfg, args):
 
 
 def data_spec(args, base):
-    """Where the data is, for the workers."""
+    """Where the data is, for the workers; one line now if there is none (before anything is written)."""
+    from ..gpu.data import locate
     from ..gpu.sweep import DataSpec
+    locate(args.data, download=args.download)
     return DataSpec(args.data, base.n_train, base.n_test, args.download, verify=not args.no_verify)
+
+
+def ensemble_bytes(models: int, widths, batch: int) -> float:
+    """A rough upper estimate of the memory of training ``models`` ConvNets at once on ``batch`` 32x32 images:
+    six float32 copies of the parameters (weights, gradients, optimizer state, the previous step) and four
+    of every activation map (kept for the backward pass).
+
+    >>> round(ensemble_bytes(1, (32, 64, 128, 256), 128) / 2**20)
+    129
+    """
+    c = list(widths)
+    params = 27 * c[0] + 9 * (c[0] * c[1] + c[1] * c[2] + c[2] * c[3]) + 11 * c[3] + 2 * sum(c)
+    activations = c[0] * 32 * 32 + c[1] * 16 * 16 + c[2] * 8 * 8 + c[3] * 4 * 4
+    return models * 4.0 * (6 * params + 4 * batch * activations)
+
+
+def check_ensemble_memory(models: int, widths, batch: int, device: str) -> None:
+    """One line when ``models`` ConvNets would not fit in the memory of ``device`` (see :func:`ensemble_bytes`)."""
+    import torch
+    dev = torch.device(device)
+    total, where = None, "this machine"
+    if dev.type == "cuda":
+        total, where = torch.cuda.get_device_properties(dev).total_memory, torch.cuda.get_device_name(dev)
+    validate.check_memory(ensemble_bytes(models, widths, batch), f"an ensemble of {models} models", total, where)
 
 
 def progress_factory(args):
@@ -113,8 +152,8 @@ def result_rows(records) -> list:
     for r in sorted(records, key=lambda r: (r["config"]["optimizer"], r["config"]["eta"], r["config"]["lam"])):
         f = r["final"]
         rows.append([r["config"]["optimizer"], f"{r['config']['eta']:.4g}", f"{r['config']['lam']:.4g}", r["status"],
-                     f"{as_float(f['test_error']):.4f}", f"{as_float(f['conv1_norm_fit_epoch']):.4f}",
-                     f"{as_float(f['conv1_norm_final']):.4f}", "yes" if equilibrated(r) else "no"])
+                     f"{as_float(f.get('test_error')):.4f}", f"{as_float(f.get('conv1_norm_fit_epoch')):.4f}",
+                     f"{as_float(f.get('conv1_norm_final')):.4f}", "yes" if equilibrated(r) else "no"])
     return rows
 
 
@@ -122,30 +161,43 @@ ROW_HEADER = ["optimizer", "eta", "lam", "status", "test error", "conv1 norm (fi
               "equilibrated"]
 
 
-def report(args, outcome: dict, keys: list) -> int:
-    """Print the records of ``keys`` (table or JSON) and the outcome; exit 1 if a group failed."""
+def report(args, outcome: dict, configs: list) -> int:
+    """Print the records of ``configs`` (table or JSON), those running elsewhere and those not run with why;
+    exit 1 when a configuration is neither recorded nor running (a failed group, a lost claim)."""
     from ..gpu.analysis import load_records
-    records = [r for r in load_records(Path(args.out)) if r["key"] in set(keys)]
+    from ..gpu.sweep import RECORDS
+    keys = {c.key for c in configs}
+    records = [r for r in load_records(Path(args.out) / RECORDS) if r["key"] in keys]
+    name = {c.key: f"{c.optimizer} eta={c.eta:g} lam={c.lam:g}" for c in configs}
+    running, not_run = outcome.get("running", {}), outcome.get("not_run", [])
     if args.json:
         print_json({"out": str(args.out), "skipped": outcome["skipped"], "ran": len(outcome["ran"]),
-                    "failed": outcome["failed"], "records": [{k: r[k] for k in ("key", "status", "config", "final",
-                                                                                 "diverged_at")} for r in records]})
+                    "failed": outcome["failed"], "running": running,
+                    "not_run": [{"key": k, "config": name[k], "why": why} for k, why in not_run],
+                    "records": [{k: r.get(k) for k in ("key", "status", "config", "final", "diverged_at")}
+                                for r in records]})
     else:
         print(table(result_rows(records), ROW_HEADER))
-        print(f"\n{len(outcome['ran'])} run, {outcome['skipped']} already recorded, {len(outcome['failed'])} "
-              f"group(s) failed; records in {Path(args.out) / 'records.jsonl'}")
-        for keys_failed, error in outcome["failed"]:
-            print(f"failed ({len(keys_failed)} configs): {error}")
-    return 1 if outcome["failed"] else 0
+        print(f"\n{len(outcome['ran'])} run, {outcome['skipped']} already recorded, {len(running)} running "
+              f"elsewhere, {len(not_run)} not run, {len(outcome['failed'])} group(s) failed; records in "
+              f"{Path(args.out) / RECORDS}")
+        for key, holder in running.items():
+            print(f"running elsewhere: {name[key]} ({key}): {holder}")
+        for key, why in not_run:
+            print(f"NOT RUN: {name[key]} ({key}): {why}")
+    return 1 if not_run else 0
 
 
 def run(args) -> int:
     """Train the ensemble of (eta, lam) pairs in this process and print the results."""
     require_torch()
-    from ..gpu.sweep import run_sweep
+    from ..gpu.sweep import resolve_device, run_sweep
     base = base_config(args)
     configs = [with_momentum(replace(base, optimizer=args.optimizer, eta=e, lam=l, momentum=None), args)
                for e in args.eta for l in args.lam]
-    outcome = run_sweep(configs, data_spec(args, base), args.out, executor="inline", device=args.device,
-                        max_models=len(configs), amp=args.amp, progress_factory=progress_factory(args))
-    return report(args, outcome, [c.key for c in configs])
+    device = resolve_device(args.device)
+    check_ensemble_memory(len(configs), base.widths, base.batch_size, device)
+    outcome = run_sweep(configs, data_spec(args, base), args.out, executor="inline", device=device,
+                        max_models=len(configs), amp=args.amp, progress_factory=progress_factory(args),
+                        lease=args.lease)
+    return report(args, outcome, configs)

@@ -10,30 +10,30 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
-import resource
+import os
 import shutil
 import sys
-import time
+import tempfile
 import traceback
 import uuid
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .. import conventions, registry, validate
 from ..errors import UsageError
-from ..output import print_json, table
-from ..records import append_record, provenance
+from ..output import print_json
+from ..records import append_record, provenance, read_records
+from .verify_stages import Progress, Stage, timed
+from .verify_summary import FAILED, OK, SKIPPED, print_summary, summary
 
 HELP = ("run the symbolic proofs, the Monte-Carlo checks and (with torch and CIFAR-10) the quick training run, "
         "then write the report; exit 1 if a check of the suite fails")
 
 DEFAULT_OUT = "out/report"
-OK, FAILED, SKIPPED = "ok", "failed", "skipped"
 
 
 def add_arguments(parser) -> None:
     """Options: output folder, size, device, the legs to leave out, the seed."""
-    parser.add_argument("--out", type=validate.writable_dir, default=None, metavar="DIR",
+    parser.add_argument("--out", type=validate.writable_dir, default=DEFAULT_OUT, metavar="DIR",
                         help=f"where the report, figures and results go (default {DEFAULT_OUT})")
     parser.add_argument("--full", action="store_true",
                         help="Monte-Carlo checks at full size; with --device cuda also the paper's training grid "
@@ -42,81 +42,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--skip-training", action="store_true", help="leave out the training leg")
     parser.add_argument("--training-records", type=validate.records_dir, default=None, metavar="DIR",
                         help="take the training leg's sweep records from DIR (e.g. the committed GPU run "
-                             "reports/cifar10-h100/records) instead of training; copied into the results")
+                             "reports/cifar10-h100/records) instead of training; copied into OUT/results/sweep "
+                             "(DIR itself is never changed; when it is that folder, it is used as it is)")
     parser.add_argument("--skip-montecarlo", action="store_true", help="leave out the Monte-Carlo leg")
     parser.add_argument("--no-pdf", action="store_true", help="write the .tex but do not compile it")
-    parser.add_argument("--seed", type=validate.nonnegative_int, default=0,
+    parser.add_argument("--seed", type=validate.seed, default=0,
                         help="seed of the Monte-Carlo checks (default 0; recorded with each result)")
-    parser.add_argument("--claims", nargs="+", metavar="CLAIM_ID", default=[],
+    parser.add_argument("--claims", nargs="+", metavar="CLAIM_ID", default=[], type=validate.text,
                         help="only these claims (default: all)")
-
-
-# ---- progress and stages ---------------------------------------------------------------------------------------
-
-class Progress:
-    """One stage's progress on stderr: a counter redrawn in place on a terminal, a line per 25 % otherwise."""
-
-    def __init__(self, index: int, count: int, name: str, total: int):
-        self.prefix, self.total, self.done = f"[{index}/{count}] {name}", max(total, 1), 0
-        self.tty = sys.stderr.isatty()
-        self.start = time.monotonic()
-        self._quarter = 0
-
-    def say(self, text: str) -> None:
-        """A line of its own (ending any counter)."""
-        print(f"{self.prefix}: {text}", file=sys.stderr, flush=True)
-
-    def advance(self, item: str) -> None:
-        """One more item done."""
-        self.done += 1
-        elapsed = time.monotonic() - self.start
-        line = f"{self.prefix}: {self.done}/{self.total} ({elapsed:.0f} s) {item}"
-        if self.tty:
-            print("\r" + line[:150].ljust(150), end="" if self.done < self.total else "\n", file=sys.stderr,
-                  flush=True)
-        elif 4 * self.done // self.total > self._quarter or self.done == self.total:
-            self._quarter = 4 * self.done // self.total
-            print(line, file=sys.stderr, flush=True)
-
-
-@dataclass
-class Stage:
-    """The outcome of one stage: ok, failed or skipped, with its time and a one-line detail."""
-
-    name: str
-    status: str = OK
-    seconds: float = 0.0      # wall clock
-    cpu_seconds: float = 0.0  # user + system time of this process and its children (latexmk)
-    detail: str = ""
-    failures: list = field(default_factory=list)   # what failed, one line each
-
-    def as_record(self) -> dict:
-        """The stage as a JSON-ready dict."""
-        return asdict(self)
-
-
-@contextlib.contextmanager
-def timed(stage: Stage):
-    """Time the block into ``stage.seconds``; an exception in it fails the stage (with its last line)."""
-    start, cpu = time.perf_counter(), _cpu_seconds()
-    try:
-        yield stage
-    except UsageError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a crashed stage is reported, the next stages still run
-        stage.status = FAILED
-        stage.detail = f"crashed: {type(exc).__name__}: {exc}"
-        stage.failures.append(stage.detail)
-        traceback.print_exc(file=sys.stderr)
-    finally:
-        stage.seconds = time.perf_counter() - start
-        stage.cpu_seconds = _cpu_seconds() - cpu
-
-
-def _cpu_seconds() -> float:
-    """User + system CPU time of this process and its waited-for children, in seconds."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 # ---- the stages --------------------------------------------------------------------------------------------------
@@ -250,14 +183,53 @@ def sweep_argv(args, sweep_dir: Path) -> list[str]:
     return argv if (args.full and args.device == "cuda") else argv + ["--quick"]
 
 
+def check_records_source(source: Path, sweep_dir: Path) -> bool:
+    """Whether ``source`` must be copied to ``sweep_dir`` (False: it is that folder); one line when the two lie
+    inside one another or a record of ``source`` is not valid."""
+    read_records(Path(source) / "records.jsonl")
+    if Path(sweep_dir).exists() and Path(source).resolve() == Path(sweep_dir).resolve():
+        return False
+    if validate.overlaps(source, sweep_dir):
+        raise UsageError(f"--training-records {source} and {sweep_dir} lie inside one another; pass a folder "
+                         "outside OUT/results/sweep, or that folder itself")
+    return True
+
+
 def copy_records(source: Path, sweep_dir: Path) -> None:
-    """Replace the sweep folder's records and trajectories with those of ``source`` (records.jsonl, traj/)."""
-    if sweep_dir.exists():
-        shutil.rmtree(sweep_dir)
-    sweep_dir.mkdir(parents=True)
-    shutil.copy2(source / "records.jsonl", sweep_dir / "records.jsonl")
-    if (source / "traj").is_dir():
-        shutil.copytree(source / "traj", sweep_dir / "traj")
+    """Replace the sweep folder's records and trajectories with those of ``source`` (records.jsonl, traj/).
+
+    ``source`` is never changed: when it is ``sweep_dir`` itself nothing is copied; when one lies inside the
+    other, one line (exit 2). The records are checked (schema) first, the copy is made beside ``sweep_dir`` and
+    swapped in by renames, so a failure (a full disk) leaves the previous folder as it was.
+    """
+    source, sweep_dir = Path(source), Path(sweep_dir)
+    if not check_records_source(source, sweep_dir):
+        return
+    sweep_dir.parent.mkdir(parents=True, exist_ok=True)
+    fresh = Path(tempfile.mkdtemp(prefix=".sweep.", dir=sweep_dir.parent))
+    old = fresh.with_name(fresh.name + ".old")
+    try:
+        shutil.copy2(source / "records.jsonl", fresh / "records.jsonl")
+        if (source / "traj").is_dir():
+            shutil.copytree(source / "traj", fresh / "traj", symlinks=True)
+        if sweep_dir.exists():
+            os.rename(sweep_dir, old)
+        try:
+            os.rename(fresh, sweep_dir)
+        except OSError:
+            if old.exists():
+                os.rename(old, sweep_dir)
+            raise
+    finally:
+        shutil.rmtree(fresh, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def run_command(argv: list) -> int:
+    """Run a ``normlaws`` command inside this one; its bad input or full disk ends verify too (exit 2, one line)."""
+    from ..cli import build_parser
+    args = build_parser().parse_args(argv)
+    return int(args._run(args) or 0)
 
 
 def training_stage(claims, args, results_dir: Path, run_id: str, progress_for) -> Stage:
@@ -268,7 +240,6 @@ def training_stage(claims, args, results_dir: Path, run_id: str, progress_for) -
         return Stage("training", SKIPPED, detail=why)
     stage = Stage("training")
     with timed(stage):
-        from ..cli import main as cli_main
         sweep_dir = results_dir / SWEEP
         progress = progress_for(1)
         source = getattr(args, "training_records", None)
@@ -279,7 +250,7 @@ def training_stage(claims, args, results_dir: Path, run_id: str, progress_for) -
             argv = sweep_argv(args, sweep_dir)
             progress.say("normlaws " + " ".join(argv))
             with contextlib.redirect_stdout(sys.stderr):  # the sweep's table is progress here; stdout stays ours
-                code = cli_main(argv)
+                code = run_command(argv)
             if code != 0:
                 stage.status, stage.detail = FAILED, f"'normlaws {' '.join(argv)}' exited with {code}"
                 stage.failures.append(stage.detail)
@@ -330,10 +301,13 @@ def _check_device(args) -> None:
 
 def run(args) -> int:
     """Run the stages, write the report, print the final table; exit 0, or 1 when a check of the suite failed."""
-    out = Path(args.out) if args.out else validate.writable_dir(DEFAULT_OUT)
+    out = Path(args.out)
     _check_device(args)
     claims = registry.select(args.claims)
     results_dir = out / "results"
+    if args.training_records:   # a bad file or folder: one line before any stage
+        from ..reports.evidence import SWEEP
+        check_records_source(Path(args.training_records), results_dir / SWEEP)
     results_dir.mkdir(parents=True, exist_ok=True)
     run_id = uuid.uuid4().hex[:12]
     names = ("symbolic", "montecarlo", "training", "report")
@@ -354,11 +328,11 @@ def run(args) -> int:
         from ..reports.builder import write_summary
         write_summary(report, run_record)
     code = 1 if any(s.status == FAILED for s in stages) else 0
-    summary = _summary(claims, stages, report, code)
+    outcome = summary(claims, stages, report, code)
     if args.json:
-        print_json(summary)
+        print_json(outcome)
     else:
-        _print_summary(summary)
+        print_summary(outcome)
     return code
 
 
@@ -372,51 +346,3 @@ def _options(args) -> dict:
 def _announce(stage: Stage, index: int, count: int) -> None:
     print(f"[{index}/{count}] {stage.name}: {stage.status}: {stage.detail} ({stage.seconds:.1f} s)",
           file=sys.stderr, flush=True)
-
-
-def _summary(claims, stages, report, code: int) -> dict:
-    """The machine-readable outcome of the run."""
-    errata = [{"id": c.id, "where": c.printed.where, "detail": c.verdict.detail} for c in claims
-              if not c.proof_failures() and c.verdict.is_erratum]
-    from ..reports.views import skipped_legs
-    skipped = [{"what": s.name, "why": s.detail} for s in stages if s.status == SKIPPED]
-    if report is not None:
-        skipped = skipped_legs(report.context["claim_views"], {"stages": [s.as_record() for s in stages]})
-    compiled = report.compiled if report else None
-    return {
-        "ok": code == 0, "exit_code": code,
-        "claims": len(claims), "proven": len(claims) - sum(1 for c in claims if c.proof_failures()),
-        "errata": errata, "skipped": skipped,
-        "failures": [f for s in stages for f in s.failures],
-        "stages": [s.as_record() for s in stages],
-        "report": None if report is None else {
-            "tex": str(report.tex), "summary": str(report.summary),
-            "pdf": str(compiled.pdf) if compiled and compiled.pdf else None,
-            "pages": compiled.pages if compiled else None,
-            "message": compiled.message if compiled else "not compiled (--no-pdf)"},
-    }
-
-
-def _print_summary(summary: dict) -> None:
-    print(table([[s["name"], s["status"], f"{s['seconds']:.1f}", f"{s['cpu_seconds']:.1f}", s["detail"]]
-                 for s in summary["stages"]], ["stage", "outcome", "wall s", "cpu s", "detail"]))
-    total = sum(s["seconds"] for s in summary["stages"])
-    print(f"total: {total:.1f} s wall, {sum(s['cpu_seconds'] for s in summary['stages']):.1f} s cpu")
-    print(f"\nclaims verified: {summary['proven']} of {summary['claims']} symbolic proofs hold")
-    print(f"errata found in the paper: {len(summary['errata'])} (findings, not failures)")
-    for e in summary["errata"]:
-        print(f"  {e['id']}  ({e['where']})")
-    if summary["skipped"]:
-        print(f"legs skipped: {len(summary['skipped'])}")
-        for s in summary["skipped"]:
-            print(f"  {s['what']}: {s['why']}")
-    if summary["failures"]:
-        print(f"FAILED checks of the suite: {len(summary['failures'])}")
-        for f in summary["failures"]:
-            print(f"  {f}")
-    rep = summary["report"]
-    if rep:
-        print(f"\nreport: {rep['pdf'] or rep['tex']}" + ("" if rep["pdf"] else f"  ({rep['message']})")
-              + (f", {rep['pages']} pages" if rep["pages"] else "") + f"\nsummary: {rep['summary']}")
-    print("\nverify: " + ("OK: every check that ran agrees with its derivation" if summary["ok"]
-                          else "FAILED: see the failed checks above"))
