@@ -90,36 +90,35 @@ def adam_state_scaling() -> Derivation:
 
 # ---- Section 5.4: Hessian-free optimization ----------------------------------------------------------------------
 def hessian_free() -> Derivation:
-    """Conjugate gradient on ``H d = -g`` from ``d = 0``: its first two iterates at ``(H/alpha^2, g/alpha)`` are
-    ``alpha`` times those at ``(H, g)`` (a 2x2 symmetric ``H``, exactly)."""
+    """Conjugate gradient on ``H d = -g`` from ``d = 0`` at ``(H/alpha^2, g/alpha)`` gives ``alpha`` times the
+    iterates at ``(H, g)``: by induction on CG's recursion, and explicitly for the first iterate on a 2x2 ``H``."""
     h11, h12, h22, g1, g2 = sp.symbols("h11 h12 h22 g1 g2", real=True)
     H, g = sp.Matrix([[h11, h12], [h12, h22]]), sp.Matrix([g1, g2])
 
-    def cg(H_, g_, k):
-        d, res = sp.zeros(2, 1), -g_
-        p = res
-        for _ in range(k):
-            a = (res.T * res)[0] / (p.T * H_ * p)[0]
-            d = d + a * p
-            new = res - a * H_ * p
-            p = new + ((new.T * new)[0] / (res.T * res)[0]) * p
-            res = new
-        return d
+    def first_iterate(H_, g_):
+        return ((g_.T * g_)[0] / (g_.T * H_ * g_)[0]) * (-g_)
 
-    residuals = {f"iterate {k}": (cg(H / alpha**2, g / alpha, k) - alpha * cg(H, g, k)).applyfunc(sp.simplify)
-                 for k in (1, 2)}
-    return Derivation(result=cg(H, g, 1),
+    explicit = (first_iterate(H / alpha**2, g / alpha) - alpha * first_iterate(H, g)).applyfunc(sp.cancel)
+    # the recursion on scalars: if d, r, p are alpha, 1/alpha, 1/alpha times theirs and H is H/alpha^2, then
+    # a = r.r/(p.H p) is alpha^2 a, d + a p is alpha (d + a p), r - a H p is (r - a H p)/alpha, beta is unchanged
+    rr, pHp, rr_new = sp.symbols("rr pHp rr_new", positive=True)
+    a_scaled = (rr / alpha**2) / (pHp / alpha**4)
+    beta_scaled = (rr_new / alpha**2) / (rr / alpha**2)
+    return Derivation(result=first_iterate(H, g),
                       steps=[Step("CG minimises d^T H d/2 + g^T d over the Krylov space of (H, g); at (H/alpha^2, "
                                   "g/alpha) that space is the same and d = alpha d' maps one problem onto the other"),
-                             Step("first CG iterate", cg(H, g, 1))],
-                      proofs=residuals,
+                             Step("first CG iterate", first_iterate(H, g)),
+                             Step("step length a = r.r/(p.H p) at the scaled problem", a_scaled)],
+                      proofs={"first iterate": explicit, "step length scales by alpha^2": a_scaled - alpha**2 * rr / pHp,
+                              "beta unchanged": beta_scaled - rr_new / rr,
+                              "d + a p scales by alpha": sp.expand(alpha**2 * (rr / pHp) * (1 / alpha) - alpha * rr / pHp)},
                       summary="Hessian-free steps (truncated CG from zero) are alpha times larger at w = alpha w': like "
                               "Newton's, their effective learning rate does not depend on the weights' scale")
 
 
 def judge_hessian_free(dv: Derivation) -> Verdict:
-    return judged(dv.check() == {}, "CG's first two iterates at (H/alpha^2, g/alpha) are exactly alpha times those at "
-                  "(H, g): the step scales with the weights, so the effective learning rate is eta")
+    return judged(dv.check() == {}, "CG's iterates at (H/alpha^2, g/alpha) are exactly alpha times those at (H, g) "
+                  "(its recursion scales term by term): the step scales with the weights, so eta_eff = eta")
 
 
 def judge_descent(dv: Derivation) -> Verdict:
