@@ -24,7 +24,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.linalg
 
 #: a singular value below this fraction of the largest (columns normalised) is a relation
 LOCAL_RTOL = 1e-8
@@ -108,7 +107,7 @@ def _null_space(torch, columns, rtol=LOCAL_RTOL) -> np.ndarray:
     a column of zeros (a scale that does not reach this activation, or that the module removes, where the
     Jacobian holds only rounding errors) is a relation by itself.
     """
-    A = torch.stack([c.reshape(-1) for c in columns], dim=1)
+    A = torch.stack([c.detach().reshape(-1) for c in columns], dim=1)
     norms = torch.linalg.vector_norm(A, dim=0)
     live = (norms > ZERO_RTOL * float(norms.max())).numpy() if len(norms) else np.zeros(0, bool)
     k = A.shape[1]
@@ -123,8 +122,8 @@ def _null_space(torch, columns, rtol=LOCAL_RTOL) -> np.ndarray:
         basis = np.hstack([basis, full])
     if basis.shape[1] == 0:
         return basis
-    u, s, _ = np.linalg.svd(basis, full_matrices=False)
-    return u[:, s > 1e-12 * s[0]]
+    u, s, _ = torch.linalg.svd(torch.as_tensor(basis), full_matrices=False)    # torch's LAPACK: torch's threads
+    return u[:, s > 1e-12 * s[0]].numpy()
 
 
 def _owners(torch, model, calls) -> dict:
@@ -148,13 +147,6 @@ def _owners(torch, model, calls) -> dict:
                 break
             path = path[:-1]
     return out
-
-
-def _local_names(model, call, pnames) -> dict:
-    """Parameter names relative to the call's module: ``{relative: global}``."""
-    prefix = {id(m): n for n, m in model.named_modules()}[id(call.module)]
-    cut = len(prefix) + 1 if prefix else 0
-    return {p[cut:]: p for p in pnames}
 
 
 class _Stubs:
@@ -211,16 +203,23 @@ def _relations_of(torch, model, calls, call, children, own, params, variables):
     keys = [("in", p) for p in arg_pos] + [("param", n) for n in own] + [("out", i) for i in children]
     var_of_key = [variables(("in", call.index, p)) for p in arg_pos] + \
         [variables.index[("param", n)] for n in own] + [variables(("out", i)) for i in children]
-    local = _local_names(model, call, own)
+    owned = {g: params[g] for g in own}
     stubs = _Stubs(calls, children, keys)
 
     def evaluate(key=None, factor=1.0):
         """The call's output and its cut children's inputs, with one scale variable multiplied by ``factor``."""
         stubs.factors, stubs.captured = ({key: factor} if key else {}), []
         args = tuple(a * factor if key == ("in", p) else a for p, a in enumerate(call.args))
-        values = {rel: params[g].detach() * (factor if key == ("param", g) else 1.0) for rel, g in local.items()}
+        scaled = owned.get(key[1]) if key and key[0] == "param" else None
         with torch.no_grad(), stubs:
-            out = torch.func.functional_call(call.module, values, args, call.kwargs)
+            saved = scaled.detach().clone() if scaled is not None else None
+            if scaled is not None:
+                scaled.copy_(saved * factor)
+            try:
+                out = call.module(*args, **call.kwargs)
+            finally:
+                if scaled is not None:
+                    scaled.copy_(saved)
         seen = [a for _, args_ in stubs.captured for a in args_ if isinstance(a, torch.Tensor) and a.is_floating_point()]
         return (out, *seen)
 
@@ -251,54 +250,60 @@ def invariant_subspace(torch, model, inputs, progress=None):
     for v in [variables(("in", 0, p)) for p in root.tensor_args(torch)] + [variables(("out", 0))]:
         S[v, v] += 1.0                                   # the data and the output keep their scale
     bound = GLOBAL_RTOL * max(float(np.abs(S).sum(1).max()), 1.0)      # >= the largest eigenvalue
-    _, null = scipy.linalg.eigh(S, subset_by_value=(-np.inf, bound), driver="evr")
+    lam, vec = torch.linalg.eigh(torch.as_tensor(S))        # torch's LAPACK keeps to torch's threads
+    null = vec[:, lam <= bound].numpy()
     g = null[:variables.n_params]
     u, sg, _ = np.linalg.svd(g, full_matrices=False)
     basis = u[:, sg > 1e-6] if len(sg) else g
-    return basis, {"S": S, "variables": variables, "calls": calls, "names": names, "model": model,
-                   "owners": _owners(torch, model, calls)}
+    return basis, {"S": S, "variables": variables, "calls": calls, "names": names,
+                   "module_names": {id(m): n for n, m in model.named_modules()}, "owners": _owners(torch, model, calls)}
 
 
-def activation_degrees(system, g: dict, free=()) -> tuple:
-    """``(degrees, residual)``: the log-scale of every recorded activation when each parameter ``name`` is scaled
-    by ``alpha**g[name]`` (others fixed, those in ``free`` as needed), by least squares on the relations; a
-    residual above rounding means the rescaling is not explained by homogeneous activations."""
-    S, variables, names = system["S"], system["variables"], system["names"]
-    n = variables.n_params
-    fixed = np.array([i < n and names[i] not in free for i in range(len(variables))])
-    v = np.zeros(len(variables))
-    v[:n] = [g.get(name, 0.0) for name in names]
-    rhs = -S[np.ix_(~fixed, fixed)] @ v[fixed]
-    v[~fixed] = np.linalg.lstsq(S[np.ix_(~fixed, ~fixed)], rhs, rcond=None)[0]
-    residual = float(v @ S @ v)
-    return {key: v[i] for key, i in variables.index.items()}, residual
+class DegreeSolver:
+    """The log-scale of every recorded activation under a given rescaling of the parameters, by least squares on
+    the relations (the parameters in ``free`` take whatever scale fits; one factorization for every query)."""
+
+    def __init__(self, torch, system, free=()):
+        S, variables, names = system["S"], system["variables"], system["names"]
+        n = variables.n_params
+        self.S, self.names, self.index = S, names, variables.index
+        self.fixed = np.array([i < n and names[i] not in free for i in range(len(variables))])
+        lam, vec = torch.linalg.eigh(torch.as_tensor(S[np.ix_(~self.fixed, ~self.fixed)]))
+        lam, vec = lam.numpy(), vec.numpy()
+        keep = lam > 1e-10 * max(float(lam.max()), 1.0) if len(lam) else lam > 0
+        self.pinv = (vec[:, keep] / lam[keep]) @ vec[:, keep].T      # minimum-norm least squares
+        self.coupling = S[np.ix_(~self.fixed, self.fixed)]
+
+    def __call__(self, g: dict) -> tuple:
+        """``(degrees, residual)`` for parameters scaled by ``alpha**g[name]``; a residual above rounding means
+        the rescaling is not explained by homogeneous activations."""
+        n = len(self.names)
+        v = np.zeros(len(self.S))
+        v[:n] = [g.get(name, 0.0) for name in self.names]
+        v[~self.fixed] = -self.pinv @ (self.coupling @ v[self.fixed])
+        return {key: v[i] for key, i in self.index.items()}, float(v @ self.S @ v)
 
 
 def removers(system, degrees) -> list:
     """The module calls that absorb the scale: an input or own parameter scaled, the output not, and no child
     call that already does (the normalization itself rather than the block around it)."""
-    calls = system["calls"]
-    modules = {id(m): n for n, m in system["model"].named_modules()}
-    owned = system["owners"]
-
-    def scaled(key):
-        return abs(degrees.get(key, 0.0)) > 0.5
-
-    def absorbs(call):
-        if ("out", call.index) not in degrees or scaled(("out", call.index)):
-            return False
-        ins = any(scaled(("in", call.index, p)) for p in range(len(call.args)))
-        return ins or any(scaled(("param", n)) for n in owned.get(call.index, []))
-
-    hits = {c.index for c in calls if absorbs(c)}
-
-    def has_hit_below(call):
-        return any(i in hits or has_hit_below(calls[i]) for i in call.children)
-
-    out = []
-    for i in sorted(hits):
-        if not has_hit_below(calls[i]):
-            name = modules.get(id(calls[i].module), "?") or "(the model)"
-            if name not in out:
-                out.append(name)
-    return out
+    calls, owned, modules, index = system["calls"], system["owners"], system["module_names"], system["variables"].index
+    v = np.array([abs(degrees.get(key, 0.0)) > 0.5 for key in index])
+    hit = {}
+    for call in calls:
+        out = index.get(("out", call.index))
+        if out is None or v[out]:
+            hit[call.index] = False
+            continue
+        ins = [index[("in", call.index, p)] for p in range(len(call.args)) if ("in", call.index, p) in index]
+        hit[call.index] = bool(v[ins].any()) or any(v[index[("param", n)]] for n in owned.get(call.index, []))
+    below = {}
+    for call in reversed(calls):                 # children are recorded after their parent
+        below[call.index] = any(below[i] or hit[i] for i in call.children)
+    names = []
+    for call in calls:
+        if hit[call.index] and not below[call.index]:
+            name = modules.get(id(call.module), "?") or "(the model)"
+            if name not in names:
+                names.append(name)
+    return names

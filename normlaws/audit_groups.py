@@ -49,18 +49,26 @@ class Invariance:
         return len(self.members) > 1
 
 
-def zero_one_vectors(basis, free) -> list:
+def zero_one_vectors(basis, free, modules=None) -> list:
     """The groups (index tuples) from the 0/1 vectors of the column span of ``basis`` (see the module docstring).
 
     ``free``: boolean mask of coordinates that may take any value (tensors already invariant by themselves);
-    they are never members.
+    they are never members. ``modules``: for each coordinate, the module that owns it; the tensors of a seed's
+    own module are tried first (a 0/1 vector in the span whose parts are not: no linear program needed).
     """
     n, r = basis.shape
-    bound = ~np.asarray(free, bool)
+    bound = ~np.asarray(free, bool) & (np.abs(basis).max(1) > 1e-9 if r else False)   # outside the span: never
     if r == 0 or not bound.any():
         return []
-    Q = basis[bound]
-    k = Q.shape[0]
+    u, sv, _ = np.linalg.svd(basis[bound], full_matrices=False)   # the span's bound coordinates, orthonormal
+    Q = u[:, sv > 1e-9 * sv[0]]
+    k, r = Q.shape
+    owner = np.asarray(modules if modules is not None else np.arange(n))[bound]
+
+    def in_span(indices):
+        g = np.zeros(k)
+        g[list(indices)] = 1.0
+        return np.abs(Q @ (Q.T @ g) - g).max() < ZERO_ONE_ATOL
     # largest support of a nonnegative solution: max sum s, s <= Q c, 0 <= s <= 1, Q c >= 0
     res = linprog(np.r_[np.zeros(r), -np.ones(k)], A_ub=np.block([[-Q, np.zeros((k, k))], [-Q, np.eye(k)]]),
                   b_ub=np.zeros(2 * k), bounds=[(None, None)] * r + [(0, 1)] * k, method="highs")
@@ -68,6 +76,12 @@ def zero_one_vectors(basis, free) -> list:
     groups, covered = [], set()
     for seed in support:
         if seed in covered:
+            continue
+        local = [i for i in np.flatnonzero(owner == owner[seed]) if i in set(support)]
+        if len(local) > 1 and in_span(local) and not any(in_span([i]) for i in local):
+            members = tuple(int(i) for i in np.flatnonzero(bound)[local])
+            covered.update(local)
+            groups.append(members)
             continue
         res = linprog(Q.sum(0), A_ub=np.vstack([Q, -Q]), b_ub=np.r_[np.ones(k), np.zeros(k)],
                       A_eq=Q[seed:seed + 1], b_eq=[1.0], bounds=[(None, None)] * r, method="highs")
@@ -130,9 +144,10 @@ def confirm(rescaler, claims, shapes, seed=0) -> list:
 def _single_claims(sums, shapes) -> dict:
     """Proposals for single tensors from the Euler sums: no-effect, per channel, per layer (strongest first)."""
     out = {}
+    biggest = max(float(v[1].sum(1).max()) for v in sums.values())
     for name, shape in shapes.items():
         options = []
-        if audit_probe.no_effect(sums, name):
+        if audit_probe.no_effect(sums, name, biggest):
             options.append("no-effect")
         if len(shape) and shape[0] > 1 and audit_probe.first_order(sums, (name,), "channel"):
             options.append("channel")
@@ -180,7 +195,8 @@ def find_invariances(torch, probe, x, progress=None, seed: int = 0) -> tuple:
         return [Invariance(m, per) for m, per in singles.items()], notes
     free = np.array([(n,) in singles for n in names])
     proposals = {}
-    for idx in zero_one_vectors(basis, free):
+    owners = [n.rsplit(".", 1)[0] if "." in n else "" for n in names]
+    for idx in zero_one_vectors(basis, free, owners):
         members = tuple(names[i] for i in idx)
         if len(members) == 1 and members in singles:
             continue
@@ -198,17 +214,17 @@ def find_invariances(torch, probe, x, progress=None, seed: int = 0) -> tuple:
     rejected = len(proposals) - len(groups)
     if rejected:
         notes.append(f"{rejected} candidate group(s) from the relations failed the rescaling test and are not reported")
-    no_effect = {n for (n,), per in singles.items() if per == "no-effect"}
-    found = [Invariance(m, per, _removed_by(system, m, per, no_effect)) for m, per in singles.items()]
-    return found + _fold_alternatives(system, groups, no_effect), notes
+    solver = audit_graph.DegreeSolver(torch, system, {n for (n,), per in singles.items() if per == "no-effect"})
+    found = [Invariance(m, per, _removed_by(solver, system, m, per)) for m, per in singles.items()]
+    return found + _fold_alternatives(solver, system, groups), notes
 
 
-def _fold_alternatives(system, groups, no_effect) -> list:
+def _fold_alternatives(solver, system, groups) -> list:
     """Groups, smallest first; a group that overlaps a smaller one absorbed by the same modules is reported as
     an alternative of it (e.g. a residual branch scaled by its layer scale or by its last layer: either way)."""
     out = []
     for members, per in sorted(groups.items(), key=lambda kv: (len(kv[0]), kv[0])):
-        removed = _removed_by(system, members, per, no_effect)
+        removed = _removed_by(solver, system, members, per)
         for i, g in enumerate(out):
             if set(g.members) & set(members) and g.removed_by == removed:
                 swap = (tuple(m for m in g.members if m not in members), tuple(m for m in members if m not in g.members))
@@ -220,10 +236,10 @@ def _fold_alternatives(system, groups, no_effect) -> list:
     return out
 
 
-def _removed_by(system, members, per, free) -> tuple:
+def _removed_by(solver, system, members, per) -> tuple:
     if per == "no-effect":
         return ()
-    degrees, residual = audit_graph.activation_degrees(system, {m: 1.0 for m in members}, free - set(members))
+    degrees, residual = solver({m: 1.0 for m in members})
     if residual > 1e-8:
         return ()
     return tuple(audit_graph.removers(system, degrees))

@@ -79,9 +79,9 @@ def first_order(sums, names, per: str) -> bool:
     return bool(np.all(np.abs(total) <= EULER_RTOL * np.maximum(size, size.max())))
 
 
-def no_effect(sums, name) -> bool:
+def no_effect(sums, name, biggest=None) -> bool:
     """Whether the gradient of ``name`` is zero to rounding, against the largest tensor's Euler terms."""
-    biggest = max(float(v[1].sum(1).max()) for v in sums.values())
+    biggest = biggest if biggest is not None else max(float(v[1].sum(1).max()) for v in sums.values())
     return float(sums[name][1].sum(1).max()) <= NO_EFFECT_RTOL * biggest
 
 
@@ -91,9 +91,11 @@ class Rescaler:
     def __init__(self, torch, probe, x):
         self.torch, self.probe, self.x = torch, probe, x
         self.params = dict(probe.named_parameters())
+        as32 = {n: t.float() if t.is_floating_point() else t for n, t in
+                list(probe.named_parameters()) + list(probe.named_buffers())}
         with torch.no_grad():
             self.reference = probe(x)
-            shadow = copy.deepcopy(probe).float()(x.float()).double()
+            shadow = torch.func.functional_call(probe, as32, (x.float(),)).double()
         u64, u32 = float(torch.finfo(torch.float64).eps), float(torch.finfo(torch.float32).eps)
         m = sum(p.numel() for p in probe.parameters()) + x.numel()
         err = float((shadow - self.reference).abs().max())

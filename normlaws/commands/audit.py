@@ -2,16 +2,19 @@
 
 torch is imported only when the command runs. The model comes from an importable factory
 ``package.module:function`` called with no arguments; the sample input is standard normal of ``--input-shape``.
+``--bench`` audits the six code-built architectures of :mod:`normlaws.archs` instead and prints the time, the
+peak memory and the cost in forward+backward passes of each (:mod:`normlaws.audit_bench`).
 """
 from __future__ import annotations
 
 import argparse
 
+from ..errors import UsageError
 from ..output import print_json, table
-from ..validate import nonnegative_float, nonnegative_int, positive_float, unit_interval
+from ..validate import nonnegative_float, nonnegative_int, positive_float, positive_int, unit_interval
 
-HELP = ("probe each parameter of a torch model for scale invariance; say what weight decay does to it, the "
-        "recommended param groups, and the predicted equilibrium norm, angle per step and relaxation time")
+HELP = ("find the scale-invariant parameters and groups of parameters of a torch model; say what weight decay does "
+        "to each, the recommended param groups, and the predicted equilibrium norm, angle per step and relaxation time")
 
 
 def input_shape(text: str) -> tuple:
@@ -30,8 +33,10 @@ def add_arguments(parser) -> None:
     """The factory, the input shape, the optimizer and its hyperparameters (lam canonical)."""
     from ..audit import OPTIMIZERS
     parser.add_argument("factory", metavar="FACTORY", help="package.module:function returning an nn.Module")
-    parser.add_argument("--input-shape", type=input_shape, required=True, metavar="N,C,H,W",
-                        help="shape of the sample input (standard normal, seeded), e.g. 2,3,32,32")
+    _optional(parser, "factory")               # --bench needs none
+    parser.add_argument("--input-shape", type=input_shape, metavar="N,C,H,W",
+                        help="shape of the sample input (standard normal, seeded), e.g. 2,3,32,32; required with "
+                             "FACTORY (with --bench: default 2,3,64,64)")
     parser.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="sgd", help="update rule (default sgd)")
     parser.add_argument("--eta", type=positive_float, default=0.1, help="learning rate (default 0.1)")
     parser.add_argument("--lam", type=nonnegative_float, default=5e-4,
@@ -40,23 +45,73 @@ def add_arguments(parser) -> None:
     parser.add_argument("--momentum", type=unit_interval, default=0.9, help="momentum rho (default 0.9)")
     parser.add_argument("--beta1", type=unit_interval, default=0.9, help="Adam/AdamW beta1 (default 0.9)")
     parser.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the input and the probe")
+    parser.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+    parser.add_argument("--bench", nargs="*", metavar="ARCH", default=None,
+                        help="instead of FACTORY: audit code-built architectures at their real widths (default all: "
+                             "resnet18 convnext_atto vit_tiny nf_resnet26 mobilenetv3_small regnetx_002), each in a "
+                             "fresh process, and print time, peak memory and cost in forward+backward passes")
+    parser.add_argument("--threads", type=positive_int, help="torch threads for --bench (default: torch's default)")
+
+
+def _optional(parser, dest: str) -> None:
+    """Make the positional ``dest`` optional (its definition, help included, stays where it is)."""
+    for action in parser._actions:       # argparse keeps no public handle on an action once added
+        if action.dest == dest:
+            action.nargs, action.default = "?", None
 
 
 def run(args) -> int:
-    """Print the audit table, the param groups snippet and the notes (or JSON)."""
+    """Print the audit table, the groups, the param groups snippet and the notes (or JSON); or the benchmark."""
+    if args.bench is not None:
+        return _bench(args)
+    if not args.factory or not args.input_shape:
+        raise UsageError("audit needs FACTORY and --input-shape (or --bench)")
     from ..audit import _torch, audit, build_model, sample_input
+    from ..audit_report import GROUP_HEADER, PARAM_HEADER
     _torch().manual_seed(args.seed)             # the factory's initialisation, reproducibly
     model = build_model(args.factory)
     x = sample_input(args.input_shape, args.seed)
-    report = audit(model, x, args.optimizer, args.eta, args.lam, args.momentum, args.beta1, args.seed)
+    report = audit(model, x, args.optimizer, args.eta, args.lam, args.momentum, args.beta1, args.seed,
+                   progress=not args.no_progress and not args.json)
     if args.json:
         print_json({"factory": args.factory, "input_shape": list(args.input_shape), **report.to_dict()})
         return 0
     print(f"normlaws audit {args.factory}, input {'x'.join(map(str, args.input_shape))}, {args.optimizer} "
           f"eta={args.eta:g} lam={args.lam:g} (torch weight_decay={report.torch_weight_decay:g})")
-    print(table(report.table_rows(), ["parameter", "shape", "scale invariance", "weight decay", "norm now",
-                                      "norm*", "angle*/step", "relax. steps"]))
+    print(table(report.table_rows(), PARAM_HEADER))
+    if report.invariant_groups:
+        print("\nJointly scale-invariant groups (decay all members alike, or none of them):")
+        print(table(report.group_rows(), GROUP_HEADER))
     print("\nRecommended parameter groups:\n" + report.snippet())
     print("\nNotes:\n" + "\n".join(f"- {n}" for n in report.notes))
     return 0
 
+
+def _bench(args) -> int:
+    """Audit each architecture in a fresh process; print time, peak memory and the cost ratio."""
+    import os
+
+    from ..archs import REAL
+    from ..audit import _torch
+    from ..audit_bench import DEFAULT_SHAPE, run_bench
+    torch = _torch()
+    names = args.bench or list(REAL)
+    unknown = [n for n in names if n not in REAL]
+    if unknown:
+        raise UsageError(f"unknown architecture {unknown[0]!r}; choose from {', '.join(REAL)}")
+    threads = args.threads or torch.get_num_threads()
+    shape = args.input_shape or DEFAULT_SHAPE
+    rows = run_bench(names, threads, shape, args.seed)
+    load = os.getloadavg()
+    if args.json:
+        print_json({"rows": rows, "load_average": list(load), "cpus": os.cpu_count()})
+        return 0
+    print(f"normlaws audit --bench: input {'x'.join(map(str, shape))}, {threads} torch thread(s), {os.cpu_count()} "
+          f"CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; time after start-up; cost in float64 "
+          "forward+backward passes of the same model")
+    print(table([[r["model"], f"{r['parameters'] / 1e6:.1f}M", r["tensors"], f"{r['startup_s']:.1f}",
+                  f"{r['forward_backward_s'] * 1e3:.0f}", f"{r['audit_s']:.1f}", f"{r['ratio']:.0f}",
+                  f"{r['peak_rss_mb']:.0f}", r["invariant_tensors"], r["groups"], r["largest_group"]] for r in rows],
+                ["model", "params", "tensors", "start-up s", "fwd+bwd ms", "audit s", "cost (fwd+bwd)",
+                 "peak RSS MB", "invariant tensors", "groups", "largest group"]))
+    return 0
