@@ -34,7 +34,7 @@ import math
 import numpy as np
 
 from . import audit_groups, audit_probe
-from .audit_probe import TINY_EPS  # noqa: F401  (re-exported: the probe's eps)
+from .audit_probe import TINY_EPS
 from .audit_report import (NO_EFFECT, REGULARIZES, SETS_LR, WHY_NO_EFFECT, WHY_ONE_ENTRY, WHY_REGULARIZED,
                            WHY_ZERO_GRADIENT, AuditReport, GroupReport, ParamReport)
 from .conventions import adamw_weight_decay, torch_weight_decay
@@ -298,5 +298,5 @@ def sample_input(shape, seed: int = 0):
     return torch.randn(tuple(shape), generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
 
 
-__all__ = ["audit", "materialise", "probe_model", "estimate_C", "predict_unit", "AuditReport", "ParamReport",
+__all__ = ["audit", "materialise", "warm_up", "probe_model", "SETS_LR", "REGULARIZES", "NO_EFFECT", "TINY_EPS", "estimate_C", "predict_unit", "AuditReport", "ParamReport",
            "load_factory", "build_model", "sample_input"]

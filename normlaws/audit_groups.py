@@ -70,8 +70,9 @@ def zero_one_vectors(basis, free, modules=None) -> list:
         g[list(indices)] = 1.0
         return np.abs(Q @ (Q.T @ g) - g).max() < ZERO_ONE_ATOL
     # largest support of a nonnegative solution: max sum s, s <= Q c, 0 <= s <= 1, Q c >= 0
+    slack = ZERO_ONE_ATOL / 10          # the span is known to ~1e-6: exact bounds could cut its 0/1 vectors off
     res = linprog(np.r_[np.zeros(r), -np.ones(k)], A_ub=np.block([[-Q, np.zeros((k, k))], [-Q, np.eye(k)]]),
-                  b_ub=np.zeros(2 * k), bounds=[(None, None)] * r + [(0, 1)] * k, method="highs")
+                  b_ub=np.r_[np.full(k, slack), np.zeros(k)], bounds=[(None, None)] * r + [(0, 1)] * k, method="highs")
     support = np.flatnonzero(res.x[r:] > 0.5) if res.status == 0 else np.arange(k)
     groups, covered = [], set()
     for seed in support:
@@ -83,7 +84,7 @@ def zero_one_vectors(basis, free, modules=None) -> list:
             covered.update(local)
             groups.append(members)
             continue
-        res = linprog(Q.sum(0), A_ub=np.vstack([Q, -Q]), b_ub=np.r_[np.ones(k), np.zeros(k)],
+        res = linprog(Q.sum(0), A_ub=np.vstack([Q, -Q]), b_ub=np.r_[np.full(k, 1 + slack), np.full(k, slack)],
                       A_eq=Q[seed:seed + 1], b_eq=[1.0], bounds=[(None, None)] * r, method="highs")
         if res.status != 0:
             continue
@@ -146,12 +147,11 @@ def _single_claims(sums, shapes) -> dict:
     out = {}
     biggest = max(float(v[1].sum(1).max()) for v in sums.values())
     for name, shape in shapes.items():
-        options = []
-        if audit_probe.no_effect(sums, name, biggest):
-            options.append("no-effect")
-        if len(shape) and shape[0] > 1 and audit_probe.first_order(sums, (name,), "channel"):
+        zero = audit_probe.no_effect(sums, name, biggest)    # a zero gradient satisfies Euler's identity too
+        options = ["no-effect"] if zero else []
+        if len(shape) and shape[0] > 1 and (zero or audit_probe.first_order(sums, (name,), "channel")):
             options.append("channel")
-        if audit_probe.first_order(sums, (name,), "layer"):
+        if zero or audit_probe.first_order(sums, (name,), "layer"):
             options.append("layer")
         if options:
             out[name] = options
