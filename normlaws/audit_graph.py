@@ -191,7 +191,7 @@ def call_relations(torch, model, calls, variables, progress=None):
     params = dict(model.named_parameters())
     for call in calls:
         if progress:
-            progress.advance(1)
+            progress.advance(1, "module relations")
         if not call.cuttable(torch):
             continue
         children = [i for i in call.children if calls[i].cuttable(torch)]

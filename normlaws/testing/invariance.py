@@ -42,6 +42,8 @@ from ..errors import MissingPart, UsageError
 SHADOW_DRAWS = 3
 SAFETY = 8.0
 LAMBDA = 6.0
+#: the eps a failure hint tries in place of each normalization's, to tell whether its eps is the cause
+EPS_NEGLIGIBLE = 1e-30
 
 
 @contextmanager
@@ -261,15 +263,51 @@ def _measured_degree(actual, reference, alpha):
     return math.log(ra / rr) / math.log(abs(float(a)))
 
 
-def _eps_hints(model) -> list[str]:
-    lines = []
-    for name, sub in model.named_modules():
-        eps = getattr(sub, "eps", None)
-        if isinstance(eps, float) and eps > 0:
-            lines.append(f"submodule {name!r} ({type(sub).__name__}) has eps={eps:g}: it is invariant only up to "
-                         f"eps, BN_eps(alpha w) = BN_(eps/alpha^2)(w); pass rescale_eps=({name!r},) to check "
-                         f"that identity, or test with eps far below alpha^2 Var")
-    return lines
+def _eps_hints(target, scales, reference, tol) -> list[str]:
+    """Name the normalization eps only when it is the cause: with every eps at 1e-30 the output is unchanged."""
+    torch = _torch()
+    modules = [(name, sub) for name, sub in target.model.named_modules()
+               if isinstance(getattr(sub, "eps", None), float) and sub.eps > EPS_NEGLIGIBLE]
+    if not modules:
+        return []
+    tiny = {name: EPS_NEGLIGIBLE for name, _ in modules}
+    ref = target.evaluate("output", target.values(), eps=tiny)
+    act = target.evaluate("output", target.values(scales), eps=tiny)
+    if not bool(torch.isfinite(act).all() and torch.isfinite(ref).all()) or _worst(act, ref, tol)[1]:
+        return []
+    return [f"submodule {name!r} ({type(sub).__name__}) has eps={sub.eps:g}: with every eps at "
+            f"{EPS_NEGLIGIBLE:g} the output is unchanged, so the eps is the cause: BN_eps(alpha w) = "
+            f"BN_(eps/alpha^2)(w); pass rescale_eps=({name!r},) to check that identity, or test with eps far below "
+            f"alpha^2 Var" for name, sub in modules]
+
+
+def _companion_hints(target, alpha, scales, reference, tol, eps) -> list[str]:
+    """The other parameters of the tested ones' modules with which the scaling does leave the output unchanged
+    (a weight's bias, a gain's shift): found by trying each, and all of them together."""
+    torch = _torch()
+    params = dict(target.model.named_parameters())
+    owners = {n.rsplit(".", 1)[0] if "." in n else "" for n in target.names}
+    others = [n for n in params if n not in target.names and (n.rsplit(".", 1)[0] if "." in n else "") in owners
+              and n.rsplit(".", 1)[-1] not in ("running_mean", "running_var")]
+    if not others:
+        return []
+    factor = torch.as_tensor(np.asarray(alpha, dtype=float), dtype=torch.float64)
+    hints = []
+    for extra in [[n] for n in others] + ([others] if len(others) > 1 else []):
+        values = target.values(scales)
+        for n in extra:
+            p = params[n].detach().to(torch.float64)
+            if factor.ndim and (p.ndim == 0 or p.shape[0] != factor.numel()):
+                break
+            values[n] = p * (factor.reshape((-1,) + (1,) * (p.ndim - 1)) if factor.ndim else factor)
+        else:
+            out = torch.func.functional_call(copy.deepcopy(target.model).to(torch.float64), values, target.inputs)
+            if bool(torch.isfinite(out).all()) and not _worst(out.detach(), reference, tol)[1]:
+                names = tuple(target.names) + tuple(extra)
+                hints.append(f"scaled together with {', '.join(map(repr, extra))} the output is unchanged: the "
+                             f"invariance is joint, pass param={names!r}")
+                break
+    return hints
 
 
 def _eval_hints(model) -> list[str]:
@@ -313,8 +351,11 @@ def assert_scale_invariant(model, inputs, alpha, *, param="weight", per: str = "
     tol = tol_ref + tol_act
     index, failed = _worst(actual, reference, tol)
     if failed:
-        _fail("not scale-invariant", target, alpha, actual, reference, tol, index,
-              _invariance_notes(model, actual, reference, alpha, tol, rescale_eps))
+        notes = _invariance_notes(model, actual, reference, alpha, tol, rescale_eps)
+        if not any(n.startswith("f(alpha w) = -f(w)") for n in notes):
+            notes += _eps_hints(target, scales, reference, tol) if not rescale_eps else []
+            notes += _companion_hints(target, alpha, scales, reference, tol, eps)
+        _fail("not scale-invariant", target, alpha, actual, reference, tol, index, notes + _eval_hints(model))
 
 
 def _rescaled_eps(model, names, alpha, per):
@@ -345,9 +386,7 @@ def _invariance_notes(model, actual, reference, alpha, tol, rescale_eps):
     if p is not None:
         notes.append(f"measured degree: ||f(alpha w)|| / ||f(w)|| = |alpha|^{p:.3f} (0 for an invariant layer; "
                      f"-1 e.g. for a weight norm that divides by ||w||^2, +1 for a missing division)")
-    if not rescale_eps:
-        notes += _eps_hints(model)
-    return notes + _eval_hints(model)
+    return notes
 
 
 @_single_threaded
@@ -417,11 +456,14 @@ def _degree_notes(actual, reference, alpha, what):
 
 
 @_single_threaded
-def homogeneity_degree(model, inputs, *, param="weight", of: str = "output", alphas=None, upstream=None) -> float:
+def homogeneity_degree(model, inputs, *, param="weight", of: str = "output", alphas=None, upstream=None,
+                       rescale_eps=()) -> float:
     """The fitted ``p`` in ``||F(alpha w)|| ~ alpha**p`` for ``F`` = the output, its gradient or its Hessian.
 
     Least-squares slope of ``log ||F(alpha w)||`` against ``log alpha`` over ``alphas`` (default
-    ``2**-3 .. 2**3``). A scale-invariant layer gives 0, -1, -2.
+    ``2**-3 .. 2**3``). A scale-invariant layer gives 0, -1, -2. ``rescale_eps``: names of normalization
+    submodules whose ``eps`` is multiplied by ``alpha**2`` along with the scaling, so that the exact identity
+    ``BN_(alpha^2 eps)(alpha w) = BN_eps(w)`` is what is measured (degree 0 whatever the eps).
     """
     torch = _torch()
     if of not in ("output", "gradient", "hessian"):
@@ -430,6 +472,9 @@ def homogeneity_degree(model, inputs, *, param="weight", of: str = "output", alp
     if alphas.ndim != 1 or len(alphas) < 2 or (alphas <= 0).any():
         raise UsageError("alphas must be two or more positive scale factors")
     target = _Target(model, inputs, param, "layer")
-    logs = [math.log(float(torch.linalg.vector_norm(target.evaluate(of, target.values(target.scales(a)), upstream))))
-            for a in alphas]
+    logs = []
+    for a in alphas:
+        eps = _rescaled_eps(model, rescale_eps, 1.0 / a, "layer")       # eps * alpha**2 on the scaled side
+        value = target.evaluate(of, target.values(target.scales(a)), upstream, eps)
+        logs.append(math.log(float(torch.linalg.vector_norm(value))))
     return float(np.polyfit(np.log(alphas), logs, 1)[0])
