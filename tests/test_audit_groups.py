@@ -345,3 +345,11 @@ def test_bench_of_one_architecture_reports_its_cost():
     assert row["tensors"] == 134 and row["groups"] > 0 and row["forward_backward_s"] > 0
     assert row["ratio"] == pytest.approx(row["audit_s"] / row["forward_backward_s"])
     assert row["peak_rss_mb"] >= row["rss_before_audit_mb"] > 0
+
+
+@pytest.mark.parametrize("module", ["normlaws.archs", "normlaws.audit_report"])
+def test_doctests(module):
+    import doctest
+    import importlib
+    failures, _ = doctest.testmod(importlib.import_module(module))
+    assert failures == 0
