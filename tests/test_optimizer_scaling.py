@@ -13,73 +13,73 @@ import normlaws.testing as nt  # noqa: E402
 from normlaws.testing.optimizers import K_TOLERANCE, start_direction  # noqa: E402
 
 
-class LARS(torch.optim.Optimizer):
+class PerParameter(torch.optim.Optimizer):
+    """An optimizer built in code: ``step`` evaluates the closure, then ``update(p, group, state)`` per parameter."""
+
+    def __init__(self, params, **defaults):
+        super().__init__(params, defaults)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        with torch.enable_grad():
+            closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                self.update(p, group, self.state[p])
+
+
+class LARS(PerParameter):
     """You et al. (2017): a parameter with ``ndim > 1`` steps by ``lr * local * (g + wd w)``, ``local = trust *
     ||w|| / (||g|| + wd ||w||)``, clipped at ``clip`` when given (LARC's clipping); vectors by plain SGD."""
 
     def __init__(self, params, lr, trust=1e-3, weight_decay=0.0, clip=None):
-        super().__init__(params, dict(lr=lr, trust=trust, weight_decay=weight_decay, clip=clip))
+        super().__init__(params, lr=lr, trust=trust, weight_decay=weight_decay, clip=clip)
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        with torch.enable_grad():
-            closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                g = p.grad + group["weight_decay"] * p
-                if p.ndim > 1:
-                    local = group["trust"] * p.norm() / (p.grad.norm() + group["weight_decay"] * p.norm())
-                    local = local if group["clip"] is None else torch.clamp(local, max=group["clip"])
-                    g = g * local
-                p.sub_(group["lr"] * g)
+    def update(self, p, group, state):
+        g = p.grad + group["weight_decay"] * p
+        if p.ndim > 1:
+            local = group["trust"] * p.norm() / (p.grad.norm() + group["weight_decay"] * p.norm())
+            g = g * (local if group["clip"] is None else torch.clamp(local, max=group["clip"]))
+        p.sub_(group["lr"] * g)
 
 
-class LAMB(torch.optim.Optimizer):
+class LAMB(PerParameter):
     """You et al. (2019): Adam's direction ``r = m_hat/(sqrt(v_hat) + eps)``, rescaled for ``ndim > 1`` by the
     trust ratio ``||w||/||r||``; vectors step like Adam."""
 
     def __init__(self, params, lr, betas=(0.9, 0.999), eps=1e-6):
-        super().__init__(params, dict(lr=lr, betas=betas, eps=eps))
+        super().__init__(params, lr=lr, betas=betas, eps=eps)
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        with torch.enable_grad():
-            closure()
-        for group in self.param_groups:
-            b1, b2 = group["betas"]
-            for p in group["params"]:
-                st = self.state.setdefault(p, {"m": torch.zeros_like(p), "v": torch.zeros_like(p), "t": 0})
-                st["t"] += 1
-                st["m"].mul_(b1).add_(p.grad, alpha=1 - b1)
-                st["v"].mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
-                r = (st["m"] / (1 - b1 ** st["t"])) / ((st["v"] / (1 - b2 ** st["t"])).sqrt() + group["eps"])
-                trust = p.norm() / r.norm() if p.ndim > 1 else 1.0
-                p.sub_(group["lr"] * trust * r)
+    def update(self, p, group, st):
+        b1, b2 = group["betas"]
+        if not st:
+            st.update(m=torch.zeros_like(p), v=torch.zeros_like(p), t=0)
+        st["t"] += 1
+        st["m"].mul_(b1).add_(p.grad, alpha=1 - b1)
+        st["v"].mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+        r = (st["m"] / (1 - b1 ** st["t"])) / ((st["v"] / (1 - b2 ** st["t"])).sqrt() + group["eps"])
+        trust = p.norm() / r.norm() if p.ndim > 1 else 1.0
+        p.sub_(group["lr"] * trust * r)
 
 
-class MADGRAD(torch.optim.Optimizer):
+class MADGRAD(PerParameter):
     """Defazio & Jelassi (2021): dual averaging with a cube-root denominator and momentum ``c = 1 - momentum``:
     ``lam_k = lr sqrt(k+1)``, ``s += lam_k g``, ``nu += lam_k g^2``, ``z = x_0 - s/(nu^(1/3) + eps)``,
     ``x <- (1 - c) x + c z``."""
 
     def __init__(self, params, lr, momentum=0.9, eps=1e-6):
-        super().__init__(params, dict(lr=lr, momentum=momentum, eps=eps))
+        super().__init__(params, lr=lr, momentum=momentum, eps=eps)
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        with torch.enable_grad():
-            closure()
-        for group in self.param_groups:
-            c = 1 - group["momentum"]
-            for p in group["params"]:
-                st = self.state.setdefault(p, {"k": 0, "x0": p.clone(), "s": torch.zeros_like(p),
-                                               "nu": torch.zeros_like(p)})
-                lam = group["lr"] * math.sqrt(st["k"] + 1)
-                st["s"].add_(p.grad, alpha=lam)
-                st["nu"].addcmul_(p.grad, p.grad, value=lam)
-                z = st["x0"] - st["s"] / (st["nu"].pow(1 / 3) + group["eps"])
-                p.mul_(1 - c).add_(z, alpha=c)
-                st["k"] += 1
+    def update(self, p, group, st):
+        if not st:
+            st.update(k=0, x0=p.clone(), s=torch.zeros_like(p), nu=torch.zeros_like(p))
+        c = 1 - group["momentum"]
+        lam = group["lr"] * math.sqrt(st["k"] + 1)
+        st["s"].add_(p.grad, alpha=lam)
+        st["nu"].addcmul_(p.grad, p.grad, value=lam)
+        z = st["x0"] - st["s"] / (st["nu"].pow(1 / 3) + group["eps"])
+        p.mul_(1 - c).add_(z, alpha=c)
+        st["k"] += 1
 
 
 MATRIX = nt.bn_unit_loss(d=6, rows=4)
