@@ -328,6 +328,31 @@ def test_lazy_layers_that_cannot_be_materialised_are_refused_in_one_line():
     assert "\n" not in str(info.value)
 
 
+def test_confirmation_rejects_a_false_claim_among_true_ones():
+    """The audit's rescaling test, all claims at once and bisected: the head weight is not invariant."""
+    from normlaws.audit_groups import confirm
+    from normlaws.audit_probe import Rescaler, probe_model
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.bn1 = nn.Conv2d(3, 4, 3, bias=False), nn.BatchNorm2d(4)
+            self.conv2, self.bn2 = nn.Conv2d(4, 4, 3, bias=False), nn.BatchNorm2d(4)
+            self.head = nn.Linear(4, 2)
+
+        def forward(self, x):
+            h = self.bn2(self.conv2(torch.relu(self.bn1(self.conv(x)))))
+            return self.head(h.mean((2, 3)))
+
+    torch.manual_seed(0)
+    probe = probe_model(torch, Net())
+    x = torch.randn(4, 3, 7, 7, dtype=torch.float64)
+    shapes = {n: tuple(p.shape) for n, p in probe.named_parameters()}
+    claims = [(("conv.weight",), "channel"), (("head.weight",), "layer"), (("bn1.weight", "bn1.bias"), "layer"),
+              (("bn1.weight", "bn1.bias"), "channel")]
+    assert confirm(Rescaler(torch, probe, x), claims, shapes) == [True, False, True, False]
+
+
 # ---- the real shapes ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name, count", [
     # published parameter counts of the reference implementations (torchvision resnet18 and mobilenet_v3_small,
@@ -353,3 +378,25 @@ def test_doctests(module):
     import importlib
     failures, _ = doctest.testmod(importlib.import_module(module))
     assert failures == 0
+
+
+# ---- the real widths: the groups the issue counted --------------------------------------------------------------------
+def stream_groups(report):
+    """Sizes of the groups that are not a single module's tensors."""
+    owner = lambda name: name.rsplit(".", 1)[0]  # noqa: E731
+    return sorted(len(g.members) for g in report.invariant_groups if len({owner(m) for m in g.members}) > 1)
+
+
+@pytest.mark.parametrize("name, streams, pairs", [
+    # ResNet-18: stages 1-3 each {first BN (stem or downsample), both blocks' bn2} (6 tensors, 18 in all), stage 4
+    # reaches the head; every block's bn1 pair (8). ViT-tiny: patch embedding (2), class token, position embedding,
+    # 12 blocks x (attention output, MLP output) x (weight, bias): 52. ConvNeXt-atto: per stage the stream's first
+    # module (2) and each block's (gamma, depthwise bias): 6, 6, 14, 6; the stem conv pair and 12 depthwise pairs.
+    ("resnet18", [6, 6, 6], 8), ("vit_tiny", [52], 0), ("convnext_atto", [6, 6, 6, 14], 13),
+])
+def test_real_width_groups(name, streams, pairs):
+    torch.manual_seed(0)
+    model = archs.REAL[name]()
+    report = audit(model, torch.randn(2, 3, 64, 64))
+    assert stream_groups(report) == streams
+    assert len(report.invariant_groups) - len(streams) == pairs

@@ -265,7 +265,7 @@ def assert_scale_invariant(model, inputs, alpha, *, param="weight", per: str = "
         notes = _invariance_notes(model, actual, reference, alpha, tol, rescale_eps)
         if not any(n.startswith("f(alpha w) = -f(w)") for n in notes):
             notes += _eps_hints(target, scales, reference, tol) if not rescale_eps else []
-            notes += _companion_hints(target, alpha, scales, reference, tol, eps)
+            notes += _companion_hints(target, alpha, scales, reference, tol)
         _fail("not scale-invariant", target, alpha, actual, reference, tol, index, notes + _eval_hints(model))
 
 

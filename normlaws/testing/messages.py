@@ -51,18 +51,23 @@ def _eps_hints(target, scales, reference, tol) -> list[str]:
             f"alpha^2 Var" for name, sub in modules]
 
 
-def _companion_hints(target, alpha, scales, reference, tol, eps) -> list[str]:
+def _companion_hints(target, alpha, scales, reference, tol) -> list[str]:
     """The other parameters of the tested ones' modules with which the scaling does leave the output unchanged
-    (a weight's bias, a gain's shift): found by trying each, and all of them together."""
+    (a weight's bias, a gain's shift): found by trying each, and all of them together, with every normalization
+    eps at :data:`EPS_NEGLIGIBLE` (the structure, not the eps, is what the hint is about)."""
     import torch  # optional dependency: only the layer assertions need it
     params = dict(target.model.named_parameters())
     owners = {n.rsplit(".", 1)[0] if "." in n else "" for n in target.names}
-    others = [n for n in params if n not in target.names and (n.rsplit(".", 1)[0] if "." in n else "") in owners
-              and n.rsplit(".", 1)[-1] not in ("running_mean", "running_var")]
+    others = [n for n in params if n not in target.names and (n.rsplit(".", 1)[0] if "." in n else "") in owners]
     if not others:
         return []
+    tiny = {n: EPS_NEGLIGIBLE for n, m in target.model.named_modules() if isinstance(getattr(m, "eps", None), float)}
+    model = copy.deepcopy(target.model).to(torch.float64)
+    for name in tiny:
+        model.get_submodule(name).eps = EPS_NEGLIGIBLE
+    if tiny:
+        reference = target.evaluate("output", target.values(), eps=tiny)
     factor = torch.as_tensor(np.asarray(alpha, dtype=float), dtype=torch.float64)
-    hints = []
     for extra in [[n] for n in others] + ([others] if len(others) > 1 else []):
         values = target.values(scales)
         for n in extra:
@@ -71,13 +76,14 @@ def _companion_hints(target, alpha, scales, reference, tol, eps) -> list[str]:
                 break
             values[n] = p * (factor.reshape((-1,) + (1,) * (p.ndim - 1)) if factor.ndim else factor)
         else:
-            out = torch.func.functional_call(copy.deepcopy(target.model).to(torch.float64), values, target.inputs)
-            if bool(torch.isfinite(out).all()) and not _worst(out.detach(), reference, tol)[1]:
+            with torch.no_grad():
+                out = torch.func.functional_call(model, values, target.inputs)
+            if bool(torch.isfinite(out).all()) and not _worst(out, reference, tol)[1]:
                 names = tuple(target.names) + tuple(extra)
-                hints.append(f"scaled together with {', '.join(map(repr, extra))} the output is unchanged: the "
-                             f"invariance is joint, pass param={names!r}")
-                break
-    return hints
+                return [f"scaled together with {', '.join(map(repr, extra))} the output is unchanged"
+                        f"{' (with every eps at %g)' % EPS_NEGLIGIBLE if tiny else ''}: the invariance is joint, "
+                        f"pass param={names!r}"]
+    return []
 
 
 def _eval_hints(model) -> list[str]:
