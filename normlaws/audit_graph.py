@@ -173,8 +173,8 @@ class _Stubs:
         def forward(*args, **kwargs):
             i = next(counter)
             self.captured.append((i, args))
-            factor = self.factors.get(("out", i))
-            return self.calls[i].output if factor is None else self.calls[i].output * factor
+            factor = self.factors.get(("out", i))      # a copy: the caller may change it in place (out += x)
+            return self.calls[i].output.clone() if factor is None else self.calls[i].output * factor
         return forward
 
     def __exit__(self, *exc):
@@ -209,7 +209,8 @@ def _relations_of(torch, model, calls, call, children, own, params, variables):
     def evaluate(key=None, factor=1.0):
         """The call's output and its cut children's inputs, with one scale variable multiplied by ``factor``."""
         stubs.factors, stubs.captured = ({key: factor} if key else {}), []
-        args = tuple(a * factor if key == ("in", p) else a for p, a in enumerate(call.args))
+        args = tuple(a * factor if key == ("in", p) else a.clone() if isinstance(a, torch.Tensor) else a
+                     for p, a in enumerate(call.args))       # copies: an in-place module changes its input
         scaled = owned.get(key[1]) if key and key[0] == "param" else None
         with torch.no_grad(), stubs:
             saved = scaled.detach().clone() if scaled is not None else None

@@ -400,3 +400,35 @@ def test_real_width_groups(name, streams, pairs):
     report = audit(model, torch.randn(2, 3, 64, 64))
     assert stream_groups(report) == streams
     assert len(report.invariant_groups) - len(streams) == pairs
+
+
+class InPlaceBlock(nn.Module):
+    """A basic block written the way model zoos write it: ReLU(inplace=True) and ``out += identity``.
+
+    Same answer as any residual stage: the conv weights per channel, bn1's pair jointly (by bn2 of the next
+    conv), and {stem BN, bn2} jointly (the stream then meets only a bias-free conv into a BN)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv0, self.bn0 = nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4)
+        self.conv1, self.bn1 = nn.Conv2d(4, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4)
+        self.conv2, self.bn2 = nn.Conv2d(4, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4)
+        self.conv3, self.bn3 = nn.Conv2d(4, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4)
+        self.relu = nn.ReLU(inplace=True)
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x):
+        identity = self.relu(self.bn0(self.conv0(x)))
+        out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(identity)))))
+        out += identity
+        out = self.relu(out)
+        return self.head(self.bn3(self.conv3(out)).mean((2, 3)))
+
+
+def test_in_place_operations_are_followed():
+    torch.manual_seed(13)
+    report = audit(InPlaceBlock(), torch.randn(4, 3, 6, 6))
+    assert set(groups_of(report)) == {frozenset(("bn1.weight", "bn1.bias")),
+                                      frozenset(("bn0.weight", "bn0.bias", "bn2.weight", "bn2.bias"))}
+    assert_invariant(InPlaceBlock(), torch.randn(4, 3, 6, 6, dtype=torch.float64),
+                     ("bn0.weight", "bn0.bias", "bn2.weight", "bn2.bias"))
