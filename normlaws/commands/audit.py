@@ -111,7 +111,8 @@ def _bench(args) -> int:
           "forward+backward passes of the same model")
     print(table([[r["model"], f"{r['parameters'] / 1e6:.1f}M", r["tensors"], f"{r['startup_s']:.1f}",
                   f"{r['forward_backward_s'] * 1e3:.0f}", f"{r['audit_s']:.1f}", f"{r['ratio']:.0f}",
-                  f"{r['peak_rss_mb']:.0f}", r["invariant_tensors"], r["groups"], r["largest_group"]] for r in rows],
+                  f"{r['peak_rss_mb']:.0f}", f"{r['peak_rss_mb'] - r['rss_before_audit_mb']:.0f}",
+                  r["invariant_tensors"], r["groups"], r["largest_group"]] for r in rows],
                 ["model", "params", "tensors", "start-up s", "fwd+bwd ms", "audit s", "cost (fwd+bwd)",
-                 "peak RSS MB", "invariant tensors", "groups", "largest group"]))
+                 "peak RSS MB", "of it audit MB", "invariant tensors", "groups", "largest group"]))
     return 0
