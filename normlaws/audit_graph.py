@@ -4,9 +4,9 @@ A rescaling multiplies parameter tensor ``u`` by ``alpha**g_u``. If the loss is 
 the group ``{u : g_u = 1}`` is jointly scale-invariant, and by Euler's identity
 ``sum_u g_u <theta_u, grad_u L> = 0``. A network found this way only through its whole gradient needs about
 as many gradients as it has tensors. Here the search is local instead. One forward pass records every module
-call (its inputs and its output); then, for each call, a forward-mode Jacobian of that module alone (its
-children replaced by their recorded outputs) gives how its output and its children's inputs change when its
-inputs, its own parameters and its children's outputs are each scaled. Where such an activation ``a`` comes out
+call (its inputs and its output); then, for each call, a Jacobian of that module alone (its children replaced
+by their recorded outputs; central differences in the log-scales) gives how its output and its children's
+inputs change when its inputs, its own parameters and its children's outputs are each scaled. Where such an activation ``a`` comes out
 as ``a * alpha**c`` (homogeneous of degree ``c``), the log-scale exponents satisfy a linear relation; the
 relations of all calls, with degree 0 at the network's input and output, form one linear system whose
 solutions ``g`` are the rescalings that leave the output unchanged because every activation on the way is
@@ -15,8 +15,8 @@ numerically) absorbs the scale. :func:`invariant_subspace` returns them; the 0/1
 the candidate groups, found by linear programming in :mod:`normlaws.audit_groups` and confirmed there by
 rescaling the whole network.
 
-Cost: one recorded forward, plus for each call a Jacobian with one column per input, own parameter and child
-(a few forward passes of the network in all). Modules that return something other than one tensor, or take
+Cost: one recorded forward, plus for each call two evaluations of that call alone per input, own parameter and
+child (a few forward passes of the network in all, since a call's children are not evaluated again). Modules that return something other than one tensor, or take
 tensor keyword arguments, are not cut: their parameters join the nearest call that can be.
 """
 from __future__ import annotations
@@ -152,8 +152,8 @@ def _owners(torch, model, calls) -> dict:
 class _Stubs:
     """Replace the forward of the cut children of one call by their recorded outputs (times a factor)."""
 
-    def __init__(self, calls, children, slots):
-        self.calls, self.children, self.slots = calls, children, slots
+    def __init__(self, calls, children):
+        self.calls, self.children = calls, children
         self.factors, self.captured = {}, []
 
     def __enter__(self):
@@ -204,7 +204,7 @@ def _relations_of(torch, model, calls, call, children, own, params, variables):
     var_of_key = [variables(("in", call.index, p)) for p in arg_pos] + \
         [variables.index[("param", n)] for n in own] + [variables(("out", i)) for i in children]
     owned = {g: params[g] for g in own}
-    stubs = _Stubs(calls, children, keys)
+    stubs = _Stubs(calls, children)
 
     def evaluate(key=None, factor=1.0):
         """The call's output and its cut children's inputs, with one scale variable multiplied by ``factor``."""
@@ -238,7 +238,7 @@ def _relations_of(torch, model, calls, call, children, own, params, variables):
 def invariant_subspace(torch, model, inputs, progress=None):
     """``(basis, system)``: an orthonormal basis (n_params x r) of the log-scalings ``g`` of the parameter tensors
     (in ``model.named_parameters()`` order) that leave the output unchanged through homogeneous activations, and
-    the solved system (for the degrees of every activation under a given ``g``: :func:`activation_degrees`)."""
+    the solved system (for the degrees of every activation under a given ``g``: :class:`DegreeSolver`)."""
     names = [n for n, _ in model.named_parameters()]
     calls = record_calls(torch, model, inputs)
     variables = Variables(names)
@@ -253,9 +253,9 @@ def invariant_subspace(torch, model, inputs, progress=None):
     bound = GLOBAL_RTOL * max(float(np.abs(S).sum(1).max()), 1.0)      # >= the largest eigenvalue
     lam, vec = torch.linalg.eigh(torch.as_tensor(S))        # torch's LAPACK keeps to torch's threads
     null = vec[:, lam <= bound].numpy()
-    g = null[:variables.n_params]
-    u, sg, _ = np.linalg.svd(g, full_matrices=False)
-    basis = u[:, sg > 1e-6] if len(sg) else g
+    g = torch.as_tensor(null[:variables.n_params])
+    u, sg, _ = torch.linalg.svd(g, full_matrices=False)
+    basis = (u[:, sg > 1e-6] if len(sg) else g).numpy()
     return basis, {"S": S, "variables": variables, "calls": calls, "names": names,
                    "module_names": {id(m): n for n, m in model.named_modules()}, "owners": _owners(torch, model, calls)}
 
