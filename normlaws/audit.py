@@ -148,10 +148,13 @@ def warm_up() -> None:
 
 # ---- the audit ---------------------------------------------------------------------------------------------------
 def audit(model, sample_input, optimizer: str = "sgd", eta: float = 0.1, lam: float = 5e-4, rho: float = 0.9,
-          beta1: float = 0.9, seed: int = 0, progress: bool = False) -> AuditReport:
+          beta1: float = 0.9, seed: int = 0, progress: bool = False, threads: int = 1) -> AuditReport:
     """Audit ``model`` (an ``nn.Module``) on ``sample_input`` (a tensor): see the module docstring.
 
-    ``progress``: a progress line on stderr for audits longer than a few seconds.
+    ``progress``: a progress line on stderr for audits longer than a few seconds. ``threads``: torch threads
+    during the audit (restored after); one by default: the audit is many small evaluations, one module at a
+    time, and on a 2-core machine shared with other jobs two threads measured up to 30 times slower
+    (``normlaws audit --bench --threads 2``).
     """
     torch = _torch()
     if not isinstance(model, torch.nn.Module):
@@ -162,9 +165,12 @@ def audit(model, sample_input, optimizer: str = "sgd", eta: float = 0.1, lam: fl
         raise UsageError(f"need eta > 0 and lam >= 0, got eta={eta}, lam={lam}")
     model = materialise(model, sample_input)
     bar = Progress(sum(1 for _ in model.modules()) + 4, "audit", enabled=progress, after=3.0)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
     try:
         return _audit(torch, model, sample_input, optimizer, eta, lam, rho, beta1, seed, bar)
     finally:
+        torch.set_num_threads(before)
         bar.close()
 
 

@@ -4,7 +4,7 @@ Each architecture of :data:`normlaws.archs.REAL` (built in code at its real widt
 fresh process, so that one model's memory does not count against the next. Timed: the audit itself, after the
 start-up (imports, the theory's lambdified formulas, building the model), which is reported separately. The
 unit of cost is one float64 forward and backward pass of the same model on the same input, in train mode, the
-median of five after one warm-up, at the same number of threads.
+median of five after one warm-up, at the same number of torch threads as the audit.
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def bench_one(name: str, threads: int, shape=DEFAULT_SHAPE, seed: int = 0) -> di
 
     from . import archs
     from .audit import audit, warm_up
-    torch.set_num_threads(threads)
+    torch.set_num_threads(threads)                # for the baseline; the audit is given the same number
     warm_up()
     torch.manual_seed(seed)
     model = archs.REAL[name]()
@@ -50,7 +50,7 @@ def bench_one(name: str, threads: int, shape=DEFAULT_SHAPE, seed: int = 0) -> di
     fb = forward_backward_seconds(torch, model, x)
     before = _peak_mb()
     t0 = time.perf_counter()
-    report = audit(model, x)
+    report = audit(model, x, threads=threads)
     seconds = time.perf_counter() - t0
     joint = [g for g in report.invariant_groups]
     return {"model": name, "threads": threads, "input_shape": list(shape),

@@ -50,7 +50,10 @@ def add_arguments(parser) -> None:
                         help="instead of FACTORY: audit code-built architectures at their real widths (default all: "
                              "resnet18 convnext_atto vit_tiny nf_resnet26 mobilenetv3_small regnetx_002), each in a "
                              "fresh process, and print time, peak memory and cost in forward+backward passes")
-    parser.add_argument("--threads", type=positive_int, help="torch threads for --bench (default: torch's default)")
+    parser.add_argument("--threads", type=positive_int, default=1,
+                        help="torch threads during the audit (default 1: it is many small evaluations, one module at "
+                             "a time; on a 2-core machine shared with other jobs two threads measured up to 30 times "
+                             "slower); with --bench, also for the forward+backward baseline")
 
 
 def _optional(parser, dest: str) -> None:
@@ -72,7 +75,7 @@ def run(args) -> int:
     model = build_model(args.factory)
     x = sample_input(args.input_shape, args.seed)
     report = audit(model, x, args.optimizer, args.eta, args.lam, args.momentum, args.beta1, args.seed,
-                   progress=not args.no_progress and not args.json)
+                   progress=not args.no_progress and not args.json, threads=args.threads)
     if args.json:
         print_json({"factory": args.factory, "input_shape": list(args.input_shape), **report.to_dict()})
         return 0
@@ -94,12 +97,12 @@ def _bench(args) -> int:
     from ..archs import REAL
     from ..audit import _torch
     from ..audit_bench import DEFAULT_SHAPE, run_bench
-    torch = _torch()
+    _torch()
     names = args.bench or list(REAL)
     unknown = [n for n in names if n not in REAL]
     if unknown:
         raise UsageError(f"unknown architecture {unknown[0]!r}; choose from {', '.join(REAL)}")
-    threads = args.threads or torch.get_num_threads()
+    threads = args.threads
     shape = args.input_shape or DEFAULT_SHAPE
     rows = run_bench(names, threads, shape, args.seed)
     load = os.getloadavg()
