@@ -117,6 +117,7 @@ def fresh_venv(path) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)            # 2,000 examples for each of three properties: minutes on a loaded machine
 def test_readme_example_in_a_fresh_project_with_the_thorough_profile(tmp_path):
     """normlaws installed from the source tree (not editable) into a fresh venv; the README's file copied alone
     into a project without a conftest; ``pytest --hypothesis-profile=thorough``."""
