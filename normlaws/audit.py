@@ -100,9 +100,10 @@ def estimate_C(model, inputs, seed: int = 0) -> dict:
     """``||w||^2 ||grad_w L||^2`` per parameter and per channel: one sample of ``C = E||grad L(w_hat)||^2``.
 
     For a scale-invariant unit ``grad L(w) = grad L(w_hat)/||w||`` (degree -1), so ``||w||^2 ||grad L(w)||^2`` is
-    the squared gradient at unit norm. ``L`` is a stand-in (:func:`_stand_in_loss`) on one batch, evaluated in float64
-    and train mode at the model's own parameters (eps unchanged; the model itself is left as it was): the Section 4 model's ``C`` is the mean over batches
-    of the gradient actually trained on, so scale the norms by ``(C_true/C)^(1/4)`` (SGD-type rules).
+    the squared gradient at unit norm. ``L`` is a stand-in (:func:`_stand_in_loss`) on one batch, evaluated in
+    float64 and train mode at the model's own parameters (eps unchanged; the model itself is left as it was): the
+    Section 4 model's ``C`` is the mean over batches of the gradient actually trained on, so scale the norms by
+    ``(C_true/C)^(1/4)`` (SGD-type rules).
     Returns ``{name: (sq_norm per channel, sq_grad per channel)}`` as float64 numpy arrays.
     """
     torch = _torch()
@@ -248,7 +249,8 @@ def _predict(rep, group, shapes, grads, rule, eta, lam, rho, beta1, per_channel:
         rep.why = pred["note"]
     zero = int((C <= 0).sum())
     if zero and len(C) > 1:
-        rep.why = (rep.why + "; " if rep.why else "") + f"{zero} of {len(C)} units have zero gradient at the sample input"
+        zero_units = f"{zero} of {len(C)} units have zero gradient at the sample input"
+        rep.why = f"{rep.why}; {zero_units}" if rep.why else zero_units
 
 
 def _notes(optimizer, eta, lam, wd_torch) -> list:
@@ -259,9 +261,9 @@ def _notes(optimizer, eta, lam, wd_torch) -> list:
         "per channel = slices along dimension 0; a unit is a channel (per-channel), the tensor (per-layer) or the "
         "group (joint); a group is reported once, as the smallest that contains its tensors, with the modules "
         "that remove its scale, and every invariance reported was confirmed by rescaling the whole network",
-        "C = ||w||^2 ||grad L||^2 of each unit from one batch of the sample input with a stand-in loss (cross-entropy on random "
-        "labels for 2-D logits, else half the mean squared output); norms scale like C^(1/4) for SGD-type rules "
-        "and do not depend on C for AdamW",
+        "C = ||w||^2 ||grad L||^2 of each unit from one batch of the sample input with a stand-in loss (cross-entropy "
+        "on random labels for 2-D logits, else half the mean squared output); norms scale like C^(1/4) for SGD-type "
+        "rules and do not depend on C for AdamW",
         f"predictions for {optimizer} at eta={eta:g}, lam={lam:g} (torch weight_decay={wd_torch:g}): for the median "
         "unit of a tensor or group (the unit with the median C); 'norm now' is the median over units; angle in "
         "radians; relaxation time in steps",
@@ -304,5 +306,5 @@ def sample_input(shape, seed: int = 0):
     return torch.randn(tuple(shape), generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
 
 
-__all__ = ["audit", "materialise", "warm_up", "probe_model", "SETS_LR", "REGULARIZES", "NO_EFFECT", "TINY_EPS", "estimate_C", "predict_unit", "AuditReport", "ParamReport",
-           "load_factory", "build_model", "sample_input"]
+__all__ = ["audit", "materialise", "warm_up", "probe_model", "estimate_C", "predict_unit", "AuditReport", "ParamReport",
+           "SETS_LR", "REGULARIZES", "NO_EFFECT", "TINY_EPS", "load_factory", "build_model", "sample_input"]

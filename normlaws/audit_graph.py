@@ -1,23 +1,23 @@
 """The scale relations of a whole network, module by module: which joint rescalings leave it unchanged.
 
-A rescaling multiplies parameter tensor ``u`` by ``alpha**g_u``. If the loss is unchanged for every alpha > 0
-the group ``{u : g_u = 1}`` is jointly scale-invariant, and by Euler's identity
-``sum_u g_u <theta_u, grad_u L> = 0``. A network found this way only through its whole gradient needs about
-as many gradients as it has tensors. Here the search is local instead. One forward pass records every module
-call (its inputs and its output); then, for each call, a Jacobian of that module alone (its children replaced
-by their recorded outputs; central differences in the log-scales) gives how its output and its children's
-inputs change when its inputs, its own parameters and its children's outputs are each scaled. Where such an activation ``a`` comes out
-as ``a * alpha**c`` (homogeneous of degree ``c``), the log-scale exponents satisfy a linear relation; the
-relations of all calls, with degree 0 at the network's input and output, form one linear system whose
-solutions ``g`` are the rescalings that leave the output unchanged because every activation on the way is
-homogeneous and a normalization (any module whose output does not depend on its input's scale, found
-numerically) absorbs the scale. :func:`invariant_subspace` returns them; the 0/1 vectors in that subspace are
-the candidate groups, found by linear programming in :mod:`normlaws.audit_groups` and confirmed there by
-rescaling the whole network.
+A rescaling multiplies parameter tensor ``u`` by ``alpha**g_u``. If the loss is unchanged for every alpha > 0 the
+group ``{u : g_u = 1}`` is jointly scale-invariant, and by Euler's identity ``sum_u g_u <theta_u, grad_u L> = 0``.
+A network found this way only through its whole gradient needs about as many gradients as it has tensors. Here the
+search is local instead. One forward pass records every module call (its inputs and its output); then, for each
+call, a Jacobian of that module alone (its children replaced by their recorded outputs; central differences in the
+log-scales) gives how its output and its children's inputs change when its inputs, its own parameters and its
+children's outputs are each scaled. Where such an activation ``a`` comes out as ``a * alpha**c`` (homogeneous of
+degree ``c``), the log-scale exponents satisfy a linear relation; the relations of all calls, with degree 0 at the
+network's input and output, form one linear system whose solutions ``g`` are the rescalings that leave the output
+unchanged because every activation on the way is homogeneous and a normalization (any module whose output does not
+depend on its input's scale, found numerically) absorbs the scale. :func:`invariant_subspace` returns them; the 0/1
+vectors in that subspace are the candidate groups, found by linear programming in :mod:`normlaws.audit_groups` and
+confirmed there by rescaling the whole network.
 
 Cost: one recorded forward, plus for each call two evaluations of that call alone per input, own parameter and
-child (a few forward passes of the network in all, since a call's children are not evaluated again). Modules that return something other than one tensor, or take
-tensor keyword arguments, are not cut: their parameters join the nearest call that can be.
+child (a few forward passes of the network in all, since a call's children are not evaluated again). Modules that
+return something other than one tensor, or take tensor keyword arguments, are not cut: their parameters join the
+nearest call that can be.
 """
 from __future__ import annotations
 
@@ -221,7 +221,8 @@ def _relations_of(torch, model, calls, call, children, own, params, variables):
             finally:
                 if scaled is not None:
                     scaled.copy_(saved)
-        seen = [a for _, args_ in stubs.captured for a in args_ if isinstance(a, torch.Tensor) and a.is_floating_point()]
+        seen = [a for _, args_ in stubs.captured for a in args_
+                if isinstance(a, torch.Tensor) and a.is_floating_point()]
         return (out, *seen)
 
     columns = [[(hi - lo) / (2 * FD_STEP) for hi, lo in zip(evaluate(k, 1 + FD_STEP), evaluate(k, 1 - FD_STEP))]

@@ -227,7 +227,8 @@ def _fold_alternatives(solver, system, groups) -> list:
         removed = _removed_by(solver, system, members, per)
         for i, g in enumerate(out):
             if set(g.members) & set(members) and g.removed_by == removed:
-                swap = (tuple(m for m in g.members if m not in members), tuple(m for m in members if m not in g.members))
+                swap = (tuple(m for m in g.members if m not in members),
+                        tuple(m for m in members if m not in g.members))
                 if swap not in g.alternatives:
                     out[i] = Invariance(g.members, g.per, g.removed_by, g.alternatives + (swap,))
                 break

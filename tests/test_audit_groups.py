@@ -96,7 +96,8 @@ def resnet_report():
 def test_resnet_stage_groups(resnet_report):
     found = groups_of(resnet_report)
     blocks = ("layers.0.0", "layers.0.1", "layers.1.0", "layers.2.0")
-    expected = {frozenset(STAGE1), frozenset(STAGE2)} | {frozenset((f"{b}.bn1.weight", f"{b}.bn1.bias")) for b in blocks}
+    expected = {frozenset(STAGE1), frozenset(STAGE2)} | {frozenset((f"{b}.bn1.weight", f"{b}.bn1.bias"))
+                                                         for b in blocks}
     assert set(found) == expected
     assert all(g.per == "layer" for g in found.values())
     assert set(found[frozenset(STAGE1)].removed_by) == {"layers.0.0.bn1", "layers.0.1.bn1", "layers.1.0.bn1",
@@ -197,7 +198,8 @@ def test_convnext_stage_groups():
     torch.manual_seed(5)
     report = audit(small_convnext(), torch.randn(CONVNEXT_X))
     found = groups_of(report)
-    pairs = {frozenset((f"{b}.conv_dw.weight", f"{b}.conv_dw.bias")) for b in ("stages.0.0", "stages.0.1", "stages.1.2")}
+    pairs = {frozenset((f"{b}.conv_dw.weight", f"{b}.conv_dw.bias"))
+             for b in ("stages.0.0", "stages.0.1", "stages.1.2")}
     assert set(found) == pairs | {frozenset(("stem.0.weight", "stem.0.bias")), frozenset(CN_STAGE1),
                                   frozenset(CN_STAGE2)}
     assert (("stages.1.2.gamma",), ("stages.1.2.fc2.weight", "stages.1.2.fc2.bias")) in \
@@ -380,7 +382,7 @@ def test_doctests(module):
     assert failures == 0
 
 
-# ---- the real widths: the groups the issue counted --------------------------------------------------------------------
+# ---- the real widths: the groups the issue counted ----------------------------------------------------------------
 def stream_groups(report):
     """Sizes of the groups that are not a single module's tensors."""
     owner = lambda name: name.rsplit(".", 1)[0]  # noqa: E731
