@@ -265,12 +265,16 @@ def test_cli_json(capsys):
     payload = json.loads(capsys.readouterr().out)
     assert {p["name"]: p["invariance"] for p in payload["parameters"]} == BN_CONVNET
     assert payload["torch_weight_decay"] == 0.05 and "AdamW" in payload["snippet"]
+    (group,) = payload["invariant_groups"]
+    assert group["members"] == ["bn1.weight", "bn1.bias"] and group["removed_by"] == ["bn2"]
 
 
 def test_cli_table(capsys):
     assert main(["audit", "test_audit:bn_convnet", "--input-shape", "4,3,8,8"]) == 0
     out = capsys.readouterr().out
     assert "conv1.bias" in out and "no effect" in out and "torch.optim.SGD" in out
+    assert "Jointly scale-invariant groups" in out and "joint-per-layer G1" in out
+    assert "not scale-invariant: decay is a real L2 penalty on it" in out
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -283,6 +287,9 @@ def test_cli_table(capsys):
     (["audit", "test_audit:bn_convnet", "--input-shape", "2,5,8,8"], "fails on an input"),
     (["audit", "test_audit:bn_convnet", "--input-shape", "4,3,8,8", "--eta", "-1"], "must be > 0"),
     (["audit", "test_audit:bn_convnet", "--input-shape", "4,3,8,8", "--optimizer", "lion"], "invalid choice"),
+    (["audit", "--input-shape", "4,3,8,8"], "needs FACTORY"),
+    (["audit", "test_audit:bn_convnet"], "needs FACTORY and --input-shape"),
+    (["audit", "--bench", "alexnet"], "unknown architecture 'alexnet'"),
 ])
 def test_cli_bad_input_is_one_line_and_exit_2(capsys, argv, message):
     assert main(argv) == 2

@@ -38,10 +38,15 @@ def seeded(module, seed):
 
 
 def linear_norm(W, norm, bias=True, seed=0):
+    """Linear (weight ``W``; bias, if any, drawn from ``seed``) then ``norm``: a function of the case alone (the bias
+    once came from torch's global generator, which made a check's outcome depend on what ran before it)."""
     k, d = W.shape
     linear = torch.nn.Linear(d, k, bias=bias, dtype=torch.float64)
     with torch.no_grad():
         linear.weight.copy_(torch.as_tensor(W))
+        if bias:
+            gen = torch.Generator().manual_seed(seed + 1)
+            linear.bias.copy_(torch.rand(k, generator=gen, dtype=torch.float64) * 2 - 1)
     return seeded(torch.nn.Sequential(OrderedDict(linear=linear, norm=norm)), seed)
 
 

@@ -288,7 +288,32 @@ def test_profiles_are_registered_as_documented():
     assert thorough.max_examples >= 2000 and not thorough.derandomize
 
 
-@pytest.mark.parametrize("module", ["profiles", "layers", "rules", "optimizers", "strategies", "invariance"])
+@pytest.mark.parametrize("module", ["profiles", "layers", "rules", "optimizers", "strategies", "invariance", "regimes", "plugin"])
 def test_doctests(module):
     failures, _ = doctest.testmod(importlib.import_module(f"normlaws.testing.{module}"))
     assert failures == 0
+
+
+# ---- failure hints: the companion parameter, the eps only when it is the cause ------------------------------------
+
+def test_failure_hint_names_the_bias_to_scale_with_the_weight():
+    """Linear with a bias into LayerNorm (eps 1e-5): the weight alone is not invariant (the bias is not scaled
+    with it), the pair is (exactly with eps at 1e-30); the message says so and gives the param to pass. The eps
+    is not blamed: with every eps at 1e-30 the weight alone still fails."""
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.LayerNorm(3, eps=1e-5))
+    torch.nn.init.normal_(model[0].bias, generator=torch.Generator().manual_seed(5))
+    with pytest.raises(AssertionError) as info:
+        nt.assert_scale_invariant(model, X, 2.0, param="0.weight")
+    message = str(info.value)
+    assert "scaled together with '0.bias' the output is unchanged (with every eps at 1e-30)" in message, message
+    assert "param=('0.weight', '0.bias')" in message and "eps=1e-05" not in message, message
+    nt.assert_scale_invariant(model, X, 2.0, param=("0.weight", "0.bias"), rescale_eps=("1",))
+
+
+def test_homogeneity_degree_with_rescaled_eps():
+    """BatchNorm with a large eps: ||f(alpha w)|| changes with alpha (the eps is not negligible at small scales);
+    with eps scaled by alpha**2 along, BN_(alpha^2 eps)(alpha w) = BN_eps(w) exactly: degree 0."""
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3, eps=0.5))
+    alphas = 2.0 ** np.arange(-4, 1)
+    assert abs(nt.homogeneity_degree(model, X, param="0.weight", alphas=alphas)) > 0.05
+    assert abs(nt.homogeneity_degree(model, X, param="0.weight", alphas=alphas, rescale_eps=("1",))) < 1e-9

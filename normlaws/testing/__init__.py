@@ -13,12 +13,14 @@ van Laarhoven's Table 1 does that put it in? Use these from your own pytest suit
 
 Strategies draw numpy float64 arrays and need only Hypothesis and numpy; the assertions on layers and
 optimizers need torch (imported when called). Profiles: :func:`register_profiles` registers ``ci`` and
-``thorough`` (select with ``pytest --hypothesis-profile=thorough``).
+``thorough``; the pytest plugin (:mod:`normlaws.testing.plugin`) does that in every pytest run, so
+``pytest --hypothesis-profile=thorough`` works without a conftest, and provides fixtures.
 """
 from .invariance import (assert_gradient_homogeneous, assert_hessian_homogeneous, assert_scale_invariant,
                          homogeneity_degree)
 from .optimizers import (TABLE1_ROWS, StepScaling, assert_step_exponent, assert_table1_row, bn_unit_loss,
                          classify, step_scaling)
+from .regimes import Regime, regimes
 from .profiles import CI, THOROUGH, register_profiles
 from .strategies import arrays, batches, epsilons, find_counterexample, scale_factors, weights
 
@@ -26,5 +28,5 @@ __all__ = [
     "arrays", "batches", "weights", "scale_factors", "epsilons", "find_counterexample",
     "assert_scale_invariant", "assert_gradient_homogeneous", "assert_hessian_homogeneous", "homogeneity_degree",
     "step_scaling", "assert_table1_row", "assert_step_exponent", "classify", "bn_unit_loss", "StepScaling",
-    "TABLE1_ROWS", "register_profiles", "CI", "THOROUGH",
+    "TABLE1_ROWS", "register_profiles", "CI", "THOROUGH", "Regime", "regimes",
 ]

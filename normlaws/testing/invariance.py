@@ -38,6 +38,8 @@ from contextlib import contextmanager
 import numpy as np
 
 from ..errors import MissingPart, UsageError
+from .messages import (_companion_hints, _degree_notes, _eps_hints, _eval_hints, _fail, _invariance_notes,
+                       _worst)
 
 SHADOW_DRAWS = 3
 SAFETY = 8.0
@@ -239,59 +241,6 @@ def _single_threaded(fn):
     return wrapper
 
 
-# ---- messages ------------------------------------------------------------------------------------------
-
-def _worst(actual, expected, tol):
-    excess = (actual - expected).abs() - tol
-    i = int(excess.reshape(-1).argmax())
-    index = tuple(int(j) for j in np.unravel_index(i, tuple(actual.shape))) if actual.ndim else ()
-    return index, float(excess.reshape(-1)[i]) > 0
-
-
-def _fmt_alpha(alpha) -> str:
-    a = np.asarray(alpha, dtype=float)
-    return f"{float(a):.6g}" if a.ndim == 0 else np.array2string(a, precision=4, separator=", ")
-
-
-def _measured_degree(actual, reference, alpha):
-    a = np.asarray(alpha, dtype=float)
-    ra, rr = float(actual.norm()), float(reference.norm())
-    if a.ndim != 0 or abs(abs(float(a)) - 1) < 1e-12 or ra == 0 or rr == 0:
-        return None
-    return math.log(ra / rr) / math.log(abs(float(a)))
-
-
-def _eps_hints(model) -> list[str]:
-    lines = []
-    for name, sub in model.named_modules():
-        eps = getattr(sub, "eps", None)
-        if isinstance(eps, float) and eps > 0:
-            lines.append(f"submodule {name!r} ({type(sub).__name__}) has eps={eps:g}: it is invariant only up to "
-                         f"eps, BN_eps(alpha w) = BN_(eps/alpha^2)(w); pass rescale_eps=({name!r},) to check "
-                         f"that identity, or test with eps far below alpha^2 Var")
-    return lines
-
-
-def _eval_hints(model) -> list[str]:
-    torch = _torch()
-    return [f"submodule {name!r} is in eval mode: its running statistics are fixed buffers and do not rescale "
-            f"with the weights (eval-mode BN is invariant only together with running_mean -> alpha*running_mean, "
-            f"running_var -> alpha^2*running_var, e.g. re-estimated under the scaled weights)"
-            for name, sub in model.named_modules()
-            if isinstance(sub, torch.nn.modules.batchnorm._BatchNorm) and not sub.training and sub.track_running_stats]
-
-
-def _fail(title, target, alpha, actual, expected, tol, index, notes):
-    at = f" at {index}" if index else ""
-    diff = float((actual - expected).abs().max())
-    lines = [f"{title} (parameter {', '.join(map(repr, target.names))}, per {target.per}, "
-             f"alpha = {_fmt_alpha(alpha)}; evaluated in float64)",
-             f"  counterexample{at}: expected {float(expected[index]):.10g}, got {float(actual[index]):.10g} "
-             f"(rounding tolerance there {float(tol[index]):.3g}); max |difference| = {diff:.3g}"]
-    lines += ["  " + n for n in notes]
-    raise AssertionError("\n".join(lines))
-
-
 # ---- public assertions -----------------------------------------------------------------------------
 
 @_single_threaded
@@ -313,8 +262,11 @@ def assert_scale_invariant(model, inputs, alpha, *, param="weight", per: str = "
     tol = tol_ref + tol_act
     index, failed = _worst(actual, reference, tol)
     if failed:
-        _fail("not scale-invariant", target, alpha, actual, reference, tol, index,
-              _invariance_notes(model, actual, reference, alpha, tol, rescale_eps))
+        notes = _invariance_notes(model, actual, reference, alpha, tol, rescale_eps)
+        if not any(n.startswith("f(alpha w) = -f(w)") for n in notes):
+            notes += _eps_hints(target, scales, reference, tol) if not rescale_eps else []
+            notes += _companion_hints(target, alpha, scales, reference, tol)
+        _fail("not scale-invariant", target, alpha, actual, reference, tol, index, notes + _eval_hints(model))
 
 
 def _rescaled_eps(model, names, alpha, per):
@@ -332,22 +284,6 @@ def _rescaled_eps(model, names, alpha, per):
             raise UsageError(f"submodule {name!r} has no float eps")
         out[name] = sub.eps / float(alpha) ** 2
     return out
-
-
-def _invariance_notes(model, actual, reference, alpha, tol, rescale_eps):
-    notes = []
-    a = np.asarray(alpha, dtype=float)
-    if (a < 0).any() and bool(((actual + reference).abs() <= tol).all()):
-        notes.append("f(alpha w) = -f(w) here: the output flips sign under a negative scale; normalizations are "
-                     "invariant for alpha > 0 only (positively homogeneous of degree 0)")
-        return notes
-    p = _measured_degree(actual, reference, alpha)
-    if p is not None:
-        notes.append(f"measured degree: ||f(alpha w)|| / ||f(w)|| = |alpha|^{p:.3f} (0 for an invariant layer; "
-                     f"-1 e.g. for a weight norm that divides by ||w||^2, +1 for a missing division)")
-    if not rescale_eps:
-        notes += _eps_hints(model)
-    return notes + _eval_hints(model)
 
 
 @_single_threaded
@@ -409,19 +345,15 @@ def _flat_factor(target, scales, power):
     return torch.cat([(scales[n] ** power * torch.ones_like(p)).reshape(-1) for n, p in target.base.items()])
 
 
-def _degree_notes(actual, reference, alpha, what):
-    p = _measured_degree(actual, reference, alpha)
-    if p is None:
-        return []
-    return [f"measured degree: ||{what}(alpha w)|| / ||{what}(w)|| = |alpha|^{p:.3f}"]
-
-
 @_single_threaded
-def homogeneity_degree(model, inputs, *, param="weight", of: str = "output", alphas=None, upstream=None) -> float:
+def homogeneity_degree(model, inputs, *, param="weight", of: str = "output", alphas=None, upstream=None,
+                       rescale_eps=()) -> float:
     """The fitted ``p`` in ``||F(alpha w)|| ~ alpha**p`` for ``F`` = the output, its gradient or its Hessian.
 
     Least-squares slope of ``log ||F(alpha w)||`` against ``log alpha`` over ``alphas`` (default
-    ``2**-3 .. 2**3``). A scale-invariant layer gives 0, -1, -2.
+    ``2**-3 .. 2**3``). A scale-invariant layer gives 0, -1, -2. ``rescale_eps``: names of normalization
+    submodules whose ``eps`` is multiplied by ``alpha**2`` along with the scaling, so that the exact identity
+    ``BN_(alpha^2 eps)(alpha w) = BN_eps(w)`` is what is measured (degree 0 whatever the eps).
     """
     torch = _torch()
     if of not in ("output", "gradient", "hessian"):
@@ -430,6 +362,9 @@ def homogeneity_degree(model, inputs, *, param="weight", of: str = "output", alp
     if alphas.ndim != 1 or len(alphas) < 2 or (alphas <= 0).any():
         raise UsageError("alphas must be two or more positive scale factors")
     target = _Target(model, inputs, param, "layer")
-    logs = [math.log(float(torch.linalg.vector_norm(target.evaluate(of, target.values(target.scales(a)), upstream))))
-            for a in alphas]
+    logs = []
+    for a in alphas:
+        eps = _rescaled_eps(model, rescale_eps, 1.0 / a, "layer")       # eps * alpha**2 on the scaled side
+        value = target.evaluate(of, target.values(target.scales(a)), upstream, eps)
+        logs.append(math.log(float(torch.linalg.vector_norm(value))))
     return float(np.polyfit(np.log(alphas), logs, 1)[0])

@@ -17,9 +17,14 @@ while ``lam ||w||**2`` is small against the Hessian's scale, i.e. ``k = -2`` (an
 :func:`step_scaling` measures ``k`` for any ``torch.optim`` factory: it starts the optimizer from
 ``alpha * w_hat`` for a geometric grid of ``alpha`` (fresh state each time) on a Batch-Normalized unit,
 takes ``warmup`` steps and then one more, and fits ``log(angle of that step)`` against ``log alpha``.
-Only points in the small-angle regime enter the fit (both steps turn less than ``MAX_ANGLE``, where
-``atan(x)`` and ``x`` differ by less than ``MAX_ANGLE**2/3``, and more than ``MIN_ANGLE``, far above the
-float64 angle resolution ~1e-15); the grid is powers of two, so the starting points are exact multiples.
+The parameter is a vector, or a matrix (``bn_unit_loss(rows=k)``: a layer of ``k`` units, each
+Batch-Normalized), for the layer-wise methods (LARS, LAMB) that treat matrices differently; the angle of a
+matrix is the Frobenius one. Only points in the small-angle regime enter the fit (both steps turn less than
+``MAX_ANGLE``, where ``atan(x)`` and ``x`` differ by less than ``MAX_ANGLE**2/3``, and more than ``MIN_ANGLE``,
+far above the float64 angle resolution ~1e-15); the grid is powers of two, so the starting points are exact
+multiples. When one exponent does not fit every scale (a clamped trust ratio, an epsilon that takes over at
+large norms), the measurement reports each regime with its range of ``alpha``
+(:mod:`normlaws.testing.regimes`) instead of one ``k``.
 """
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ import numpy as np
 
 from ..errors import UsageError
 from .invariance import _single_threaded, _torch
+from .regimes import MIN_POINTS, Regime, line_fit, regimes
 from .rules import RULES, step_exponent
 
 MAX_ANGLE = 0.1
@@ -70,23 +76,26 @@ ROWS_BY_K = _rows_by_k()
 TABLE1_ROWS = tuple(row for rows in ROWS_BY_K.values() for row in rows)
 
 
-def bn_unit_loss(d: int = 8, n: int = 32, seed: int = 0):
+def bn_unit_loss(d: int = 8, n: int = 32, seed: int = 0, rows: int | None = None):
     """A scale-invariant loss ``w -> mean_i delta_i * BN(X w)_i`` (float64, full BN backward, ``eps = 0``).
 
     ``X`` (``n x d``) and ``delta`` are fixed standard-normal draws from ``seed``. The gradient is exactly
-    orthogonal to ``w`` and scales like ``1/||w||``.
+    orthogonal to ``w`` and scales like ``1/||w||``. With ``rows=k`` the parameter is a ``k x d`` matrix, a layer
+    of ``k`` units each Batch-Normalized over the batch (``delta`` is ``n x k``): invariant per row, so per layer.
+    The loss has the attribute ``shape`` (and ``dim``, the number of entries).
     """
     torch = _torch()
     gen = torch.Generator().manual_seed(seed)
     X = torch.randn(n, d, generator=gen, dtype=torch.float64)
-    delta = torch.randn(n, generator=gen, dtype=torch.float64)
+    delta = torch.randn((n,) if rows is None else (n, rows), generator=gen, dtype=torch.float64)
 
     def loss(w):
-        z = (X * w).sum(dim=1)
-        c = z - z.mean()
-        return (delta * c / (c * c).mean().sqrt()).mean()
+        z = X @ w.T if w.ndim == 2 else (X * w).sum(dim=1)
+        c = z - z.mean(0)
+        return (delta * c / (c * c).mean(0).sqrt()).mean(0).sum()
 
-    loss.dim = d
+    loss.shape = (d,) if rows is None else (rows, d)
+    loss.dim = d if rows is None else rows * d
     return loss
 
 
@@ -100,7 +109,7 @@ def _angle(a, b) -> float:
 class StepScaling:
     """The measured scaling of an optimizer's angular step with the weight norm."""
 
-    k: float                      # eta_eff ~ ||w||**-k (fitted)
+    k: float                      # eta_eff ~ ||w||**-k (fitted; nan when the regimes differ)
     k_stderr: float
     norm_exponent: float          # ||w|| before the measured step ~ alpha**norm_exponent (1, or 0 if pinned)
     row: str                      # Table 1 row (or class of rows), or "unclassified: ..."
@@ -108,6 +117,7 @@ class StepScaling:
     angles: list = field(default_factory=list)   # angle of the measured step at each alpha
     norms: list = field(default_factory=list)    # ||w|| before the measured step
     used: list = field(default_factory=list)     # whether each alpha entered the fit
+    regimes: list = field(default_factory=list)  # the power-law regimes (one when a single k fits)
 
     def table(self) -> str:
         """The measurements, one line per alpha."""
@@ -117,6 +127,8 @@ class StepScaling:
         return "\n".join(lines)
 
     def __str__(self) -> str:
+        if math.isnan(self.k) and self.regimes:
+            return "angular step ~ ||w||^-k, no single k: " + "; ".join(map(str, self.regimes))
         return (f"angular step ~ ||w||^-k with k = {self.k:.3f} +- {self.k_stderr:.3f} "
                 f"(norm carried as alpha^{self.norm_exponent:.2f}): {self.row}")
 
@@ -125,27 +137,37 @@ class StepScaling:
 def step_scaling(optimizer_factory, loss=None, *, alphas=None, warmup: int = 1, seed: int = 0) -> StepScaling:
     """Measure ``k`` in ``eta_eff ~ eta/||w||**k`` for ``optimizer_factory(params) -> torch.optim.Optimizer``.
 
-    ``loss``: a scale-invariant ``w -> scalar`` on a 1-D float64 tensor with attribute ``dim`` (default:
-    :func:`bn_unit_loss`). ``alphas``: the starting norms (default ``2**-10 .. 2**10``). ``warmup``: steps
-    before the measured one; after one, a rule that renormalizes (normalized SGD) sits at its fixed norm,
-    which the fit sees as ``norm_exponent ~ 0``. The optimizer is stepped with a closure (so LBFGS-like
-    optimizers work too).
+    ``loss``: a scale-invariant ``w -> scalar`` on a float64 tensor of the loss's ``shape`` attribute (or a 1-D
+    one of length ``dim``; default: :func:`bn_unit_loss`). ``alphas``: the starting norms (default
+    ``2**-10 .. 2**10``). ``warmup``: steps before the measured one; after one, a rule that renormalizes
+    (normalized SGD) sits at its fixed norm, which the fit sees as ``norm_exponent ~ 0``. The optimizer is
+    stepped with a closure (so LBFGS-like optimizers work too). If the regimes of one power law differ across
+    ``alphas`` (not just in their prefactor), ``k`` is nan and ``regimes`` lists them.
     """
     torch = _torch()
     loss = loss if loss is not None else bn_unit_loss()
-    d = getattr(loss, "dim", None)
-    if not isinstance(d, int):
-        raise UsageError("the loss needs an int attribute 'dim' (the length of w)")
+    shape = getattr(loss, "shape", None)
+    shape = tuple(shape) if shape is not None else ((loss.dim,) if isinstance(getattr(loss, "dim", None), int)
+                                                    else None)
+    if shape is None or not all(isinstance(n, int) and n > 0 for n in shape):
+        raise UsageError("the loss needs an attribute 'shape' (a tuple) or an int 'dim' (the shape of w)")
     alphas = np.asarray(alphas if alphas is not None else 2.0 ** np.arange(-10, 11), dtype=float)
-    w_hat = torch.randn(d, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64)
-    w_hat = w_hat / w_hat.norm()
-    angles, norms, used = [], [], []
+    w_hat = start_direction(shape, seed)
+    angles, norms, used, turned = [], [], [], []
     for alpha in alphas:
         steps, norm = _run(torch, optimizer_factory, loss, float(alpha) * w_hat, warmup + 1)
         angles.append(steps[-1])
         norms.append(norm)
         used.append(all(MIN_ANGLE < th < MAX_ANGLE for th in steps))
-    return _fit(alphas, np.array(angles), np.array(norms), np.array(used))
+        turned.append(max(steps))
+    return _fit(alphas, np.array(angles), np.array(norms), np.array(used), np.array(turned))
+
+
+def start_direction(shape, seed: int = 0):
+    """The unit-norm starting direction of :func:`step_scaling` (standard normal from ``seed + 1``, normalized)."""
+    torch = _torch()
+    w = torch.randn(tuple(shape), generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64)
+    return w / w.norm()
 
 
 def _run(torch, factory, loss, w0, n_steps):
@@ -160,17 +182,18 @@ def _run(torch, factory, loss, w0, n_steps):
 
     angles, norm = [], float("nan")
     for _ in range(n_steps):
-        before = w.detach().numpy().copy()
+        before = w.detach().numpy().reshape(-1).copy()
         norm = float(np.linalg.norm(before))
         opt.step(closure)
-        after = w.detach().numpy().copy()
+        after = w.detach().numpy().reshape(-1).copy()
         angles.append(_angle(before, after) if np.all(np.isfinite(after)) else float("nan"))
     return angles, norm
 
 
-def _fit(alphas, angles, norms, used) -> StepScaling:
-    def make(k, se, ne, row):
-        return StepScaling(k, se, ne, row, alphas.tolist(), angles.tolist(), norms.tolist(), used.tolist())
+def _fit(alphas, angles, norms, used, turned) -> StepScaling:
+    def make(k, se, ne, row, found=()):
+        return StepScaling(k, se, ne, row, alphas.tolist(), angles.tolist(), norms.tolist(), used.tolist(),
+                           list(found))
 
     if used.sum() < 3 or alphas[used].max() < 4 * alphas[used].min():
         s = make(float("nan"), float("nan"), float("nan"), "unclassified: too few points in the small-angle regime")
@@ -178,13 +201,41 @@ def _fit(alphas, angles, norms, used) -> StepScaling:
                          f"change the learning rate or alphas (a step that is purely radial, like Newton's method "
                          f"without L2 on a scale-invariant loss, turns w by nothing)\n{s.table()}")
     x = np.log(alphas[used])
-    coef, cov = np.polyfit(x, np.log(angles[used]), 1, cov="unscaled")
-    resid = np.log(angles[used]) - np.polyval(coef, x)
-    se = float(np.sqrt(resid @ resid / max(used.sum() - 2, 1) * cov[0, 0]))
-    slope = coef[0]
-    norm_exp = float(np.polyfit(x, np.log(norms[used]), 1)[0])
-    k = -float(slope)
-    return make(k, se, norm_exp, classify(k, norm_exp))
+    norm_exp = line_fit(x, np.log(norms[used]))[0]
+    found = _merge(regimes(alphas[used], angles[used], turned[used]), norm_exp)
+    if not found:
+        return make(float("nan"), float("nan"), norm_exp, "unclassified: no power law over four consecutive scales")
+    rows = {classify(r.k, norm_exp) for r in found}
+    ks = np.array([r.k for r in found])
+    outside = int(used.sum()) - sum(r.points for r in found) + (len(found) - 1)
+    if len(found) == 1 and outside >= MIN_POINTS:        # a power law on part of the range only
+        r = found[0]
+        return make(float("nan"), float("nan"), norm_exp,
+                    f"regimes: {classify(r.k, norm_exp)} for alpha in [{r.lo:.4g}, {r.hi:.4g}] only; no power law "
+                    f"over {outside} other scales", found)
+    if len(rows) == 1 and ks.max() - ks.min() <= K_TOLERANCE:
+        # one exponent at every scale; the regimes differ at most in the prefactor (a level shift between them)
+        weights = np.array([r.points for r in found], float) / sum(r.points for r in found)
+        se = float(np.sqrt(np.sum((weights * [r.k_stderr for r in found]) ** 2)))
+        return make(float(weights @ ks), se, norm_exp, rows.pop(), found)
+    listed = "; ".join(f"{classify(r.k, norm_exp)} for alpha in [{r.lo:.4g}, {r.hi:.4g}]" for r in found)
+    return make(float("nan"), float("nan"), norm_exp, f"regimes: {listed}", found)
+
+
+def _merge(found, norm_exp) -> list:
+    """Adjacent regimes of the same Table 1 class and exponents within :data:`K_TOLERANCE` as one (a run split
+    only because its first points, at the largest angles, bend away from the power law)."""
+    out = []
+    for r in found:
+        prev = out[-1] if out else None
+        if prev and classify(prev.k, norm_exp) == classify(r.k, norm_exp) and abs(prev.k - r.k) <= K_TOLERANCE:
+            n = prev.points + r.points - 1
+            k = (prev.k * prev.points + r.k * r.points) / (prev.points + r.points)
+            se = math.hypot(prev.k_stderr * prev.points, r.k_stderr * r.points) / (prev.points + r.points)
+            out[-1] = Regime(k, se, prev.lo, r.hi, n)
+        else:
+            out.append(r)
+    return out
 
 
 def classify(k: float, norm_exponent: float = 1.0) -> str:
@@ -222,8 +273,13 @@ def assert_table1_row(optimizer_factory, row: str, loss=None, **kwargs) -> StepS
 
 
 def assert_step_exponent(optimizer_factory, k: float, loss=None, **kwargs) -> StepScaling:
-    """Assert ``eta_eff ~ eta/||w||**k`` within :data:`K_TOLERANCE`; return the measurement."""
+    """Assert ``eta_eff ~ eta/||w||**k`` within :data:`K_TOLERANCE` over the whole range of ``alphas`` (regimes that
+    differ only in their prefactor count as one); return the measurement. With regimes of different exponents
+    the message lists them: restrict ``alphas`` to one to test it alone."""
     s = step_scaling(optimizer_factory, loss, **kwargs)
+    if math.isnan(s.k) and s.regimes:
+        raise AssertionError(f"expected angular step ~ ||w||^-{k} at every scale, measured {s}: pass alphas within "
+                             f"one regime to test it alone\n{s.table()}")
     if not abs(s.k - k) <= K_TOLERANCE:
         raise AssertionError(f"expected angular step ~ ||w||^-{k}, measured {s}\n{s.table()}")
     return s

@@ -8,7 +8,8 @@ Select one from the pytest command line with Hypothesis's own option::
 
     pytest --hypothesis-profile=thorough
 
-``tests/conftest.py`` calls :func:`register_profiles` and loads ``ci`` by default.
+normlaws's pytest plugin (:mod:`normlaws.testing.plugin`, installed with it) registers both profiles, so this
+works in any project without a conftest; the suite's own ``tests/conftest.py`` also loads ``ci`` by default.
 """
 from __future__ import annotations
 
