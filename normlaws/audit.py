@@ -17,7 +17,7 @@ train-mode probe of it at a generic point with every normalization ``eps`` at 0 
 
 For every scale-invariant unit (a channel, a tensor or a group) weight decay only sets the effective learning
 rate; the audit predicts its equilibrium norm, angle per step and relaxation time for the chosen optimizer from
-the theory (``normlaws.theory.later`` / ``section4`` via ``simulate.later_checks``), with the model's gradient
+the theory (``normlaws.theory.moments`` / ``section4`` via ``simulate.predict``), with the model's gradient
 scale ``C = E||grad L(w_hat)||^2`` estimated from the sample input (see :func:`estimate_C`). A group is one
 unit (per layer) or one unit per channel, and must be decayed alike or not at all: a common shrink is a joint
 rescale, a partial one changes the function.
@@ -132,7 +132,7 @@ def predict_unit(rule: str, eta: float, lam: float, d: int, C: float, rho: float
     if lam <= 0:
         return {"norm": float("inf"), "angle": 0.0, "tau": float("inf"),
                 "note": "no equilibrium without decay: ||w||^2 grows like eta sqrt(2 C t) and the angle decays"}
-    from .simulate.later_checks import equilibrium
+    from .simulate.predict import equilibrium
     if d < 2 or C <= 0:
         return {"norm": float("nan"), "angle": float("nan"), "tau": float("nan"),
                 "note": WHY_ONE_ENTRY if d < 2 else WHY_ZERO_GRADIENT}

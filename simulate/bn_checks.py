@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from normlaws.conventions import bn_unit_convention
+from normlaws.outcome import component, result
 
 from . import bias as B
 from . import predict
@@ -21,7 +22,6 @@ from .params import Hyper
 from .rng import stream
 from .stats import estimate
 
-Z = 4.0
 #: the (d, B) of the issue's done-when, both backward conventions
 FIXED_POINT_UNITS = ((16, 32), (128, 32), (128, 8), (64, 128))
 #: units (d, B, gamma, beta, sigma_nabla) for the gradient moment: the paper's (beta = 0) and shifted ReLUs
@@ -29,22 +29,6 @@ MOMENT_UNITS = ((16, 32, 1.0, 0.0, 1.0), (128, 8, 1.0, 0.0, 1.0), (12, 16, 0.7, 
 BACKWARDS = ("stop_gradient", "full")
 SIZES = {"quick": {"chains": 32, "samples": 20000}, "full": {"chains": 128, "samples": 100000}}
 ETA, LAM = 0.1, 0.01     # eta lam = 1e-3: relaxation 1/(8 eta lam) = 125 steps
-
-
-def _component(name, measured, predicted, se, bias, note="", **extra) -> dict:
-    tolerance = Z * se + abs(bias)
-    return {"quantity": name, "measured": float(measured), "predicted": float(predicted), "se": float(se),
-            "bias_bound": float(abs(bias)), "tolerance": float(tolerance),
-            "agrees": bool(abs(measured - predicted) <= tolerance), "note": note, **extra}
-
-
-def _result(components: list, detail: str, seed: int, size: str, **extra) -> dict:
-    ok = all(c["agrees"] for c in components)
-    first = components[0]
-    return {"status": "agrees" if ok else "disagrees", "predicted": first["predicted"], "measured": first["measured"],
-            "se": first["se"], "tolerance": first["tolerance"],
-            "relative_error": (first["measured"] - first["predicted"]) / first["predicted"], "detail": detail,
-            "seed": seed, "size": size, "Z": Z, "components": components, **extra}
 
 
 def _printed(claim_id: str, power: int = 1, **values) -> float:
@@ -88,7 +72,7 @@ def grad_second_moment(size: str = "quick", seed: int = 0) -> dict:
             C = predict.bn_unit_C(d, batch, gamma, beta, sigma, "sum", backward)
             printed = _printed("sec4.grad_second_moment", gamma=gamma, sigma_nabla=sigma, r=1.0) * batch * d
             share_predicted = predict.bn_radial_share(d, batch, gamma, beta, backward)
-            components.append(_component(
+            components.append(component(
                 f"C, d={d} B={batch} gamma={gamma:g} beta={beta:g} {backward}", m, C, se, 0.0,
                 "exact (theory.bn_unit); the paper's sigma^2 gamma^2/2 per sample and coordinate gives "
                 f"{printed:.5g}", printed=printed, radial_share=share, radial_share_predicted=share_predicted))
@@ -97,7 +81,7 @@ def grad_second_moment(size: str = "quick", seed: int = 0) -> dict:
     detail = (f"raw E||grad L||^2 ||w||^2 of the unit (sum loss, sigma_X = 1.7) at {len(components)} units x "
               f"backward passes against the exact C: worst {worst:.1f} SE; the paper's large-batch value misses by "
               + ", ".join(f"{c['printed'] / c['measured'] - 1:+.1%}" for c in paper) + " at beta = 0, stop-gradient")
-    return _result(components, detail, seed, size, convention=bn_unit_convention("sum", "stop_gradient + full"))
+    return result(components, detail, seed, size, convention=bn_unit_convention("sum", "stop_gradient + full"))
 
 
 # ---- SGD's fixed point on the paper's unit --------------------------------------------------------------------------
@@ -128,17 +112,17 @@ def sgd_fixed_point(size: str = "quick", seed: int = 0) -> dict:
             _, bound, how = B.closure_bias("sgd", "N", d_eff, hyper, variant)
             printed = _printed("sec4.sgd.fixed_point", 2, eta=ETA, lam=LAM, gamma=1.0, sigma_nabla=1.0)
             label = f"d={d} B={batch} {backward}"
-            components.append(_component(f"E||w||^2, {label}", e.mean, N_star, e.se, bound * N_star,
+            components.append(component(f"E||w||^2, {label}", e.mean, N_star, e.se, bound * N_star,
                                          f"closure N* with the exact C = {C:.6g}; bias bound: {how}",
                                          printed=printed, equilibrated=e.equilibrated))
-            components.append(_component(f"(1 - a^2) E[N] - eta^2 C E[1/N], {label}", residual.mean, 0.0,
+            components.append(component(f"(1 - a^2) E[N] - eta^2 C E[1/N], {label}", residual.mean, 0.0,
                                          residual.se, 0.0, "exact stationary identity (no closure)"))
     rows = [c for c in components if c["quantity"].startswith("E||w||^2")]
     detail = ("SGD on the paper's unit (sum loss, stop-gradient or full backward, gamma = 1, beta = 0, sigma_nabla = "
               f"1), eta = {ETA}, lam = {LAM}: " + "; ".join(
                   f"{c['quantity'][10:]}: measured {c['measured']:.5g} ± {c['se']:.2g}, predicted {c['predicted']:.5g},"
                   f" printed {c['printed']:.4g}" for c in rows))
-    return _result(components, detail, seed, size, convention=bn_unit_convention("sum", "stop_gradient + full"),
+    return result(components, detail, seed, size, convention=bn_unit_convention("sum", "stop_gradient + full"),
                    table=[{"d": int(c["quantity"].split("d=")[1].split()[0]),
                            "B": int(c["quantity"].split("B=")[1].split()[0]),
                            "backward": c["quantity"].rsplit(" ", 1)[1], "simulated": c["measured"], "se": c["se"],

@@ -9,7 +9,7 @@ Chunks run one after the other: on this 2-core machine two threads gave between 
 order-independent loop for.
 
 Observables, per chain and step of the measurement window:
-``N = ||w||^2``, ``inv_N = 1/N``, ``norm = ||w||``, ``angle`` (between ``w_t`` and ``w_{t+1}``, radians),
+``N = ||w||^2``, ``N2 = N^2``, ``inv_N = 1/N``, ``norm = ||w||``, ``angle`` (between ``w_t`` and ``w_{t+1}``, radians),
 ``chord = ||w_{t+1} - w_t||^2``,
 ``grad_ratio = ||grad L(p_t)|| / ||p_t||`` (unregularized loss, at the point ``p_t`` where the rule evaluates it: ``w_t``
 but for Nesterov), ``grad_sq = ||grad L(p_t)||^2`` and ``grad_sq_N = ||grad L(p_t)||^2 ||p_t||^2`` (whose mean is the
@@ -92,7 +92,8 @@ class Spec:
     @property
     def scalar(self) -> bool:
         """Whether this run uses the exact scalar reduction."""
-        return (self.reduce and self.rule == "sgd" and self.model == "section4" and not self.renormalize)
+        return (self.reduce and self.rule == "sgd" and self.model == "section4" and not self.renormalize
+                and self.variant != "unscaled")
 
     def as_dict(self) -> dict:
         """JSON-ready description (for records)."""
@@ -172,7 +173,7 @@ class Run:
 
 
 def _observables(spec: Spec) -> list[str]:
-    names = ["N", "inv_N", "norm"]
+    names = ["N", "N2", "inv_N", "norm"]
     if spec.track_angle:
         names += ["angle", "chord"]
     if spec.track_grad:
@@ -227,6 +228,8 @@ def _value(chains, name: str, scratch: np.ndarray) -> np.ndarray:
         return chains.N
     if name == "norm":
         return chains.r
+    if name == "N2":
+        return np.multiply(chains.N, chains.N, out=scratch)
     if name == "inv_N":
         return np.divide(1.0, chains.N, out=scratch)
     if name == "angle":

@@ -8,7 +8,8 @@ scale-invariant losses: the gradient at ``alpha*w`` is the gradient at ``w`` div
   call. ``variant='isotropic'``: ``g ~ N(0, C/d I)`` (zero-mean along ``w``: the stop-gradient picture);
   ``variant='orthogonal'``: ``g`` is isotropic in the ``d-1`` directions orthogonal to ``w``,
   ``N(0, C/(d-1))`` each (the full BN backward, whose gradient is exactly orthogonal to ``w``). Both have
-  ``E||g||^2 = C``, as the theory's model states.
+  ``E||g||^2 = C``, as the theory's model states. ``variant='unscaled'``: ``g ~ N(0, C/d I)`` not divided by
+  ``||w||`` (i.i.d. Gaussian gradient coordinates, the model of Lion's derivation: a sign update ignores scale).
 - :class:`BNUnit`: inputs ``X ~ N(0, sigma_x^2)`` in batches of ``B``, pre-activation ``h = X w``, batch
   normalization ``x_hat = (h - mean h)/std h`` (population std over the batch, ``eps`` added to the
   variance, 0 by default so the unit is exactly scale-invariant), ``z = gamma x_hat + beta``, ReLU, and an
@@ -27,7 +28,7 @@ from normlaws.errors import UsageError
 from . import predict
 from .rng import Normals
 
-VARIANTS = ("isotropic", "orthogonal")
+VARIANTS = ("isotropic", "orthogonal", "unscaled")
 BACKWARDS = ("stop_gradient", "full")
 LOSSES = ("mean", "sum")
 
@@ -43,7 +44,7 @@ class Section4Noise:
         if d < 2:
             raise UsageError("the dimension d must be >= 2")
         self.d, self.C, self.variant, self.dtype = int(d), float(C), variant, np.dtype(dtype)
-        free = d if variant == "isotropic" else d - 1
+        free = d - 1 if variant == "orthogonal" else d
         self.sigma = self.dtype.type(np.sqrt(C / free))
         self._normals = Normals(int(np.prod(shape)) * d, dtype)
         self._proj = np.empty(shape, self.dtype)
@@ -52,8 +53,12 @@ class Section4Noise:
         self.coordinate_second_moment = self.C / self.d
 
     def gradient(self, rng, w: np.ndarray, r: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """``out = g / r`` with fresh noise ``g`` (projected orthogonal to ``w`` in the orthogonal variant)."""
+        """``out = g / r`` with fresh noise ``g`` (projected orthogonal to ``w`` in the orthogonal variant; ``g``
+        itself, not divided by ``r``, in the unscaled variant)."""
         self._normals.fill(rng, out.reshape(-1))
+        if self.variant == "unscaled":
+            out *= self.sigma
+            return out
         if self.variant == "orthogonal":
             np.einsum("gnd,gnd->gn", out, w, out=self._proj)
             self._proj /= r

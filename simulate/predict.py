@@ -18,14 +18,14 @@ from scipy.optimize import brentq
 
 import math
 
-from normlaws.theory import bn_unit, later, moments, section4, updates
+from normlaws.theory import bn_unit, lion, moments, section4, updates
 from normlaws.theory import symbols as S
 
 from .params import Hyper
 
 #: argument order of every lambdified expression (a symbol an expression lacks is simply ignored)
 _ARGS = (S.eta, S.lam, S.C, S.d, S.rho, S.beta1, S.beta2, S.eps, S.N, section4.N0, S.t, S.r, S.gamma,
-         S.sigma_g, S.alpha, bn_unit.B, S.beta, moments.c_l2, later.Q_lion)
+         S.sigma_g, S.alpha, bn_unit.B, S.beta, moments.c_l2, lion.Q_lion)
 _NAMES = ("eta", "lam", "C", "d", "rho", "beta1", "beta2", "eps", "N", "N0", "t", "r", "gamma", "sigma_nabla",
           "alpha", "B", "beta", "c", "Q")
 
@@ -100,7 +100,7 @@ def leading_N(rule: str, hyper: Hyper, d: int, C: float) -> np.ndarray:
     if rule == "normalized":
         return np.ones(hyper.grid_shape)
     if rule == "lion":
-        lead = later.leading_lion_N()
+        lead = lion.leading_lion_N()
         return _per_point(hyper, lambda e, l: float(evaluate(lead, eta=e, lam=l, d=d,
                                                              Q=lion_Q(0.0, 0.0, hyper.beta1, hyper.beta2))))
     return np.broadcast_to(evaluate(section4.leading_N(rule), **model_values(hyper, d, C)),
@@ -150,7 +150,7 @@ def equilibrium_eff_lr(rule: str, hyper: Hyper, d: int, C: float) -> np.ndarray:
                            hyper.grid_shape).copy()
 
 
-# ---- equilibria of the linear models (theory.moments) and of Lion (theory.later) ------------------------------
+# ---- equilibria of the linear models (theory.moments) and of Lion (theory.lion) ------------------------------
 def coupled_c(rule: str, eta: float, lam: float, d: float, C: float, beta1: float = 0.9) -> float:
     """The closure's ``c = 2 lam sqrt(d N/C)`` of RMSProp/Adam: the root of ``c - 2 lam sqrt(d N(c)/C)``."""
     N_of_c = moments.stationary_N(rule)
@@ -173,7 +173,7 @@ def lion_Q(eta: float, lam: float, beta1: float, beta2: float, tail: float = 1e-
 
     The bound: ``rho_m = (2/pi) asin(kappa_L beta2^m) <= kappa_L beta2^m`` (``asin x <= pi x/2`` on [0, 1]).
     """
-    corr = sp.lambdify((later.lag, S.beta1, S.beta2), later.lion_correlation(), "numpy")
+    corr = sp.lambdify((lion.lag, S.beta1, S.beta2), lion.lion_correlation(), "numpy")
     A = 1 - eta * lam
     kappa = corr(0, beta1, beta2)
     M = 1
@@ -184,13 +184,13 @@ def lion_Q(eta: float, lam: float, beta1: float, beta2: float, tail: float = 1e-
 
 
 def lion_equilibrium(eta: float, lam: float, d: float, beta1: float = 0.9, beta2: float = 0.99) -> dict:
-    """Lion's predicted ``N*``, ``cos theta*``, ``theta*`` and relaxation time (``later.lion_derivation``)."""
+    """Lion's predicted ``N*``, ``cos theta*``, ``theta*`` and relaxation time (``lion.lion_derivation``)."""
     Q = lion_Q(eta, lam, beta1, beta2)
     values = dict(eta=eta, lam=lam, d=d, Q=Q)
-    N = float(evaluate(later.lion_N(), **values))
-    cos = float(evaluate(later.lion_cos_angle(), **values))
+    N = float(evaluate(lion.lion_N(), **values))
+    cos = float(evaluate(lion.lion_cos_angle(), **values))
     return {"N": N, "norm": math.sqrt(N), "cos": cos, "angle": math.acos(cos), "chord": 2 * (1 - cos), "Q": Q,
-            "tau": float(evaluate(later.lion_derivation().extras["relaxation"], eta=eta, lam=lam)),
+            "tau": float(evaluate(lion.lion_derivation().extras["relaxation"], eta=eta, lam=lam)),
             "N_random_walk": eta * d / (2 * lam)}
 
 

@@ -17,7 +17,7 @@ unregularized gradient from the model):
 - ``adamw``:      Adam on ``g`` alone, then ``w <- w - eta lam w`` (decoupled decay, from the step's start)
 - ``normalized``: ``w~ = w - eta G;  w <- w~/||w~||``                            (Sec. 5.5)
 - ``lion``:       ``c = b1 m + (1-b1) g;  w <- (1 - eta lam) w - eta sign(c);  m <- b2 m + (1-b2) g``
-                  (Chen et al. 2023; decoupled decay, as ``theory.later`` and AdamW)
+                  (Chen et al. 2023; decoupled decay, as ``theory.lion`` and AdamW)
 
 A *warm* start puts the optimizer state at its stationary mean (velocity and first moment 0, second moments at
 the gradient's per-coordinate second moment ``c/||w||^2``, bias correction already 1); a cold start zeroes it.

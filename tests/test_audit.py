@@ -2,7 +2,7 @@
 
 Each model's expected classification is proved in a comment beside it; the audit finds it numerically (the
 homogeneity probe of ``normlaws.testing``), never from the layer types. Predictions are compared with the
-theory's own lambdified expressions (``simulate.later_checks``), not with re-typed formulas.
+theory's own lambdified expressions (``simulate.predict``), not with re-typed formulas.
 """
 import json
 import math
@@ -16,8 +16,13 @@ from torch.nn.utils.parametrizations import weight_norm  # noqa: E402
 
 from normlaws.audit import NO_EFFECT, REGULARIZES, SETS_LR, audit, predict_unit  # noqa: E402
 from normlaws.cli import main  # noqa: E402
-from normlaws.simulate import later_checks as lc  # noqa: E402
-from normlaws.theory import later, section4  # noqa: E402
+from normlaws.simulate import predict  # noqa: E402
+from normlaws.theory import moments, section4  # noqa: E402
+
+
+def _value(expr, eta, lam, **values) -> float:
+    """A theory expression at numbers (``C = d = 1`` unless given), via ``simulate.predict.evaluate``."""
+    return float(predict.evaluate(expr, eta=eta, lam=lam, **{"C": 1.0, "d": 1.0, "rho": 0.0, "beta1": 0.0, **values}))
 
 
 # ---- the test models ------------------------------------------------------------------------------------------
@@ -205,10 +210,10 @@ def test_eval_mode_model_is_probed_in_train_mode_and_left_untouched():
 def test_sgd_predictions_are_the_theory_evaluated(bn_report):
     row = {p.name: p for p in bn_report.parameters}["bn1.weight"]     # one unit: the (gamma, beta) group
     assert row.units == 1 and row.unit_dim == 8
-    cos = lc.value(later.cos_angle("sgd"), 0.1, 5e-4)
+    cos = _value(moments.cos_angle("sgd"), 0.1, 5e-4)
     assert row.predicted["angle"] == pytest.approx(math.acos(cos), rel=1e-12)
-    assert row.predicted["tau"] == pytest.approx(lc.relaxation_time("sgd", 0.1, 5e-4), rel=1e-12)
-    N = lc.value(section4.stationary_N("sgd"), 0.1, 5e-4, C=row.C)
+    assert row.predicted["tau"] == pytest.approx(predict.relaxation_time("sgd", 0.1, 5e-4), rel=1e-12)
+    N = _value(section4.stationary_N("sgd"), 0.1, 5e-4, C=row.C)
     assert row.predicted["norm"] == pytest.approx(math.sqrt(N), rel=1e-12)
 
 
@@ -216,7 +221,7 @@ def test_adamw_norm_does_not_depend_on_the_gradient_scale():
     a = predict_unit("adamw", 1e-3, 0.1, 64, 1.0)
     b = predict_unit("adamw", 1e-3, 0.1, 64, 1e4)
     assert a == b
-    N = lc.value(later.stationary_N("adamw"), 1e-3, 0.1, d=64, beta1=0.9)
+    N = _value(moments.stationary_N("adamw"), 1e-3, 0.1, d=64, beta1=0.9)
     assert a["norm"] == pytest.approx(math.sqrt(N), rel=1e-12)
 
 

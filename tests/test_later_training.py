@@ -20,8 +20,13 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 from normlaws.audit import predict_unit  # noqa: E402
-from normlaws.simulate import later_checks as lc  # noqa: E402
-from normlaws.theory import later  # noqa: E402
+from normlaws.simulate import predict  # noqa: E402
+from normlaws.theory import grad_ratio  # noqa: E402
+
+
+def _value(expr, eta, lam, **values) -> float:
+    """A theory expression at numbers (``C = d = 1`` unless given), via ``simulate.predict.evaluate``."""
+    return float(predict.evaluate(expr, eta=eta, lam=lam, **{"C": 1.0, "d": 1.0, "rho": 0.0, "beta1": 0.0, **values}))
 
 ETA, LAM = 0.2, 5e-3            # eta*lam = 1e-3: relaxation time 1/(8 eta lam) = 125 steps
 BURN, WINDOW, BATCH = 1500, 2500, 64
@@ -81,7 +86,7 @@ def sgd_run():
 def _defazio_identity(rows, eta, lam):
     N, G, N_next = rows[:, 0], rows[:, 1], rows[:, 3]
     measured = G.sum() / N.sum()
-    predicted = lc.value(later.defazio_derivation("sgd").result, eta, lam)
+    predicted = _value(grad_ratio.defazio_derivation("sgd").result, eta, lam)
     boundary = (N_next[-1] - N[0]) / (eta**2 * N.sum())
     return measured, predicted, boundary
 
@@ -107,7 +112,7 @@ def test_defazio_ratio_on_training(sgd_run, layer):
 
 def test_the_audit_angle_is_the_trained_chord(sgd_run):
     rows = sgd_run["fc1"]
-    N, G, chord, N_next = rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3]
+    N, _, chord, N_next = rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3]
     theta = predict_unit("sgd", ETA, LAM, 32, 1.0)["angle"]          # C-free for SGD
     # pathwise chord = (2 eta lam)^2 N + eta^2 ||grad||^2, so sum chord / sum N = 2 (1 - cos theta*) + eta^2 boundary
     boundary = (N_next[-1] - N[0]) / N.sum()
@@ -127,7 +132,7 @@ def test_momentum_training_follows_the_momentum_law_not_the_sgd_form():
     rho, eta = 0.9, ETA * (1 - 0.9)          # the same eta/(1 - rho) as the SGD run
     rows = train(eta=eta, momentum=rho)["fc1"]
     measured = rows[:, 1].sum() / rows[:, 0].sum()
-    momentum_law = lc.value(later.defazio_derivation("momentum").result, eta, LAM, rho=rho)
-    sgd_form = lc.value(later.defazio_derivation("sgd").result, eta, LAM)
+    momentum_law = _value(grad_ratio.defazio_derivation("momentum").result, eta, LAM, rho=rho)
+    sgd_form = _value(grad_ratio.defazio_derivation("sgd").result, eta, LAM)
     # the two predictions differ by (1 - rho) ~ a factor 10; the trained ratio must sit by the momentum law
     assert abs(math.log(measured / momentum_law)) < abs(math.log(measured / sgd_form)) / 5

@@ -32,7 +32,7 @@ import sympy as sp
 from . import bn_unit, moments, printed
 from .claim import Claim, Printed
 from .derivation import Derivation, Step
-from .symbols import C, N, beta, beta1, d, eta, gamma, lam, r, rho, sigma_g, t
+from .symbols import C, N, beta, beta1, d, eta, gamma, lam, r, sigma_g, t
 from .updates import effective_lr, invariant_monomial, normalized_sgd_derivation
 
 _h = sp.Symbol("h", positive=True)
