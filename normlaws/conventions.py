@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from . import rules
+
 
 @dataclass(frozen=True)
 class Convention:
@@ -53,15 +55,6 @@ def torch_weight_decay(lam: float) -> float:
     return 2.0 * lam
 
 
-def paper_lambda(weight_decay: float) -> float:
-    """The paper's ``lambda`` for a PyTorch ``weight_decay`` (inverse of :func:`torch_weight_decay`).
-
-    >>> paper_lambda(1e-3)
-    0.0005
-    """
-    return weight_decay / 2.0
-
-
 def adamw_weight_decay(lam: float) -> float:
     """``torch.optim.AdamW(weight_decay=...)`` for a decoupled-decay ``lam``: the same number.
 
@@ -75,31 +68,11 @@ def adamw_weight_decay(lam: float) -> float:
     return lam
 
 
-def decoupled_decay_factor(eta: float, lam: float) -> float:
-    """The per-step factor of a decoupled decay: ``1 - eta*lam``.
-
-    >>> decoupled_decay_factor(0.1, 0.01)
-    0.999
-    """
-    return 1.0 - eta * lam
-
-
-def sgd_decay_factor(eta: float, lam: float) -> float:
-    """The per-step factor SGD multiplies the weights by, in the canonical convention: ``1 - 2*eta*lam``.
-
-    >>> sgd_decay_factor(0.1, 0.01)
-    0.998
-    """
-    return 1.0 - 2.0 * eta * lam
-
-
-#: rules whose weight decay is decoupled: ``w <- (1 - eta*lam) w`` outside the step (torch AdamW weight_decay = lam)
-DECOUPLED_RULES = ("adamw", "lion")
 
 
 def run_convention(rule: str, bn_backward: str = "full") -> Convention:
     """The named convention of a run of ``rule`` (decoupled for AdamW and Lion, the canonical penalty otherwise)."""
-    if rule in DECOUPLED_RULES:
+    if rules.is_decoupled(rule):
         return Convention("decoupled", "decoupled", "mean", bn_backward)
     return PAPER_STOP_GRADIENT if bn_backward == "stop_gradient" else CANONICAL
 
@@ -112,7 +85,7 @@ def rule_decay(rule: str) -> str:
     >>> rule_decay("sgd")
     'L2 penalty lam*||w||^2 in the gradient (2*lam*w; torch weight_decay = 2*lam)'
     """
-    if rule in DECOUPLED_RULES:
+    if rules.is_decoupled(rule):
         return "decoupled decay: w <- (1 - eta*lam) w outside the step (torch weight_decay = lam)"
     if rule == "normalized":
         return "L2 penalty lam*||w||^2 in the gradient (2*lam*w), then w <- w/||w||"

@@ -19,6 +19,7 @@ from .errors import UsageError
 THEORY_MODULES = (
     "normlaws.theory.normalization",
     "normlaws.theory.updates",
+    "normlaws.theory.newton",
     "normlaws.theory.section4",
     "normlaws.theory.discussion",
     "normlaws.theory.angular",

@@ -19,7 +19,7 @@ Public API:
 - :class:`VectorChains`, :class:`ScalarSGD`, :class:`Section4Noise`, :class:`BNUnit`: the simulators.
 - ``normlaws.simulate.bench``: chain-steps per second (``python -m normlaws.simulate.bench``).
 """
-from .engine import Run, Spec, relaxation_bound, run
+from .engine import Run, Spec, timescales, run
 from .exponents import exponents
 from .models import BNUnit, Section4Noise
 from .params import RULES, Hyper
@@ -29,4 +29,4 @@ from .stats import Estimate, estimate, fit_line, jackknife
 from .summary import simulate
 
 __all__ = ["run", "Spec", "Run", "simulate", "exponents", "estimate", "Estimate", "fit_line", "jackknife",
-           "VectorChains", "ScalarSGD", "Section4Noise", "BNUnit", "Hyper", "RULES", "relaxation_bound"]
+           "VectorChains", "ScalarSGD", "Section4Noise", "BNUnit", "Hyper", "RULES", "timescales"]

@@ -103,45 +103,42 @@ class Spec:
         return out
 
 
-def relaxation_bound(rule: str, hyper: Hyper, d: int, C: float) -> tuple[np.ndarray, float]:
-    """``(tau, memory)``: an upper bound on the norm's relaxation time (steps) and the optimizer's memory.
+def timescales(rule: str, hyper: Hyper, d: int, C: float) -> tuple[np.ndarray, float]:
+    """``(tau, memory)``: the norm's relaxation time in steps on the grid, and the optimizer's memory in steps.
 
-    SGD: the theory's time constant (``section4.sgd_relaxation``). The others: the decay alone shrinks
-    ``||w||^2`` by ``f**2`` per step, with ``f = 1 - 2 eta lam P`` (L2 in the gradient; the preconditioner
-    ``P = sqrt(d N*/C)`` for RMSProp/Adam, 1 otherwise) or ``f = 1 - eta lam`` (AdamW); the gradient noise's
-    injection ``~ 1/N`` can only speed the return (for SGD it doubles the rate: ``8 eta lam`` against
-    ``4 eta lam``), so ``-1/(2 ln f)`` bounds the relaxation time. Momentum makes the norm relax faster still
-    (like SGD at ``eta/(1-rho)``) but adds a memory of ``1/(1-rho)`` steps; Adam's second moment has
-    ``1/(1-beta2)``.
+    ``tau`` is the slowest mode of the rule's second-moment map (``predict.relaxation_time``, Lion's from its
+    derivation): for SGD it is Section 4's ``-1/ln(2a^2 - 1)``; momentum's norm relaxes like SGD at
+    ``eta/(1 - rho)``. ``memory`` is the longest EMA's ``1/(1 - decay)`` (momentum, the accumulators), which the
+    moment map holds at its mean. Without decay there is no equilibrium: ``tau`` is infinite.
     """
-    eta, lam = hyper.eta, np.maximum(hyper.lam, 1e-300)
     memory = {"momentum": 1 / (1 - hyper.rho), "nesterov": 1 / (1 - hyper.rho), "nesterov_torch": 1 / (1 - hyper.rho),
               "rmsprop": 1 / (1 - hyper.rho), "adam": 1 / (1 - hyper.beta2), "adamw": 1 / (1 - hyper.beta2),
               "lion": 1 / (1 - hyper.beta2)}.get(rule, 0.0)
     if rule == "normalized":
         return np.ones(hyper.grid_shape), memory
-    if rule == "sgd":
-        return np.broadcast_to(predict.sgd_relaxation_time(hyper.with_(lam=lam)), hyper.grid_shape), memory
-    if rule in ("rmsprop", "adam"):
-        P = np.sqrt(d * predict.closure_N(rule, hyper.with_(lam=lam), d, C) / C)
-        factor = 1 - 2 * eta * lam * P
-    elif rule in ("adamw", "lion"):
-        factor = 1 - eta * lam
-    else:
-        factor = 1 - 2 * eta * lam
-    return np.broadcast_to(-1.0 / (2.0 * np.log(np.clip(factor, 1e-12, 1 - 1e-16))), hyper.grid_shape), memory
+
+    def tau(eta: float, lam: float) -> float:
+        if lam <= 0:
+            return math.inf
+        return predict.equilibrium(rule, eta, lam, d, C, hyper.rho, hyper.beta1, hyper.beta2)["tau"]
+
+    eta, lam = np.broadcast_arrays(np.asarray(hyper.eta, float), np.asarray(hyper.lam, float))
+    return np.broadcast_to(np.vectorize(tau, otypes=[float])(eta, lam), hyper.grid_shape), memory
 
 
 def default_lengths(spec: Spec) -> tuple[int, int]:
-    """``(burn, steps)`` from the relaxation bound: 5 relaxation times (+ 5 memories) and 20 relaxation times.
+    """``(burn, steps)`` from :func:`timescales`: 5 relaxation times (+ 5 memories) and 20 relaxation times.
 
     From a given start ``N_0`` far from the closure's ``N*`` the return begins slower than the linearised rate
     (for SGD the local rate at ``3 N*`` is ~0.56 of it), so the burn-in is stretched by ``1 + 2 |ln(N_0/N*)|``.
     """
     if spec.burn is not None and spec.steps is not None:
         return spec.burn, int(math.ceil(spec.steps / spec.blocks) * spec.blocks)
-    tau, memory = relaxation_bound(spec.rule, spec.hyper, spec.d, spec.model_C)
+    tau, memory = timescales(spec.rule, spec.hyper, spec.d, spec.model_C)
     tau = float(np.max(tau))
+    if not math.isfinite(tau):
+        raise UsageError("without weight decay there is no equilibrium to burn in to: give the burn-in and the "
+                         "number of steps explicitly")
     stretch = 1.0
     if spec.start != "closure" and spec.rule != "normalized":
         N_star = predict.closure_N(spec.rule, spec.hyper, spec.d, spec.model_C)

@@ -23,7 +23,7 @@ import numpy as np
 from normlaws.errors import UsageError
 
 from . import predict
-from .engine import BURN_RELAXATIONS, Spec, default_lengths, relaxation_bound, run
+from .engine import BURN_RELAXATIONS, Spec, default_lengths, timescales, run
 from .params import Hyper, check_rule
 from .stats import estimate_grid, fit_line
 
@@ -44,7 +44,7 @@ def _line(rule: str, hyper: Hyper, x: np.ndarray, predicted_slope: float, spec_k
         spec.steps = int(math.ceil(steps * window / spec.blocks) * spec.blocks)
     r = run(spec)
     norms = estimate_grid(r.blocks["norm"])
-    tau, memory = relaxation_bound(rule, hyper, spec.d, spec.model_C)
+    tau, memory = timescales(rule, hyper, spec.d, spec.model_C)
     long_enough = r.burn >= BURN_RELAXATIONS * np.asarray(tau)
     drift_ok = np.array([e.equilibrated for e in norms])
     equilibrated = drift_ok & long_enough
@@ -54,7 +54,7 @@ def _line(rule: str, hyper: Hyper, x: np.ndarray, predicted_slope: float, spec_k
     out = {"x": x.tolist(), "eta": hyper.eta.tolist(), "lam": hyper.lam.tolist(), "measured": mean.tolist(),
            "se": se.tolist(), "closure": closure.tolist(), "equilibrated": equilibrated.tolist(),
            "drift_ok": drift_ok.tolist(), "burn_long_enough": long_enough.tolist(), "burn": r.burn,
-           "steps": r.steps, "relaxation_bound": np.asarray(tau).tolist(), "chains": spec.chains,
+           "steps": r.steps, "relaxation_time": np.asarray(tau).tolist(), "chains": spec.chains,
            "seconds": r.seconds, "predicted_slope": predicted_slope}
     lx = np.log(x)
     closure_slope = float(np.polyfit(lx, np.log(closure), 1)[0])

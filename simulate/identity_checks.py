@@ -17,7 +17,7 @@ import sympy as sp
 
 from normlaws.errors import UsageError
 from normlaws.outcome import Z, component, refutation, result
-from normlaws.theory import hoffer, li_arora, norm_growth
+from normlaws.theory import hoffer, li_arora, norm_growth, updates
 from normlaws.theory.paraphrase import alpha_la
 from normlaws.theory import symbols as S
 from normlaws.theory.symbols import eta as ETA, lam as LAM, rho as RHO
@@ -300,7 +300,7 @@ def sphere_step_check(size: str = "quick", seed: int = 0) -> dict:
         r = np.linalg.norm(w)
         w_next = w - eta * grad_unit / r                      # grad L(w) = grad L(w_hat)/||w||
         step = w_next / np.linalg.norm(w_next) - w_hat
-        eps_ = eta / r**2
+        eps_ = float(predict.evaluate(updates.effective_lr("sgd"), eta=eta, r=r))   # the expansion's eps
         u = grad_unit / 1.3
         predicted = coefficients["tangential", 1] * eps_ * u + coefficients["radial", 2] * eps_**2 * w_hat
         remainder = np.linalg.norm(step - predicted)

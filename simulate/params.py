@@ -11,21 +11,18 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from normlaws import rules
 from normlaws.errors import UsageError
 
 #: the rules the simulators implement (Section 4 model and BN unit alike)
 RULES = ("sgd", "momentum", "nesterov", "nesterov_torch", "rmsprop", "adam", "adamw", "normalized", "lion")
 #: the rules with L2 in the gradient (the others: AdamW decays outside, normalized SGD fixes the norm)
 L2_RULES = ("sgd", "momentum", "nesterov", "nesterov_torch", "rmsprop", "adam")
-#: the rules with decoupled decay: w <- (1 - eta lam) w outside the step (torch's AdamW weight_decay = lam)
-DECOUPLED_RULES = ("adamw", "lion")
 
 
 def check_rule(rule: str) -> str:
     """``rule`` if the simulators know it, else a :class:`UsageError` listing the known rules."""
-    if rule not in RULES:
-        raise UsageError(f"unknown rule {rule!r}; choose one of {', '.join(RULES)}")
-    return rule
+    return rules.check(rule, RULES)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from scipy.optimize import brentq
 
 import math
 
-from normlaws.theory import bn_unit, lion, moments, section4, updates
+from normlaws.theory import bn_unit, lion, moments, paraphrase, section4, updates
 from normlaws.theory import symbols as S
 
 from .params import Hyper
@@ -173,14 +173,14 @@ def lion_Q(eta: float, lam: float, beta1: float, beta2: float, tail: float = 1e-
 
     The bound: ``rho_m = (2/pi) asin(kappa_L beta2^m) <= kappa_L beta2^m`` (``asin x <= pi x/2`` on [0, 1]).
     """
-    corr = sp.lambdify((lion.lag, S.beta1, S.beta2), lion.lion_correlation(), "numpy")
-    A = 1 - eta * lam
-    kappa = corr(0, beta1, beta2)
+    Q = lion.lion_Q()
+    term = sp.lambdify((lion.lag, S.eta, S.lam, S.beta1, S.beta2), Q.function, "numpy")
+    A = float(lion.A_dec.subs({S.eta: eta, S.lam: lam}))
+    kappa = float(lion.lion_correlation().subs({lion.lag: 0, S.beta1: beta1, S.beta2: beta2}))
     M = 1
     while kappa * beta2 ** (M + 1) * A**M / (1 - A * beta2) > tail:
         M *= 2
-    m = np.arange(1, M + 1, dtype=float)
-    return float(np.sum(A ** (m - 1) * 2 / np.pi * np.arcsin(corr(m, beta1, beta2))))
+    return float(np.sum(term(np.arange(1, M + 1, dtype=float), eta, lam, beta1, beta2)))
 
 
 def lion_equilibrium(eta: float, lam: float, d: float, beta1: float = 0.9, beta2: float = 0.99) -> dict:
@@ -191,7 +191,7 @@ def lion_equilibrium(eta: float, lam: float, d: float, beta1: float = 0.9, beta2
     cos = float(evaluate(lion.lion_cos_angle(), **values))
     return {"N": N, "norm": math.sqrt(N), "cos": cos, "angle": math.acos(cos), "chord": 2 * (1 - cos), "Q": Q,
             "tau": float(evaluate(lion.lion_derivation().extras["relaxation"], eta=eta, lam=lam)),
-            "N_random_walk": eta * d / (2 * lam)}
+            "N_random_walk": float(evaluate(paraphrase.PARAPHRASED["later.norm.lion"][0], eta=eta, lam=lam, d=d))}
 
 
 def equilibrium(rule: str, eta: float, lam: float, d: float, C: float = 1.0, rho: float = 0.9,

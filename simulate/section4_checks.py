@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from normlaws.outcome import Z, component, result
+from normlaws.theory import section4
 
 from . import bias as B
 from . import predict, trajectory
@@ -120,7 +121,7 @@ def sgd_relaxation(size: str = "quick", seed: int = 0) -> dict:
     detail = (f"time constant {measured:.4g} ± {measured_se:.2g} steps from a log-linear fit over t = 0..{t[use][-1]} "
               f"(response to ±{delta:.0%} displacements of equilibrated chains, same random numbers) vs the "
               f"derived -1/ln(2a^2 - 1) = {tau:.4g} (leading order 1/(8 eta lam) = "
-              f"{1 / (8 * float(hyper.eta * hyper.lam)):.4g}); "
+              f"{float(predict.evaluate(section4.sgd_relaxation().extras['leading'], **hyper.values())):.4g}); "
               f"tolerance {Z:g} SE + bias bound (1.5 delta^2 from the map's curvature, antisymmetrized, + 1/d from "
               f"the noise's averaging of the map) = {tol:.3g}; fit chi2/dof {fit.chi2_red:.2f}")
     return result([comp], detail, seed, size,

@@ -6,7 +6,9 @@ import pytest
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
-from normlaws.conventions import decoupled_decay_factor, sgd_decay_factor, torch_weight_decay  # noqa: E402
+from normlaws.conventions import torch_weight_decay  # noqa: E402
+from normlaws.simulate.predict import evaluate  # noqa: E402
+from normlaws.theory.updates import decay_factor  # noqa: E402
 from normlaws.gpu.config import TrainConfig  # noqa: E402
 from normlaws.gpu.model import ConvNet, EnsembleConvNet  # noqa: E402
 from normlaws.gpu.optim import EnsembleOptimizer, filter_norms, torch_optimizer  # noqa: E402
@@ -112,8 +114,8 @@ def test_penalty_lambda_norm_squared_is_torch_weight_decay_two_lambda():
 @pytest.mark.parametrize("rule", ["sgd", "adamw"])
 def test_zero_gradient_step_shrinks_by_the_canonical_factor(rule):
     """With no loss gradient a step multiplies decayed weights by 1 - 2*eta*lam for SGD (the penalty's gradient,
-    conventions.sgd_decay_factor) and by 1 - eta*lam for AdamW (decoupled, conventions.decoupled_decay_factor);
-    BN parameters stay."""
+    theory.updates.decay_factor, read off the rule's one-step map) and by 1 - eta*lam for AdamW (decoupled); BN
+    parameters stay."""
     eta, lam = 0.1, 0.05
     ens = EnsembleConvNet.from_models([seeded(0)])
     before = {name: p.detach().clone() for name, p in ens.named_parameters()}
@@ -121,7 +123,7 @@ def test_zero_gradient_step_shrinks_by_the_canonical_factor(rule):
     for p in ens.parameters():
         p.grad = torch.zeros_like(p)
     opt.step()
-    factor = decoupled_decay_factor(eta, lam) if rule == "adamw" else sgd_decay_factor(eta, lam)
+    factor = float(evaluate(decay_factor(rule), eta=eta, lam=lam))
     after = dict(ens.named_parameters())
     for name in ("conv_weights.0", "conv_weights.3", "head_weight"):
         torch.testing.assert_close(after[name], before[name] * factor, rtol=1e-6, atol=0)

@@ -161,7 +161,6 @@ class _Problem:
         return bn_unit_hessian(self.X[t], w, self.up[t])
 
 
-_THEORY_TO_RULE = {"momentum": "heavy_ball"}
 _SYMBOL_TO_HYPER = {"eta": "eta", "lam": "lam", "epsilon": "eps"}
 
 
@@ -178,7 +177,7 @@ def _hyper(rule, rng):
 def check_equivariance_map(claim, rng):
     """The theory's rescaled hyperparameters, lambdified, make whole numpy trajectories agree bitwise:
     run(alpha w0; h) = alpha run(w0; h') with h' from the claim's matrix and alpha a power of two."""
-    rule = RULES[_THEORY_TO_RULE.get(claim.id.split(".")[1], claim.id.split(".")[1])]
+    rule = RULES[claim.id.split(".")[1]]
     if rule.name == "newton":
         pytest.importorskip("torch")
     hyper, problem = _hyper(rule, rng), _Problem(rng)
@@ -202,7 +201,7 @@ def check_equivariance_map(claim, rng):
 def check_eff_lr(claim, rng):
     """One step from r w_hat (lambda = 0, eps = 0, fresh state) is r times one step from w_hat at eta_eff(r):
     the rule's direction moves as if the learning rate were the claim's eta/r**k (r a power of two: exact)."""
-    name = {"momentum": "heavy_ball"}.get(claim.id.split(".")[1], claim.id.split(".")[1])
+    name = claim.id.split(".")[1]
     rule = RULES[name]
     if name == "newton":
         pytest.importorskip("torch")
@@ -219,7 +218,7 @@ def check_eff_lr(claim, rng):
 @reference("table1.normalized.eff_lr", "table1.normalized.eff_lr_eq")
 def check_normalized_eff_lr(claim, rng):
     """Normalized SGD with (eta, lambda) from a unit vector = normalized SGD without decay at eta/(1 - 2 eta lam)."""
-    rule, problem = RULES["normalized_sgd"], _Problem(rng)
+    rule, problem = RULES["normalized"], _Problem(rng)
     eta, lam = log_uniform(rng, 1e-4, 1e-1), log_uniform(rng, 1e-5, 1e-1)
     w = rng.standard_normal(3)
     w /= np.linalg.norm(w)

@@ -144,12 +144,12 @@ def wrong(rule_name, **exponents):
 
 @pytest.mark.parametrize("rule_name, exponents", [
     ("sgd", {"eta": -1}),                 # RMSProp's learning-rate law applied to SGD
-    ("heavy_ball", {"lam": 0}),           # forgetting that lambda rescales
+    ("momentum", {"lam": 0}),           # forgetting that lambda rescales
     ("rmsprop", {"eps": 1}),              # PyTorch's eps law for the paper's eps-inside-the-root form
     ("rmsprop_torch", {"eps": 2}),        # and the other way round
     ("adam", {"eps": 0}),                 # eps left alone
     ("adamw", {"wd": 2}),                 # decoupled decay rescaled like lambda
-    ("normalized_sgd", {"eta": 0, "lam": 0}),  # "the initial scale does not matter": false on step 1
+    ("normalized", {"eta": 0, "lam": 0}),  # "the initial scale does not matter": false on step 1
 ])
 @pytest.mark.claims(*EQUIVARIANCE)
 def test_search_finds_the_wrong_rescaling(rule_name, exponents):
@@ -161,7 +161,7 @@ def test_search_finds_the_wrong_rescaling(rule_name, exponents):
 @pytest.mark.claims("table1.normalized.eff_lr")
 def test_normalized_sgd_forgets_the_initial_scale_after_one_step():
     """Runs from w0 and 8 w0 (same eta, lam) differ at step 1, but both sit at norm 1 from then on."""
-    rule, problem = RULES["normalized_sgd"], BNProblem(0, 3)
+    rule, problem = RULES["normalized"], BNProblem(0, 3)
     w0 = np.array([0.3, -0.5, 0.8])
     a, b = (rule.run(s * w0, {"eta": 0.05, "lam": 1e-3}, problem, 5) for s in (1.0, 8.0))
     assert not np.array_equal(a[1], b[1])
@@ -172,15 +172,15 @@ def test_normalized_sgd_forgets_the_initial_scale_after_one_step():
 @pytest.mark.claims("table1.sgd.eff_lr", "table1.momentum.eff_lr", "table1.rmsprop.eff_lr", "table1.adam.eff_lr")
 def test_step_exponents_follow_from_the_rescalings():
     assert {r: step_exponent(RULES[r]) for r in RULES} == {
-        "sgd": 2, "heavy_ball": 2, "nesterov": 2, "rmsprop": 1, "rmsprop_torch": 1, "adam": 1, "adamw": 1,
-        "newton": 0, "normalized_sgd": 0}
+        "sgd": 2, "momentum": 2, "nesterov": 2, "rmsprop": 1, "rmsprop_torch": 1, "adam": 1, "adamw": 1,
+        "newton": 0, "normalized": 0}
 
 
 # ---- the real torch optimizers ---------------------------------------------------------------------------
 
 TORCH_OPTIMIZERS = {
     # name: (rule whose exponents apply, factory(params, hyper), hyperparameter names)
-    "SGD-momentum": ("heavy_ball", lambda torch, p, h: torch.optim.SGD(
+    "SGD-momentum": ("momentum", lambda torch, p, h: torch.optim.SGD(
         p, lr=h["eta"], momentum=h["rho"], weight_decay=torch_weight_decay(h["lam"]))),
     "SGD-nesterov": ("nesterov", lambda torch, p, h: torch.optim.SGD(
         p, lr=h["eta"], momentum=h["rho"], nesterov=True, weight_decay=torch_weight_decay(h["lam"]))),

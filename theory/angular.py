@@ -90,16 +90,19 @@ _SOURCES = {
 }
 
 
-def _angle_claim(rule: str) -> Claim:
+def _angle_claim(claim_id: str) -> Claim:
+    rule = claim_id.split(".")[2]
     m = MODELS[rule]
-    return Claim(id=f"later.angle.{rule}", title=f"{m.title}: equilibrium angle per step",
+    return Claim(id=claim_id, title=f"{m.title}: equilibrium angle per step",
                  statement=f"At equilibrium, the angle between successive weights of a scale-invariant unit under "
                            f"{m.title} with weight decay settles at cos theta* = E<w_t, w_(t+1)>/E||w_t||^2 as derived "
                            "(and the norm and relaxation time with it).",
-                 source=_SOURCES[rule], printed=paraphrased(f"later.angle.{rule}"),
+                 source=_SOURCES[rule], printed=paraphrased(claim_id),
                  derive=with_target(lambda: angle_derivation(rule), "angle"),
                  convention="decoupled (1 - eta lam)" if rule == "adamw" else "paper-l2",
                  tags=("later", "angular"))
 
 
-CLAIMS = [_angle_claim(rule) for rule in ("sgd", "momentum", "nesterov", "nesterov_torch", "adamw", "rmsprop", "adam")]
+CLAIMS = [_angle_claim("later.angle.sgd"), _angle_claim("later.angle.momentum"), _angle_claim("later.angle.nesterov"),
+          _angle_claim("later.angle.nesterov_torch"), _angle_claim("later.angle.adamw"),
+          _angle_claim("later.angle.rmsprop"), _angle_claim("later.angle.adam")]

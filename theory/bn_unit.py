@@ -34,7 +34,8 @@ import sympy as sp
 from .claim import Claim, Printed
 from .compare import Verdict, judged
 from .derivation import Derivation, Step
-from .normalization import FULL, STOPGRAD, standardized_loss_radial
+from .gradients import standardized_loss_radial
+from .norm_model import FULL, STOPGRAD
 from .symbols import beta, d, gamma, sigma_g, sigma_x
 from .symbols import lam as lam_sym
 from .symbols import r as r_sym

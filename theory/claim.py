@@ -5,6 +5,8 @@ gathered by ``normlaws.registry``. The numeric legs (``simulate``, ``gpu``) atta
 """
 from __future__ import annotations
 
+import linecache
+import sys
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Callable
@@ -35,6 +37,18 @@ class Printed:
     intended: sp.Basic | None = None
 
 
+def _literal_on_stack(claim_id: str) -> tuple:
+    """The innermost caller's ``(file, line)`` whose source line holds ``claim_id`` in quotes (``("", 0)`` if none):
+    where a claim is defined even when a helper builds it."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        line = linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+        if f'"{claim_id}"' in line or f"'{claim_id}'" in line:
+            return frame.f_code.co_filename, frame.f_lineno
+        frame = frame.f_back
+    return "", 0
+
+
 NO_FORMULA = "none"
 VERBAL = "verbal"
 
@@ -63,6 +77,12 @@ class Claim:
     large: tuple = ()
     #: for verbal statements: ``judge(derivation) -> Verdict``, the computed truth of the words
     judge: Callable | None = None
+    #: ``(file, line)`` where the id is written as a literal (found on the call stack when the claim is built)
+    defined_at: tuple = field(default=("", 0), compare=False, repr=False)
+
+    def __post_init__(self):
+        if not self.defined_at[0]:
+            self.defined_at = _literal_on_stack(self.id)
 
     @cached_property
     def derivation(self) -> Derivation:

@@ -26,7 +26,8 @@ import sympy as sp
 from . import printed
 from .claim import Claim
 from .derivation import Derivation, Step, reduce_to_zero
-from .normalization import PREACT, _abs, instantiator, pull_scale
+from .norm_calculus import instantiator, pull_scale
+from .norm_model import PREACT, _abs
 from .symbols import beta, gamma, lam
 
 c = printed.c_gamma                                   # the (positive) rescaling factor
@@ -53,7 +54,7 @@ def relu(u):
 
 def standardize(values):
     """Batch standardization ``(v_i - mean) / std`` (biased), built without expanding (the nested layers stay small;
-    a common scale factor is taken out by :func:`normalization.pull_scale`)."""
+    a common scale factor is taken out by :func:`norm_calculus.pull_scale`)."""
     mean = sp.Add(*values) / len(values)
     centred = [v - mean for v in values]
     return tuple(ci / sp.sqrt(sp.Add(*[cj**2 for cj in centred]) / len(values)) for ci in centred)

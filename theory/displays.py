@@ -20,8 +20,8 @@ L_val = sp.Symbol("L_value", real=True)    # the loss value L_{lambda alpha^2}(w
 w_ = sp.Symbol("w", real=True)             # a weight coordinate (w' in the rescaled displays)
 v_ = sp.Symbol("v", real=True)             # a velocity coordinate
 g_acc = sp.Symbol("g", positive=True)      # RMSProp's accumulator coordinate g'_t
-eta_star, lam_prime = sp.symbols("eta_star lamda_prime", positive=True)
-alpha_prime = sp.Symbol("alpha_prime", positive=True)   # the undefined alpha' of Sec. 5.3's display
+eta_star, lam_prime = sp.symbols("eta_star lamdaprime", positive=True)
+alpha_prime = sp.Symbol("alphaprime", positive=True)   # the undefined alpha' of Sec. 5.3's display
 
 
 # ---- Section 3.1 -------------------------------------------------------------------------------------------------
@@ -81,7 +81,7 @@ def rmsprop_rescaled_accumulator() -> Derivation:
 # ---- Section 5.3: Adam's state scaling ---------------------------------------------------------------------------
 def adam_state_scaling() -> Derivation:
     """Adam's moments at ``w = alpha w'``: ``v = v'/alpha`` (degree -1, like the gradient), ``g = g'/alpha^2``."""
-    v1, g1 = sp.symbols("v' g'", positive=True)
+    v1, g1 = sp.symbols("vprime gprime", positive=True)
     return Derivation(result=sp.Matrix([v1 / alpha, g1 / alpha**2]),
                       steps=[Step("the first moment averages gradients (degree -1), the second their squares (-2)")],
                       proofs={}, summary="v_t = v'_t/alpha and g_t = g'_t/alpha^2 (update.adam.equivariance proves the "
@@ -160,11 +160,11 @@ CLAIMS = [
           derive=rmsprop_rescaled_accumulator, variables=(), tags=("display", "typo")),
     Claim(id="update.adam.state_scaling", title="Adam's moments at w = alpha w', as printed",
           statement="w_t = alpha w'_t, v_t = v'_t/alpha', g_t = g'_t/alpha^2", source="Sec. 5.3",
-          printed=Printed(sp.Matrix([sp.Symbol("v'", positive=True) / alpha_prime,
-                                     sp.Symbol("g'", positive=True) / alpha**2]), "exact",
+          printed=Printed(sp.Matrix([sp.Symbol("vprime", positive=True) / alpha_prime,
+                                     sp.Symbol("gprime", positive=True) / alpha**2]), "exact",
                           "Sec. 5.3 (v_t = v'_t/alpha', g_t = g'_t/alpha^2)", text="alpha' is defined nowhere",
-                          intended=sp.Matrix([sp.Symbol("v'", positive=True) / alpha,
-                                              sp.Symbol("g'", positive=True) / alpha**2])),
+                          intended=sp.Matrix([sp.Symbol("vprime", positive=True) / alpha,
+                                              sp.Symbol("gprime", positive=True) / alpha**2])),
           derive=adam_state_scaling, variables=(), tags=("display", "typo")),
     Claim(id="sec54.hessian_free", title="Hessian-free optimization is not affected by the weights' scale",
           statement="Like Newton's method, Hessian Free optimization is not affected by the scaling of weights.",

@@ -19,10 +19,11 @@ g_at_w = sp.Symbol("g_w", positive=True)  # ||grad L(w)|| = G/||w||: the gradien
 
 
 def sphere_step_exact() -> tuple:
-    """``(w_hat', exact chord, first order, second order)`` of one SGD step, on the 2-D plane of ``w_hat`` and ``u``.
+    """``(eps, radial, tangential)``: one SGD step's ``w_hat' - w_hat`` on the plane of ``w_hat`` and ``u``, exactly.
 
-    ``u`` is the unit tangent along ``grad L(w_hat)`` (orthogonal to ``w_hat``). With ``eps = eta/||w||^2``:
-    ``w_hat' = (w_hat - eps G u)/sqrt(1 + eps^2 G^2)``.
+    ``u`` is the unit tangent along ``grad L(w_hat)`` (orthogonal to ``w_hat``). With ``eps = eta/||w||^2`` (SGD's
+    effective learning rate): ``w_hat' = (w_hat - eps G u)/sqrt(1 + eps^2 G^2)``; ``radial`` is the coefficient of
+    ``w_hat`` in ``w_hat' - w_hat``, ``tangential`` that of ``u``.
     """
     e = sp.Symbol("epsilon", positive=True)
     radial = 1 / sp.sqrt(1 + e**2 * G_unit**2) - 1          # coefficient of w_hat in w_hat' - w_hat

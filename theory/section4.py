@@ -31,6 +31,7 @@ import sympy as sp
 
 from . import bn_unit, moments, printed
 from .claim import Claim, Printed
+from .compare import Verdict, judged
 from .derivation import Derivation, Step
 from .symbols import C, N, beta, beta1, d, eta, gamma, lam, r, sigma_g, t
 from .updates import effective_lr, invariant_monomial, normalized_sgd_derivation
@@ -302,16 +303,25 @@ _TITLE = {"sgd": "SGD", "momentum": "heavy-ball momentum", "nesterov": "Nesterov
           "rmsprop": "RMSProp", "adam": "Adam", "adamw": "AdamW (decoupled)"}
 
 
-def _growth_judge(dv: Derivation):
-    from .verbal import growth_judge          # verbal builds on this module's derivations
-    return growth_judge(dv)
+def growth_judge(dv: Derivation) -> Verdict:
+    """Sec. 3.1 / Sec. 7: without L2 the weights grow unbounded and eta_eff goes to 0."""
+    unbounded = sp.limit(dv.result, t, sp.oo) == sp.oo
+    to_zero = sp.limit(dv.extras["eta_eff_asymptotic"], t, sp.oo) == 0
+    return judged(unbounded and to_zero, "||w_t||^2 >= sqrt(N_0^2 + 2 eta^2 C t) -> oo and eta/||w_t||^2 -> "
+                  "1/sqrt(2 C t) -> 0")
 
 
 def _alternates_of(derive):
     return lambda: derive().extras["alternates"]
 
 
-def _norm_claim(rule: str, claim_id: str, entry: Printed, **kw) -> Claim:
+def _rule_of(claim_id: str) -> str:
+    """The update rule a per-rule claim id names (its second field): ``"table1.sgd.norm"`` -> ``"sgd"``."""
+    return claim_id.split(".")[1]
+
+
+def _norm_claim(claim_id: str, entry: Printed, **kw) -> Claim:
+    rule = _rule_of(claim_id)
     return Claim(id=claim_id, title=f"{_TITLE[rule]}: steady-state weight norm",
                  statement=f"Under {_TITLE[rule]} with L2, the norm of a scale-invariant weight settles where decay "
                            "and gradient noise balance; its scaling in eta and lambda is as derived.",
@@ -319,9 +329,10 @@ def _norm_claim(rule: str, claim_id: str, entry: Printed, **kw) -> Claim:
                  derive=lambda: norm_derivation(rule), tags=("table1", "section4"), **kw)
 
 
-def _eff_eq_claim(rule: str) -> Claim:
+def _eff_eq_claim(claim_id: str) -> Claim:
+    rule = _rule_of(claim_id)
     p = printed.EFF_LR_EQ.get({"nesterov": "momentum"}.get(rule, rule), _NONE)
-    return Claim(id=f"table1.{rule}.eff_lr_eq", title=f"{_TITLE[rule]}: effective learning rate at equilibrium",
+    return Claim(id=claim_id, title=f"{_TITLE[rule]}: effective learning rate at equilibrium",
                  statement=f"At equilibrium the effective learning rate of {_TITLE[rule]} is a power law in eta and "
                            "lambda, as derived.",
                  source=p.where or "not in the paper", printed=p, derive=lambda: eff_lr_eq_derivation(rule),
@@ -362,25 +373,31 @@ CLAIMS = (
            printed=Printed(None, "verbal", "Sec. 3.1, last paragraph; Sec. 7",
                            text="If no regularization is used the weights can grow unbounded, and the effective "
                                 "learning rate goes to 0."),
-           derive=growth_without_decay, judge=lambda dv: _growth_judge(dv), tags=("section4",)),
+           derive=growth_without_decay, judge=growth_judge, tags=("section4",)),
      Claim(id="sec52.rmsprop.recursion", title="RMSProp: expected squared-norm recursion",
            statement="E||w_{t+1}||^2 under RMSProp in the Section 4 model, epsilon -> 0.",
            source=printed.SEC52_RMSPROP_RECURSION.where, printed=printed.SEC52_RMSPROP_RECURSION,
            derive=rmsprop_recursion_derivation, tags=("section4",)),
-     _norm_claim("momentum", "sec51.momentum.norm", printed.SEC51_MOMENTUM_NORM),
+     _norm_claim("sec51.momentum.norm", printed.SEC51_MOMENTUM_NORM),
      Claim(id="sec52.rmsprop.norm", title="RMSProp: steady-state weight norm, in the paper's symbols",
            statement="Under RMSProp with L2 the weight norm scales as the cube root of eta sigma_nabla gamma/lambda.",
            source=printed.SEC52_RMSPROP_NORM.where, printed=printed.SEC52_RMSPROP_NORM,
            derive=_rmsprop_norm_in_paper_symbols, variables=(eta, lam, sigma_g, gamma), tags=("section4",))]
-    + [_norm_claim(rule, f"table1.{rule}.norm", printed.NORM_EQ.get({"nesterov": "momentum"}.get(rule, rule), _NONE))
-       for rule in RULES]
+    + [_norm_claim("table1.sgd.norm", printed.NORM_EQ["sgd"]),
+       _norm_claim("table1.momentum.norm", printed.NORM_EQ["momentum"]),
+       _norm_claim("table1.nesterov.norm", printed.NORM_EQ["momentum"]),     # the paper's Momentum row covers both
+       _norm_claim("table1.rmsprop.norm", printed.NORM_EQ["rmsprop"]),
+       _norm_claim("table1.adam.norm", printed.NORM_EQ["adam"]),
+       _norm_claim("table1.adamw.norm", _NONE)]
     + [Claim(id="table1.normalized.norm", title="Normalized SGD: weight scale",
              statement="Normalizing after each step keeps ||w|| = 1.", source=printed.NORM_EQ["normalized"].where,
              printed=printed.NORM_EQ["normalized"],
              derive=lambda: Derivation(result=sp.Integer(1), steps=[Step("w <- w~/||w~|| has norm 1 by construction")],
                                        proofs={"unit": sp.Integer(0)}, summary="||w|| = 1 after every step"),
              tags=("table1",))]
-    + [_eff_eq_claim(rule) for rule in RULES]
+    + [_eff_eq_claim("table1.sgd.eff_lr_eq"), _eff_eq_claim("table1.momentum.eff_lr_eq"),
+       _eff_eq_claim("table1.nesterov.eff_lr_eq"), _eff_eq_claim("table1.rmsprop.eff_lr_eq"),
+       _eff_eq_claim("table1.adam.eff_lr_eq"), _eff_eq_claim("table1.adamw.eff_lr_eq")]
     + [Claim(id="table1.normalized.eff_lr_eq", title="Normalized SGD: effective learning rate at equilibrium",
              statement="With weights normalized after each step the effective learning rate is eta.",
              source=printed.EFF_LR_EQ["normalized"].where, printed=printed.EFF_LR_EQ["normalized"],

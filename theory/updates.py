@@ -3,7 +3,7 @@
 Convention: the objective is ``L(w) + lam*||w||^2`` (gradient ``g + 2*lam*w``), except AdamW, whose
 decoupled decay multiplies ``w`` by ``(1 - eta*lam)`` (PyTorch's ``AdamW(weight_decay=lam)``). For a
 scale-invariant ``L`` (degree 0), the gradient is homogeneous of degree -1 and the Hessian of degree -2
-(``normlaws.theory.normalization`` proves it): at ``w = alpha*w'`` the gradient is ``g'/alpha`` and the Hessian
+(``normlaws.theory.gradients`` proves it): at ``w = alpha*w'`` the gradient is ``g'/alpha`` and the Hessian
 ``H'/alpha**2``.
 
 Equivariance: a rule is equivariant when one step from ``(alpha*w', scaled state)`` with hyperparameters
@@ -23,7 +23,8 @@ import sympy as sp
 from . import printed
 from .claim import Claim, Printed
 from .derivation import Derivation, Step, numerically_nonzero, reduce_to_zero
-from .symbols import alpha, beta1, beta2, eps, eta, lam, r, rho, t
+from .newton import newton_equivariance
+from .symbols import C, alpha, beta1, beta2, eps, eta, lam, r, rho, t
 
 _w, _g, _v, _s, _m, _b = sp.symbols("w g v s m b", real=True)
 _s_pos = sp.Symbol("s", positive=True)
@@ -124,6 +125,48 @@ RULES = {
     "lion": Rule("lion", "Lion, sign of an interpolated momentum, decoupled decay (Chen et al. 2023)", _lion,
                  (eta, lam), {eta: -1, lam: 1}, (_m,), {_m: -1}),
 }
+
+
+def decay_factor(name: str) -> sp.Expr:
+    """The factor one step multiplies ``w`` by when the loss gradient and the state are zero: the decay alone, read
+    off the rule's own one-step map (penalty in the gradient: ``1 - 2 eta lam``; decoupled: ``1 - eta lam``).
+
+    >>> decay_factor("sgd"), decay_factor("adamw")
+    (-2*eta*lamda + 1, -eta*lamda + 1)
+    """
+    rule = RULES[name]
+    if name in ("rmsprop", "rmsprop_torch", "adam"):
+        raise ValueError(f"{name} preconditions the penalty's gradient: its decay is not a fixed factor")
+    w_new, _ = rule.step(_w, {s: 0 for s in rule.state}, 0, {h: h for h in rule.hyper})
+    return sp.expand(sp.simplify(w_new / _w))
+
+
+#: the hyperparameters' names outside theory (CLI flags, records, the testing API)
+HYPER_NAMES = {eta: "eta", lam: "lam", eps: "eps"}
+
+
+def rescaling_exponents(name: str) -> tuple[dict, tuple]:
+    """``({hyper: e}, (state exponents in the rule's state order))`` of the equivariance ansatz ``h' = h alpha**e``,
+    ``state = alpha**e state'`` (run from ``alpha w'`` = ``alpha`` times the run from ``w'``; proved by
+    :func:`equivariance`). Newton's come from its own derivation; normalized SGD's first step is SGD's.
+
+    >>> rescaling_exponents("sgd"), rescaling_exponents("adam")
+    (({'eta': -2, 'lam': 2}, ()), ({'eta': -1, 'lam': 2, 'eps': 1}, (-1, -2)))
+    """
+    if name == "newton":
+        moved = newton_equivariance().result
+        return {"eta": _alpha_power(moved[0] / eta), "lam": _alpha_power(moved[1] / lam)}, ()
+    rule = RULES["sgd" if name == "normalized" else name]
+    hyper = {HYPER_NAMES[h]: int(e) for h, e in rule.hyper_exponents.items()}
+    return hyper, tuple(int(rule.state_exponents[s]) for s in rule.state)
+
+
+def _alpha_power(expr: sp.Expr) -> int:
+    """``e`` when ``expr`` is ``alpha**e`` (an integer power)."""
+    e = sp.simplify(alpha * sp.diff(expr, alpha) / expr)
+    if not (e.is_number and e.is_integer):
+        raise ValueError(f"{expr} is not an integer power of alpha")
+    return int(e)
 
 
 def _equivariance_residuals(rule: Rule, exponents: dict, state_exponents: dict) -> list:
@@ -269,57 +312,7 @@ def normalized_sgd_angle() -> sp.Expr:
     >>> normalized_sgd_angle()
     atan(sqrt(C)*eta/(-2*eta*lamda + 1))
     """
-    from .symbols import C
     return sp.atan(normalized_sgd_derivation().result * sp.sqrt(C))
-
-
-_h11, _h12, _h22 = sp.symbols("h11 h12 h22", real=True)
-_H = sp.Matrix([[_h11, _h12], [_h12, _h22]])
-
-
-def newton_step(w, g, H, eta_, lam_):
-    """Newton's step on ``L + lam ||w||^2``: ``w - eta (H + 2 lam I)^-1 (g + 2 lam w)``."""
-    Hl = H + 2 * lam_ * sp.eye(2)
-    return w - eta_ * Hl.LUsolve(g + 2 * lam_ * w)
-
-
-def newton_equivariance() -> Derivation:
-    """Newton is equivariant with ``(eta, lam) -> (eta, lam*alpha**2)``: its effective learning rate is eta."""
-    big = newton_step(alpha * _W, _G / alpha, _H / alpha**2, eta, lam) / alpha
-    small = newton_step(_W, _G, _H, eta, lam * alpha**2)
-    return Derivation(
-        result=sp.Matrix([eta, lam * alpha**2]),
-        steps=[Step("gradient g'/alpha and Hessian H'/alpha^2 at w = alpha w'"),
-               Step("one Newton step divided by alpha equals a Newton step from w' with (eta, lam alpha^2)",
-                    sp.Matrix([eta, lam * alpha**2]))],
-        proofs={"equivariance": sp.simplify(big - small)},
-        summary="Newton's method: (eta, lambda) -> (eta, lambda alpha^2); effective learning rate eta",
-        extras={"k": sp.Integer(0)})
-
-
-def newton_eff_lr() -> Derivation:
-    """Newton's effective learning rate: eta, whatever the weight scale (from its equivariance)."""
-    eq = newton_equivariance()
-    return Derivation(result=eta, steps=eq.steps, proofs=eq.proofs, summary="effective learning rate eta",
-                      extras=eq.extras)
-
-
-def newton_radial() -> Derivation:
-    """With ``H w = -g`` (Euler, degree -1 gradient): ``w_new = (1-eta) w - 2 eta (H + 2 lam I)^-1 g``."""
-    g_euler = -_H * _W
-    step = newton_step(_W, g_euler, _H, eta, lam)
-    claimed = (1 - eta) * _W - 2 * eta * (_H + 2 * lam * sp.eye(2)).LUsolve(g_euler)
-    return Derivation(
-        result=sp.Integer(0),
-        steps=[Step("Euler's identity for a degree -1 gradient: H w = -g"),
-               Step("then (H + 2 lam I)(w + 2 (H + 2 lam I)^-1 g) = g + 2 lam w, so one Newton step is "
-                    "w' = (1 - eta) w - 2 eta (H + 2 lam I)^-1 g", claimed),
-               Step("at a stationary direction (g = 0) the norm shrinks by (1 - eta) each step: "
-                    "||w_t|| = (1-eta)^t ||w_0|| -> 0", (1 - eta) ** t * r)],
-        proofs={"radial_identity": sp.simplify(step - claimed)},
-        summary="Newton with L2 on a scale-invariant loss shrinks the weights: w_{t+1} = (1-eta) w_t - "
-                "2 eta (H + 2 lam I)^-1 g_t, so ||w|| -> 0 geometrically once the gradient vanishes",
-        extras={"rate": 1 - eta})
 
 
 # ---- Adam's printed update (Sec. 5.3) ----------------------------------------------------------------------
@@ -349,35 +342,34 @@ _ROW = {"sgd": "SGD", "momentum": "Momentum", "rmsprop": "RMSProp", "adam": "ADA
         "normalized": "Normalized SGD", "newton": "Newton"}
 
 
-def _newton_eff_lr_eq_claim() -> Claim:
-    return Claim(id="table1.newton.eff_lr_eq", title="Newton: effective learning rate at equilibrium",
-                 statement="Newton's effective learning rate is eta whatever the weight scale, so also at equilibrium "
-                           "(where the weights shrink to 0).",
-                 source=printed.EFF_LR_EQ["newton"].where, printed=printed.EFF_LR_EQ["newton"], derive=newton_eff_lr,
-                 tags=("table1", "equivariance"))
+def _rule_of(claim_id: str) -> str:
+    """The update rule a per-rule claim id names: ``"update.sgd.equivariance"`` -> ``"sgd"``."""
+    return claim_id.split(".")[-1] if claim_id.startswith("lr.optimal.") else claim_id.split(".")[1]
 
 
-def _eff_lr_claim(name: str) -> Claim:
-    derive = {"normalized": normalized_sgd_derivation, "newton": newton_eff_lr}.get(
-        name, lambda: eff_lr_derivation(name))
-    return Claim(id=f"table1.{name}.eff_lr", title=f"{_ROW[name]}: effective learning rate",
+def _eff_lr_claim(claim_id: str, derive=None) -> Claim:
+    name = _rule_of(claim_id)
+    derive = derive or (lambda: eff_lr_derivation(name))
+    return Claim(id=claim_id, title=f"{_ROW[name]}: effective learning rate",
                  statement=f"With {_ROW[name]}, rescaling the weights by alpha is the same as rescaling the "
                            "learning rate; the effective learning rate for the direction w/||w|| is as derived.",
                  source=printed.EFF_LR[name].where, printed=printed.EFF_LR[name], derive=derive,
                  tags=("table1", "equivariance"))
 
 
-def _equivariance_claim(name: str, printed_form: Printed, source: str) -> Claim:
+def _equivariance_claim(claim_id: str, printed_form: Printed, source: str) -> Claim:
+    name = _rule_of(claim_id)
     rule = RULES[name]
-    return Claim(id=f"update.{name}.equivariance", title=f"{rule.title}: rescaling equivariance",
+    return Claim(id=claim_id, title=f"{rule.title}: rescaling equivariance",
                  statement=f"{rule.title} is equivariant under w -> alpha w with the hyperparameters rescaled "
                            "as derived (epsilon included).",
                  source=source, printed=printed_form, derive=lambda: equivariance(name), tags=("equivariance",))
 
 
-def _optimal_claim(name: str) -> Claim:
+def _optimal_claim(claim_id: str) -> Claim:
+    name = _rule_of(claim_id)
     p = printed.OPTIMAL_LR.get({"nesterov": "momentum"}.get(name, name), Printed(None, "none", "not in the paper"))
-    return Claim(id=f"lr.optimal.{name}", title=f"{RULES[name].title}: optimal learning rate against lambda",
+    return Claim(id=claim_id, title=f"{RULES[name].title}: optimal learning rate against lambda",
                  statement="The optimal learning rate is constant on the level sets of the invariant monomial of "
                            "(eta, lambda), which gives its power law in lambda.",
                  source=p.where, printed=p, derive=lambda: optimal_lr_law(name), variables=(lam,),
@@ -386,27 +378,25 @@ def _optimal_claim(name: str) -> Claim:
 
 _NO = Printed(None, "none", "")
 CLAIMS = (
-    [_eff_lr_claim(n) for n in ("sgd", "momentum", "rmsprop", "adam", "normalized", "newton")]
-    + [_newton_eff_lr_eq_claim()]
-    + [_equivariance_claim("sgd", printed.TRANSFORM["sgd"], printed.TRANSFORM["sgd"].where),
-       _equivariance_claim("momentum", printed.TRANSFORM["momentum"], printed.TRANSFORM["momentum"].where),
-       _equivariance_claim("nesterov", printed.TRANSFORM["momentum"], printed.TRANSFORM["momentum"].where),
-       _equivariance_claim("rmsprop", printed.TRANSFORM["rmsprop"], printed.TRANSFORM["rmsprop"].where),
-       _equivariance_claim("rmsprop_torch", _NO, "torch.optim.RMSprop (not in the paper)"),
-       _equivariance_claim("adam", printed.TRANSFORM["adam"], printed.TRANSFORM["adam"].where),
-       _equivariance_claim("adamw", _NO, "Loshchilov & Hutter 2019 (arXiv 1711.05101)"),
-       _equivariance_claim("nesterov_torch", _NO, "torch.optim.SGD(nesterov=True) (not in the paper)"),
-       _equivariance_claim("lion", _NO, "Chen et al. 2023 (arXiv 2302.06675)"),
-       Claim(id="update.newton.equivariance", title="Newton: rescaling equivariance",
-             statement="Newton's method is unaffected by the scale of the weights: eta_eff = eta.",
-             source="Sec. 5.4", printed=printed.TRANSFORM["newton"], derive=newton_equivariance,
-             tags=("equivariance",)),
-       Claim(id="update.newton.shrinks", title="Newton: the weight scale goes to 0",
-             statement="With L2 and a scale-invariant loss, Newton's method shrinks the weights to 0.",
-             source="Table 1 row Newton, col. 2", printed=printed.NEWTON_NORM, derive=newton_radial,
-             tags=("table1",)),
+    [_eff_lr_claim("table1.sgd.eff_lr"), _eff_lr_claim("table1.momentum.eff_lr"),
+     _eff_lr_claim("table1.rmsprop.eff_lr"), _eff_lr_claim("table1.adam.eff_lr"),
+     _eff_lr_claim("table1.normalized.eff_lr", normalized_sgd_derivation)]
+    + [_equivariance_claim("update.sgd.equivariance", printed.TRANSFORM["sgd"], printed.TRANSFORM["sgd"].where),
+       _equivariance_claim("update.momentum.equivariance", printed.TRANSFORM["momentum"],
+                           printed.TRANSFORM["momentum"].where),
+       _equivariance_claim("update.nesterov.equivariance", printed.TRANSFORM["momentum"],
+                           printed.TRANSFORM["momentum"].where),
+       _equivariance_claim("update.rmsprop.equivariance", printed.TRANSFORM["rmsprop"],
+                           printed.TRANSFORM["rmsprop"].where),
+       _equivariance_claim("update.rmsprop_torch.equivariance", _NO, "torch.optim.RMSprop (not in the paper)"),
+       _equivariance_claim("update.adam.equivariance", printed.TRANSFORM["adam"], printed.TRANSFORM["adam"].where),
+       _equivariance_claim("update.adamw.equivariance", _NO, "Loshchilov & Hutter 2019 (arXiv 1711.05101)"),
+       _equivariance_claim("update.nesterov_torch.equivariance", _NO,
+                           "torch.optim.SGD(nesterov=True) (not in the paper)"),
+       _equivariance_claim("update.lion.equivariance", _NO, "Chen et al. 2023 (arXiv 2302.06675)"),
        Claim(id="update.adam.bias_correction", title="Adam's printed update divides by 1 - rho instead of 1 - rho^t",
              statement="Adam's update as printed in Sec. 5.3.", source=printed.ADAM_STEP.where,
              printed=printed.ADAM_STEP, derive=adam_bias_correction, variables=(), tags=("erratum-check",))]
-    + [_optimal_claim(n) for n in ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw")]
+    + [_optimal_claim("lr.optimal.sgd"), _optimal_claim("lr.optimal.momentum"), _optimal_claim("lr.optimal.nesterov"),
+       _optimal_claim("lr.optimal.rmsprop"), _optimal_claim("lr.optimal.adam"), _optimal_claim("lr.optimal.adamw")]
 )

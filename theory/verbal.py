@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import sympy as sp
 
-from . import section4, updates
+from . import newton, section4, updates
 from .claim import Claim, Printed
 from .compare import Verdict, judged
 from .derivation import Derivation, Step
+from .gradients import derive_l2_optimum
+from .invariance import derive_invariance_bn
 from .symbols import C, N, eps, eta, lam, r, rho, t
 
 _c = sp.Symbol("c", positive=True)      # a positive constant: eta = c/lam, or the objective's scale
@@ -26,7 +28,6 @@ def _said(where: str, quote: str) -> Printed:
 def no_regularizing_effect() -> Derivation:
     """A normalized unit's output does not change along ``w -> alpha w``, while the penalty ``lam alpha^2 ||w||^2``
     goes to 0 with ``alpha``: L2 on ``w`` cannot make the function simpler."""
-    from .normalization import derive_invariance_bn, derive_l2_optimum
     invariance, optimum = derive_invariance_bn(), derive_l2_optimum()
     return Derivation(result=sp.Matrix([invariance.result, optimum.extras["inf_along_ray"]]),
                       steps=[Step("y(X; alpha w) - y(X; w) for BN, alpha > 0 (invariance.bn)", invariance.result),
@@ -78,7 +79,7 @@ def partial_elimination() -> Derivation:
         result=sp.Matrix([ks[n] for n in ks]),
         steps=[Step(f"{name}: eta_eff = eta/||w||^{k}", updates.effective_lr(name)) for name, k in ks.items()]
         + [Step("Newton and normalized SGD: eta_eff = eta (k = 0)", eta)],
-        proofs={"Newton's k is 0": updates.newton_eff_lr().result - eta},
+        proofs={"Newton's k is 0": newton.newton_eff_lr().result - eta},
         summary="RMSProp and Adam have eta_eff = eta/||w|| (k = 1): between SGD's and momentum's eta/||w||^2 (k = 2) "
                 "and the scale-free k = 0 of Newton and normalized SGD",
         extras={"k": ks})
@@ -175,14 +176,6 @@ def judge_constant_eff_lr(dv: Derivation) -> Verdict:
     lam_free = sp.diff(dv.extras["derived"], lam) == 0
     return judged(lam_free, "eta_eff at equilibrium is a function of eta lambda: constant along eta = c/lambda (it "
                   "would not be with the printed sqrt(eta/lambda), which falls as 1/lambda along that line)")
-
-
-def growth_judge(dv: Derivation) -> Verdict:
-    """Sec. 3.1 / Sec. 7: without L2 the weights grow unbounded and eta_eff goes to 0."""
-    unbounded = sp.limit(dv.result, t, sp.oo) == sp.oo
-    to_zero = sp.limit(dv.extras["eta_eff_asymptotic"], t, sp.oo) == 0
-    return judged(unbounded and to_zero, "||w_t||^2 >= sqrt(N_0^2 + 2 eta^2 C t) -> oo and eta/||w_t||^2 -> "
-                  "1/sqrt(2 C t) -> 0")
 
 
 # ---- Section 5.2: the objective's scale ------------------------------------------------------------------------

@@ -4,9 +4,11 @@ Canonical convention: the objective is ``L_lambda(w) = L(w) + lambda*||w||^2``, 
 ``2*lambda*w`` to the gradient of the unregularized loss (AdamW is the exception: its ``wd`` multiplies
 ``w`` by ``(1 - eta*wd)`` outside the preconditioner, PyTorch's decoupled form).
 
-``EQUIVARIANCE[rule]`` says how a run from ``w_0 = alpha w'_0`` is the same run, step for step, as a run
+``RULES[name].rescale`` says how a run from ``w_0 = alpha w'_0`` is the same run, step for step, as a run
 of the same rule from ``w'_0`` with rescaled hyperparameters ``h' = h * alpha**e_h`` and optimizer state
-``s = alpha**e_s * s'``. Derivation, for a scale-invariant ``L`` (``L(alpha w) = L(w)``, so
+``s = alpha**e_s * s'`` (``state_scale``). The exponents are the theory's (``theory.updates.rescaling_exponents``,
+proved symbolically there), not typed here; the rules are named as everywhere in the suite (``normlaws.rules``;
+the first release's ``heavy_ball`` and ``normalized_sgd`` still look up). Why they hold, for a scale-invariant ``L`` (``L(alpha w) = L(w)``, so
 ``grad L(alpha w) = grad L(w)/alpha``, ``Hess L(alpha w) = Hess L(w)/alpha**2``):
 
 * SGD: ``alpha w' - eta (g'/alpha + 2 lam alpha w') = alpha (w' - (eta/alpha^2)(g' + 2 lam alpha^2 w'))``:
@@ -33,6 +35,9 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+
+from ..rules import canonical
+from ..theory import updates
 
 
 @dataclass(frozen=True)
@@ -122,27 +127,39 @@ def _newton(w, s, t, problem, eta, lam):
     return w - eta * np.linalg.solve(H, _grad(problem, w, t, lam)), s
 
 
-RULES = {
-    "sgd": Rule("sgd", ("eta", "lam"), (), _sgd, {"eta": -2, "lam": 2}, table1_row="SGD"),
-    "heavy_ball": Rule("heavy_ball", ("eta", "lam", "rho"), ("v",), _heavy_ball, {"eta": -2, "lam": 2},
-                       {"v": 1}, table1_row="Momentum"),
-    "nesterov": Rule("nesterov", ("eta", "lam", "rho"), ("v",), _nesterov, {"eta": -2, "lam": 2}, {"v": 1},
-                     table1_row="Momentum"),
-    "rmsprop": Rule("rmsprop", ("eta", "lam", "rho", "eps"), ("g",), _rmsprop_inside,
-                    {"eta": -1, "lam": 2, "eps": 2}, {"g": -2}, table1_row="RMSProp"),
-    "rmsprop_torch": Rule("rmsprop_torch", ("eta", "lam", "rho", "eps"), ("g",), _rmsprop_outside,
-                          {"eta": -1, "lam": 2, "eps": 1}, {"g": -2}, table1_row="RMSProp"),
-    "adam": Rule("adam", ("eta", "lam", "beta1", "beta2", "eps"), ("m", "v"), _adam,
-                 {"eta": -1, "lam": 2, "eps": 1}, {"m": -1, "v": -2}, table1_row="ADAM"),
-    "adamw": Rule("adamw", ("eta", "wd", "beta1", "beta2", "eps"), ("m", "v"), _adamw,
-                  {"eta": -1, "wd": 1, "eps": 1}, {"m": -1, "v": -2}, table1_row="ADAM"),
-    "newton": Rule("newton", ("eta", "lam"), (), _newton, {"lam": 2}, table1_row="Newton"),
-    "normalized_sgd": Rule("normalized_sgd", ("eta", "lam"), (), _normalized_sgd, {"eta": -2, "lam": 2},
-                           table1_row="Normalized SGD"),
-}
+def _rule(name: str, hyper: tuple, state: tuple, step: Callable, table1_row: str, lam_name: str = "lam") -> Rule:
+    """A rule whose rescaling exponents are the theory's (``theory.updates.rescaling_exponents``, proved there),
+    under this module's names: ``lam`` may be spelt ``wd`` (AdamW), the state keeps this module's names in the
+    theory's order."""
+    exponents, state_exponents = updates.rescaling_exponents(name)
+    rescale = {(lam_name if h == "lam" else h): e for h, e in exponents.items() if e}
+    return Rule(name, hyper, state, step, rescale, dict(zip(state, state_exponents)), table1_row)
+
+
+class _Vocabulary(dict):
+    """The rules by the suite's names (``normlaws.rules``); the first release's spellings still look up."""
+
+    def __missing__(self, key):
+        name = canonical(key)
+        if name == key:
+            raise KeyError(key)
+        return self[name]
+
+
+RULES = _Vocabulary({r.name: r for r in (
+    _rule("sgd", ("eta", "lam"), (), _sgd, "SGD"),
+    _rule("momentum", ("eta", "lam", "rho"), ("v",), _heavy_ball, "Momentum"),
+    _rule("nesterov", ("eta", "lam", "rho"), ("v",), _nesterov, "Momentum"),
+    _rule("rmsprop", ("eta", "lam", "rho", "eps"), ("g",), _rmsprop_inside, "RMSProp"),
+    _rule("rmsprop_torch", ("eta", "lam", "rho", "eps"), ("g",), _rmsprop_outside, "RMSProp"),
+    _rule("adam", ("eta", "lam", "beta1", "beta2", "eps"), ("m", "v"), _adam, "ADAM"),
+    _rule("adamw", ("eta", "wd", "beta1", "beta2", "eps"), ("m", "v"), _adamw, "ADAM", lam_name="wd"),
+    _rule("newton", ("eta", "lam"), (), _newton, "Newton"),
+    _rule("normalized", ("eta", "lam"), (), _normalized_sgd, "Normalized SGD"),
+)})
 
 #: rules whose rescaling applies to the first step only (the rule fixes ||w|| = 1 from then on)
-FIRST_STEP_ONLY = frozenset({"normalized_sgd"})
+FIRST_STEP_ONLY = frozenset({"normalized"})
 
 
 def step_exponent(rule: Rule) -> int:
