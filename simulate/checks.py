@@ -14,11 +14,11 @@ a few standard errors plus the bias is still caught). The checks live by subject
 """
 from __future__ import annotations
 
-import sys
 import time
 
 from normlaws.errors import UsageError
 from normlaws.outcome import Z  # noqa: F401  (re-exported: the tolerances' z)
+from normlaws.progress import Progress
 
 from . import angular_checks, bn_checks, identity_checks, section4_checks, steady_checks
 
@@ -35,13 +35,11 @@ def run_all(size: str = "quick", seed: int = 0, ids=None, progress: bool = True)
     if unknown:
         raise UsageError(f"no Monte-Carlo check for {unknown[0]!r}")
     out = {}
-    for i, claim_id in enumerate(chosen, 1):
+    bar = Progress(len(chosen), "Monte-Carlo checks", enabled=progress)
+    for claim_id in chosen:
         started = time.perf_counter()
         out[claim_id] = CHECKS[claim_id](size=size, seed=seed)
         out[claim_id]["wall_seconds"] = time.perf_counter() - started
-        if progress and sys.stderr.isatty():
-            sys.stderr.write(f"\r[{i}/{len(chosen)}] {claim_id:<40}")
-            sys.stderr.flush()
-    if progress and sys.stderr.isatty():
-        sys.stderr.write("\n")
+        bar.advance(1, note=claim_id)
+    bar.close()
     return out

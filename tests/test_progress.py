@@ -12,8 +12,22 @@ def test_a_line_per_decile_off_a_terminal_with_the_note():
     bar.close()
     lines = out.getvalue().splitlines()
     assert len(lines) == 11                 # the first unit, then each 10 %
-    assert lines[-1].startswith("sweep [########################] 20/20")
-    assert lines[-1].endswith("epoch 19")
+    assert lines[0].startswith("sweep:   5%") and "1/20" in lines[0]
+    assert lines[-1].startswith("sweep: 100%") and "20/20" in lines[-1]
+    assert lines[-1].endswith("epoch 19]")
+
+
+def test_a_terminal_gets_a_tqdm_bar_redrawn_in_place():
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    out = Terminal()
+    bar = Progress(4, "chains", stream=out)
+    for _ in range(4):
+        bar.advance()
+    bar.close()
+    assert "\r" in out.getvalue() and "4/4" in out.getvalue() and out.getvalue().count("\n") <= 1
 
 
 def test_silent_when_disabled_or_shorter_than_after():

@@ -122,7 +122,6 @@ def test_gamma_law_formulas_against_quadrature():
     """The bias formulas (Gamma functions) against direct integration of the stated densities."""
     from scipy import integrate
     d = 12
-    k = d / 4 + 0.5
     density = lambda n: n ** (d / 2) * math.exp(-(n**2) * d / 4)     # N^2 ~ Gamma(k), N* = 1  # noqa: E731
     Z_, m1 = (integrate.quad(lambda n: density(n) * n**p, 0, 20)[0] for p in (0, 1))
     assert m1 / Z_ == pytest.approx(B.sgd_law_ratio(d), rel=1e-9)
