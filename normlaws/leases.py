@@ -52,8 +52,8 @@ def read_claim(path: Path) -> dict:
         host, pid, beat = str(claim["host"]), int(claim["pid"]), float(claim["heartbeat"])
         return {"host": host, "pid": pid, "heartbeat": beat, "started": float(claim.get("started", beat))}
     except (ValueError, KeyError, TypeError, OverflowError):
-        host, _, pid = text.strip().rpartition(" ")
-        return {"host": host or "?", "pid": int(pid) if pid.isdigit() else -1, "heartbeat": mtime,
+        host, _, last = text.strip().rpartition(" ")
+        return {"host": host or "?", "pid": int(last) if last.isdigit() else -1, "heartbeat": mtime,
                 "started": mtime}
 
 

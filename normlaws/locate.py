@@ -57,8 +57,8 @@ def _function(obj, role: str) -> list[Place]:
     try:
         target = inspect.unwrap(obj)
         _, line = inspect.getsourcelines(target)
-        return [Place(f"{role} ({getattr(target, '__qualname__', '')})", _relative(inspect.getsourcefile(target)),
-                      line)]
+        return [Place(f"{role} ({getattr(target, '__qualname__', '')})",
+                      _relative(inspect.getsourcefile(target) or ""), line)]
     except (TypeError, OSError):
         return []
 

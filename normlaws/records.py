@@ -221,7 +221,7 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"
 def thread_counts() -> dict:
     """The threads a result was computed with: torch's intra-op count (when torch is loaded), the usual thread
     variables and the CPU count. Reductions split across threads round differently (results move at ~1e-7)."""
-    out = {"cpus": os.cpu_count()}
+    out: dict[str, int | str | None] = {"cpus": os.cpu_count()}
     torch = sys.modules.get("torch")
     if torch is not None and hasattr(torch, "get_num_threads"):
         out["torch"] = torch.get_num_threads()

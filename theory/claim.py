@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import linecache
 import sys
+from types import FrameType
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Callable
@@ -40,7 +41,7 @@ class Printed:
 def _literal_on_stack(claim_id: str) -> tuple:
     """The innermost caller's ``(file, line)`` whose source line holds ``claim_id`` in quotes (``("", 0)`` if none):
     where a claim is defined even when a helper builds it."""
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     while frame is not None:
         line = linecache.getline(frame.f_code.co_filename, frame.f_lineno)
         if f'"{claim_id}"' in line or f"'{claim_id}'" in line:
@@ -94,6 +95,8 @@ class Claim:
         """The verdict on the paper's printed formula, computed by SymPy."""
         p, dv = self.printed, self.derivation
         if p.form == VERBAL:
+            if self.judge is None:
+                raise ValueError(f"{self.id}: a verbal claim needs a judge")
             return self.judge(dv)
         if p.form == NO_FORMULA or p.expr is None:
             return Verdict(NOT_COMPARABLE, "the paper prints no formula for this; the derivation stands alone")

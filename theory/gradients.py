@@ -9,8 +9,12 @@ from . import printed
 from .compare import Verdict, judged
 from .derivation import Derivation, Step
 from .symbols import alpha, lam
-from .norm_model import (STOPGRAD, w1, w2, WEIGHTS, v1, v2, DIRECTION, x1, x2, BATCH, PREACT, F, scaled, pre_activations, standardize, bn_statistics, bn_normalize, stopgrad_normalize, norm, wn_normalize, unit_input, penalty, angular_loss, bn_loss, regularized_bn_loss)
-from .norm_calculus import (along, radial, pull_scale, at_scale, fraction, standardized_derivative, _put_back_statistics, standardized_derivative_at, bn_stopgrad_derivative, bn_stopgrad_derivative_at, bn_full_derivative, wn_derivative_at, l2_loss_derivative_at)
+from .norm_model import (STOPGRAD, w1, w2, WEIGHTS, v1, v2, DIRECTION, x1, x2, BATCH, PREACT, F, scaled,
+                         pre_activations, standardize, bn_statistics, bn_normalize, stopgrad_normalize, norm,
+                         wn_normalize, unit_input, penalty, angular_loss, bn_loss, regularized_bn_loss)
+from .norm_calculus import (along, radial, pull_scale, at_scale, fraction, standardized_derivative,
+                            _put_back_statistics, standardized_derivative_at, bn_stopgrad_derivative,
+                            bn_stopgrad_derivative_at, bn_full_derivative, wn_derivative_at, l2_loss_derivative_at)
 
 
 # ---- Section 2: L_lambda(alpha w) = L_{lambda alpha^2}(w) --------------------------------------------------------

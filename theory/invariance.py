@@ -9,7 +9,8 @@ import sympy as sp
 from . import printed
 from .derivation import Derivation, Step
 from .symbols import alpha, alpha_real, eps
-from .norm_model import (WEIGHTS, PREACT, scaled, centred, standardize, bn_normalize, l1bn_normalize, linfbn_normalize, wn_normalize, unit_input, unit_output)
+from .norm_model import (WEIGHTS, PREACT, scaled, centred, standardize, bn_normalize, l1bn_normalize, linfbn_normalize,
+                         wn_normalize, unit_input, unit_output)
 
 
 # ---- Section 1: scale invariance -------------------------------------------------------------------------------
@@ -184,6 +185,7 @@ def derive_linf_constant() -> Derivation:
     tail_exponent = sp.limit(log_upper / _a**2, _a, sp.oo)
     constant = 1 / sp.sqrt(2 * printed.log_n)
     hoffer = printed.HOFFER_LINF_CONSTANT.expr
+    assert hoffer is not None, "Hoffer's constant is printed"
     return Derivation(
         result=constant,
         steps=[Step("n = 2: E max|x_i - xbar| = E|x1 - x2|/2", e_max2),

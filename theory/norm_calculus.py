@@ -9,7 +9,9 @@ from sympy.core.function import AppliedUndef
 
 from . import printed
 from .symbols import lam
-from .norm_model import (FULL, STOPGRAD, WEIGHTS, DIRECTION, mu_B, sigma_B, PREACT, PREACT_DIRECTION, scaled, pre_activations, standardize, bn_statistics, bn_normalize, stopgrad_normalize, wn_normalize, unit_output, penalty, angular_loss)
+from .norm_model import (FULL, STOPGRAD, WEIGHTS, DIRECTION, mu_B, sigma_B, PREACT, PREACT_DIRECTION, scaled,
+                         pre_activations, standardize, bn_statistics, bn_normalize, stopgrad_normalize, wn_normalize,
+                         unit_output, penalty, angular_loss)
 
 
 # ---- derivatives and their values ------------------------------------------------------------------------------

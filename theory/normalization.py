@@ -9,10 +9,20 @@ import sympy as sp
 from . import printed
 from .claim import Claim
 from .symbols import eps
-from .norm_model import (FULL, STOPGRAD, WEIGHTS, PREACT, scaled, standardize, l1bn_normalize, linfbn_normalize, wn_normalize, unit_input, angular_loss, bn_loss, regularized_bn_loss)
-from .norm_calculus import (radial, at_scale, standardized_derivative_at, bn_stopgrad_derivative_at, wn_derivative_at, l2_loss_derivative_at, instantiator)
-from .invariance import (derive_invariance_bn, derive_invariance_bn_epsilon, derive_invariance_wn, derive_invariance_ln, derive_invariance_l1bn, derive_invariance_linfbn, derive_ln_uniform_scale, derive_l1_constant, derive_linf_constant)
-from .gradients import (derive_l2_rescaling, derive_l2_rescaling_middle, derive_l2_optimum, judge_l2_optimum, derive_grad_scaling_bn_stopgrad, derive_grad_scaling_bn_full, derive_grad_scaling_wn, derive_grad_scaling_ln, derive_grad_scaling_l2, stopgrad_formula_symbols, derive_grad_formula_bn, wn_formula_symbols, derive_grad_formula_wn, derive_euler_orthogonal, derive_euler_stopgrad, derive_hess_scaling_bn_full, derive_hess_scaling_bn_stopgrad, derive_hess_scaling_wn, derive_hess_scaling_ln, derive_hess_scaling_l2, derive_hess_euler, derive_hess_formula_bn)
+from .norm_model import (FULL, STOPGRAD, WEIGHTS, PREACT, scaled, standardize, l1bn_normalize, linfbn_normalize,
+                         wn_normalize, unit_input, angular_loss, bn_loss, regularized_bn_loss)
+from .norm_calculus import (radial, at_scale, standardized_derivative_at, bn_stopgrad_derivative_at, wn_derivative_at,
+                            l2_loss_derivative_at, instantiator)
+from .invariance import (derive_invariance_bn, derive_invariance_bn_epsilon, derive_invariance_wn,
+                         derive_invariance_ln, derive_invariance_l1bn, derive_invariance_linfbn,
+                         derive_ln_uniform_scale, derive_l1_constant, derive_linf_constant)
+from .gradients import (derive_l2_rescaling, derive_l2_rescaling_middle, derive_l2_optimum, judge_l2_optimum,
+                        derive_grad_scaling_bn_stopgrad, derive_grad_scaling_bn_full, derive_grad_scaling_wn,
+                        derive_grad_scaling_ln, derive_grad_scaling_l2, stopgrad_formula_symbols,
+                        derive_grad_formula_bn, wn_formula_symbols, derive_grad_formula_wn, derive_euler_orthogonal,
+                        derive_euler_stopgrad, derive_hess_scaling_bn_full, derive_hess_scaling_bn_stopgrad,
+                        derive_hess_scaling_wn, derive_hess_scaling_ln, derive_hess_scaling_l2, derive_hess_euler,
+                        derive_hess_formula_bn)
 
 
 def _identity_claim(cid, title, statement, source, entry, derive, concrete, convention=FULL, condition="alpha > 0",

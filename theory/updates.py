@@ -158,7 +158,7 @@ def rescaling_exponents(name: str) -> tuple[dict, tuple]:
         return {"eta": _alpha_power(moved[0] / eta), "lam": _alpha_power(moved[1] / lam)}, ()
     rule = RULES["sgd" if name == "normalized" else name]
     hyper = {HYPER_NAMES[h]: int(e) for h, e in rule.hyper_exponents.items()}
-    return hyper, tuple(int(rule.state_exponents[s]) for s in rule.state)
+    return hyper, tuple(int((rule.state_exponents or {})[s]) for s in rule.state)
 
 
 def _alpha_power(expr: sp.Expr) -> int:
