@@ -22,6 +22,7 @@ THEORY_MODULES = (
     "normlaws.theory.section4",
     "normlaws.theory.discussion",
     "normlaws.theory.later",
+    "normlaws.theory.schedules",
     "normlaws.theory.bn_unit",
     "normlaws.theory.verbal",
     "normlaws.theory.displays",
