@@ -475,3 +475,7 @@ def run_all(size: str = "quick", seed: int = 0, ids=None, progress: bool = True)
 from .later_checks import CHECKS as _LATER_CHECKS  # noqa: E402
 
 CHECKS.update(_LATER_CHECKS)
+# the relaxation across a learning-rate drop (theory.schedules)
+from .drop import CHECKS as _DROP_CHECKS  # noqa: E402
+
+CHECKS.update(_DROP_CHECKS)

@@ -269,8 +269,8 @@ def adamw_drop_derivation() -> Derivation:
                 "leading_is_the_moment_maps": _leading_ratio(tau, moments.relaxation_leading("adamw")) - 1,
                 "angle_scales_as_eff_lr": _angle_follows_eff_lr(sp.sqrt(theta_sq), "adamw")},
         summary="AdamW through a drop: E||w||^2 relaxes as (1 - eta lam)^(2t) from any start (exact in the linear "
-                "model), time constant -1/(2 ln(1 - eta lam)) ~ 1/(2 eta lam); a real accumulator lags its mean by "
-                "beta2/(1 - beta2) steps, which slows the relaxation by that lag over the time constant",
+                "model), time constant -1/(2 ln(1 - eta lam)) ~ 1/(2 eta lam); real moments lag their means (by "
+                "beta2/(1 - beta2) and beta1/(1 - beta1) steps), which lengthens it by the difference of the lags",
         extras={"tau_drop": tau, "path": path, "norm_power": sp.Integer(1), "angle_ratio": _angle_ratio("adamw")})
 
 
