@@ -18,8 +18,9 @@ Tolerance: ``Z`` standard errors plus a stated bias bound:
   ``L1 = beta1/(1 - beta1)``; the update ``m/sqrt(v)`` then carries the scale of ``||w||`` from ``L2 - L1`` steps
   ago, so to first order the noise power follows ``N`` with that lag (``dN/dt = -(N - N*)/tau - (L2 - L1) dN/dt``)
   and the time constant grows by ``L2 - L1`` steps. The chains run with ``beta1 = beta2`` (no first-order lag),
-  and the bound is ``|L2 - L1| + (L1 + L2)^2/tau`` (second order). A first run with ``beta1 = beta2 = 0.9`` measured 496.8 +- 5.9 (400 chains) and
-  499.6 +- 2.7 (2,000) against the derived 499.7: no sign of the 9 steps the accumulator's lag alone would add.
+  and the bound is ``|L2 - L1| + (L1 + L2)^2/tau`` (second order). A first run with ``beta1 = beta2 = 0.9``
+  measured 496.8 +- 5.9 (400 chains) and 499.6 +- 2.7 (2,000) against the derived 499.7:
+  no sign of the 9 steps the accumulator's lag alone would add.
 
 A refutation keeps a wrong value out: the decay alone (without the noise's feedback for SGD, with the rate of
 ``||w||`` rather than ``||w||^2`` for AdamW) would give twice the time constant.

@@ -319,7 +319,8 @@ _CONVENTION = {r: ("decoupled (1 - eta lam)" if r in ("adamw", "lion") else "pap
 CLAIMS = (
     [Claim(id="schedules.adamw.ema_timescale", title="AdamW: the weights are an EMA of the updates",
            statement="AdamW's weights are an exponential moving average of its updates with a timescale of "
-                     "-1/ln(1 - eta lam) ~ 1/(eta lam) iterations (B/(eta lam n) epochs); ||w||^2 relaxes in half that.",
+                     "-1/ln(1 - eta lam) ~ 1/(eta lam) iterations (B/(eta lam n) epochs); ||w||^2 relaxes in half "
+                     "that.",
            source="Wang & Aitchison 2025 (ICML, arXiv 2405.13698)", printed=_printed("schedules.adamw.ema_timescale"),
            derive=_with_target(ema_derivation, "tau_iter"), convention="decoupled (1 - eta lam)",
            tags=("schedules",))]
@@ -330,8 +331,8 @@ CLAIMS = (
              derive=lambda r=r: pairs_derivation(r), convention=_CONVENTION[r], tags=("schedules",))
        for r in PAIR_RULES]
     + [Claim(id=f"schedules.lambda_scaling.{r}", title=f"{_TITLE[r]}: lambda against eta, batch size and dataset size",
-             statement="To keep the invariant groups' relaxation time in epochs when eta, the batch size or the dataset "
-                       "size change, lambda must change by the derived power law.",
+             statement="To keep the invariant groups' relaxation time in epochs when eta, the batch size or the "
+                       "dataset size change, lambda must change by the derived power law.",
              source="Wang & Aitchison 2025 (arXiv 2405.13698) for AdamW; derived for every rule",
              printed=_printed(f"schedules.lambda_scaling.{r}"),
              derive=lambda r=r: scaling_derivation(r),
