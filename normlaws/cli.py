@@ -26,6 +26,7 @@ COMMANDS = {
     "report": "report",
     "verify": "verify",
     "audit": "audit",
+    "advise": "advise",
     "simulate": "simulate",
 }
 
