@@ -27,6 +27,7 @@ COMMANDS = {
     "verify": "verify",
     "audit": "audit",
     "advise": "advise",
+    "monitor": "monitor",
     "simulate": "simulate",
 }
 
