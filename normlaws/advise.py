@@ -175,16 +175,16 @@ def advise(rule: str, eta: float, lam: float, schedule: Schedule, steps_per_epoc
 
 
 def cosine_summary(phases: list, parts: int = 10) -> list:
-    """Cosine schedules have one phase per epoch: group them into ``parts`` spans for a table (the first phase of
-    each span stands for it, with the span's length; ``equilibrated`` holds when every epoch of the span's end is)."""
+    """Cosine schedules have one phase per epoch: group them into ``parts`` spans for a table. A span's row is its
+    last epoch (the learning rate, equilibrium and relaxation time there, where ``equilibrated`` is judged), with the
+    span's first epoch and its total steps."""
     size = max(1, math.ceil(len(phases) / parts))
     out = []
     for i in range(0, len(phases), size):
         span = phases[i:i + size]
-        first = Phase(**{k: v for k, v in asdict(span[0]).items()})
-        first.end_epoch, first.steps = span[-1].end_epoch, sum(p.steps for p in span)
-        first.norm_end, first.equilibrated = span[-1].norm_end, span[-1].equilibrated
-        out.append(first)
+        row = Phase(**asdict(span[-1]))
+        row.first_epoch, row.steps = span[0].first_epoch, sum(p.steps for p in span)
+        out.append(row)
     return out
 
 

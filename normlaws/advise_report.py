@@ -32,6 +32,9 @@ def lines(advice, rescaled=None) -> list:
            f"convention: {advice.convention}", ""]
     header = PHASE_HEADER + (EMA_HEADER if advice.phases[0].ema_iterations is not None else [])
     out.append(table(_phase_rows(advice), header))
+    if advice.schedule.kind == "cosine":
+        out.append("(cosine: one phase per epoch, shown in spans; each row is its span's last epoch; length/relax. "
+                   "is the span's)")
     out += ["", f"relaxation time: {advice.phases[0].tau_source}; path from {advice.path['start']}, "
                 f"{advice.path['relaxing_variable']} relaxing exponentially: {advice.path['status']}",
             f"equilibrated: {CRITERION}", "", "Equivalent (eta, lam) for the invariant groups "

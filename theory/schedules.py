@@ -191,11 +191,11 @@ def _geometric_path_residual(end: sp.Expr, start: sp.Expr) -> sp.Expr:
     return sp.simplify(sp.powsimp(sp.expand(path.subs(t, t + 1) - (_f * path + (1 - _f) * end)), force=True))
 
 
-def _angle_ratio(rule: str) -> sp.Expr:
+def angle_ratio(rule: str) -> sp.Expr:
     """The angle per step at ``||w||^2 = N`` over the angle at ``N0``, at the same eta: the ratio of the effective
     learning rates ``eta/||w||^k`` (the step on the sphere is the effective learning rate times a scale-free step).
 
-    >>> _angle_ratio("sgd")
+    >>> angle_ratio("sgd")
     N_0/N
     """
     eff = updates.effective_lr({"adamw": "adam"}.get(rule, rule))
@@ -203,8 +203,8 @@ def _angle_ratio(rule: str) -> sp.Expr:
 
 
 def _angle_follows_eff_lr(theta: sp.Expr, rule: str) -> sp.Expr:
-    """Residual of ``theta(N)/theta(N0) = _angle_ratio(rule)`` (zero when the angle follows the effective lr)."""
-    return sp.simplify(theta / theta.subs(N, N0) - _angle_ratio(rule))
+    """Residual of ``theta(N)/theta(N0) = angle_ratio(rule)`` (zero when the angle follows the effective lr)."""
+    return sp.simplify(theta / theta.subs(N, N0) - angle_ratio(rule))
 
 
 def sgd_drop_derivation() -> Derivation:
@@ -240,7 +240,7 @@ def sgd_drop_derivation() -> Derivation:
                 "time constant -1/(4 ln a) ~ 1/(8 eta lam) at the new eta, up to an eta^4 term worth a relative "
                 "O(eta lam) of the rate; the angle per step follows the effective learning rate eta/||w||^2",
         extras={"tau_drop": tau, "path": path, "rate_bias": rate_bias, "norm_power": sp.Integer(2),
-                "angle_ratio": _angle_ratio("sgd")})
+                "angle_ratio": angle_ratio("sgd")})
 
 
 def adamw_drop_derivation() -> Derivation:
@@ -271,7 +271,7 @@ def adamw_drop_derivation() -> Derivation:
         summary="AdamW through a drop: E||w||^2 relaxes as (1 - eta lam)^(2t) from any start (exact in the linear "
                 "model), time constant -1/(2 ln(1 - eta lam)) ~ 1/(2 eta lam); real moments lag their means (by "
                 "beta2/(1 - beta2) and beta1/(1 - beta1) steps), which lengthens it by the difference of the lags",
-        extras={"tau_drop": tau, "path": path, "norm_power": sp.Integer(1), "angle_ratio": _angle_ratio("adamw")})
+        extras={"tau_drop": tau, "path": path, "norm_power": sp.Integer(1), "angle_ratio": angle_ratio("adamw")})
 
 
 DROPS = {"sgd": sgd_drop_derivation, "adamw": adamw_drop_derivation}
