@@ -31,8 +31,6 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
-
 from . import conventions, rules
 from .errors import UsageError
 
@@ -186,8 +184,3 @@ def cosine_summary(phases: list, parts: int = 10) -> list:
         row.first_epoch, row.steps = span[0].first_epoch, sum(p.steps for p in span)
         out.append(row)
     return out
-
-
-def path_array(advice: Advice) -> dict:
-    """The predicted path as numpy arrays (epoch, norm, angle, and the equilibrium norm and angle)."""
-    return {k: np.asarray(v, float) for k, v in advice.path.items() if isinstance(v, list)}

@@ -40,6 +40,7 @@ from .bn_unit import B
 from .claim import Claim, Printed
 from .compare import Verdict, compare_formula
 from .derivation import Derivation, Step
+from .later import _with_target
 from .symbols import C, N, alpha, beta1, d, eta, lam, r, t
 from .section4 import N0
 
@@ -303,14 +304,6 @@ def _printed(claim_id: str) -> Printed:
     text = PARAPHRASED[claim_id][1] if claim_id in PARAPHRASED else "derived here; no source states it"
     return Printed(None, "none", "", text=("paraphrased, not transcribed (the paper's text is not available here): "
                                            + text) if claim_id in PARAPHRASED else text)
-
-
-def _with_target(derive, key):
-    def run():
-        dv = derive()
-        dv.extras["paraphrase_target"] = dv.extras[key]
-        return dv
-    return run
 
 
 _TITLE = {r: updates.RULES[r].title for r in SCALING_RULES}
