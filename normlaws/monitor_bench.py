@@ -1,8 +1,10 @@
 """``normlaws monitor --bench``: what a :class:`~normlaws.monitor.Monitor` costs per training step.
 
 Three loops, each timed in paired blocks of ``block`` steps with the monitor attached and detached in turn (the
-order alternating), so that a change of the machine's load hits both alike; the overhead is the median over the
-pairs of ``(t_with - t_without)/t_without``:
+order alternating). The overhead reported is the process CPU time spent inside the monitor's hooks per step over the
+CPU time of a step without it: CPU time, unlike wall-clock time, barely moves when other jobs load the machine (on the
+shared 2-core development machine the wall-clock ratio of paired blocks ranged over -25 % .. +270 % between pairs).
+The wall-clock and CPU-time ratios of the paired blocks (medians over the pairs) are reported beside it:
 
 * ``plain``: a plain torch loop, an MLP with BatchNorm (784-512-512-512-10), batch 256, ``torch.optim.AdamW``;
 * ``harness``: the training harness's Section 6 ConvNet (``normlaws.gpu.model.ConvNet``, widths 32-64-128-256) with
@@ -97,35 +99,60 @@ def _ensemble(torch, device, models: int, every: int):
     return (lambda: trainer.step(x, y)), switch, monitor, f"gpu EnsembleTrainer, {models} models, batch 128"
 
 
-def _time(step, steps: int, device) -> float:
+def _time(step, steps: int, device) -> tuple[float, float]:
+    """Wall-clock and process CPU seconds per step over ``steps`` steps."""
     _sync(device)
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     for _ in range(steps):
         step()
     _sync(device)
-    return (time.perf_counter() - start) / steps
+    return (time.perf_counter() - wall) / steps, (time.process_time() - cpu) / steps
 
 
-def measure(step, switch, device, block: int, pairs: int) -> dict:
-    """Paired blocks with and without the monitor; per-step seconds and the median relative overhead. Two steps
-    with the monitor recording first, so that one-time costs (the theory's formulas compiled) are not timed."""
+class _Stopwatch:
+    """Process CPU time spent inside the monitor's ``before_step``/``after_step`` (wraps them on the instance)."""
+
+    def __init__(self, monitor):
+        self.seconds, self.records = 0.0, 0
+        for name in ("before_step", "after_step"):
+            setattr(monitor, name, self._timed(getattr(monitor, name), name == "after_step"))
+
+    def _timed(self, method, counts):
+        def run(*args, **kwargs):
+            start = time.process_time()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                self.seconds += time.process_time() - start
+                self.records += counts
+        return run
+
+
+def measure(step, switch, device, block: int, pairs: int, watch: _Stopwatch) -> dict:
+    """Paired blocks with and without the monitor, in alternating order: wall and CPU time per step; and the CPU time
+    spent inside the monitor itself. Two steps with the monitor recording first, so that one-time costs (the
+    theory's formulas compiled) are not timed."""
     switch(True)
     step()
     step()
     switch(False)
-    without, with_, overhead = [], [], []
+    watch.seconds, watch.records, monitored_steps = 0.0, 0, 0
+    times = {False: [], True: []}
     for i in range(pairs):
-        order = (False, True) if i % 2 == 0 else (True, False)
-        times = {}
-        for on in order:
+        for on in ((False, True) if i % 2 == 0 else (True, False)):
             switch(on)
-            times[on] = _time(step, block, device)
+            times[on].append(_time(step, block, device))
+            monitored_steps += block if on else 0
         switch(False)
-        without.append(times[False])
-        with_.append(times[True])
-        overhead.append(times[True] / times[False] - 1)
-    return {"step_ms": 1e3 * statistics.median(without), "step_ms_monitored": 1e3 * statistics.median(with_),
-            "overhead": statistics.median(overhead), "overhead_spread": [min(overhead), max(overhead)]}
+    wall = {on: [t[0] for t in times[on]] for on in times}
+    cpu = {on: [t[1] for t in times[on]] for on in times}
+    inside = watch.seconds / monitored_steps
+    return {"step_ms": 1e3 * statistics.median(wall[False]), "step_ms_monitored": 1e3 * statistics.median(wall[True]),
+            "wall_overhead": statistics.median(b / a - 1 for a, b in zip(wall[False], wall[True])),
+            "cpu_step_ms": 1e3 * statistics.median(cpu[False]),
+            "cpu_overhead": statistics.median(b / a - 1 for a, b in zip(cpu[False], cpu[True])),
+            "monitor_cpu_ms_per_step": 1e3 * inside, "overhead": inside / statistics.median(cpu[False]),
+            "records": watch.records}
 
 
 def run_bench(cases=("plain", "harness", "ensemble"), device: str = "cpu", every: int = 10, block: int = 10,
@@ -146,9 +173,10 @@ def run_bench(cases=("plain", "harness", "ensemble"), device: str = "cpu", every
             step = _torch_loop(model, opt, x, y)
             switch = (lambda m: lambda on: m.attach() if on and not m._handles else (m.detach() if not on else None)
                       )(monitor)
+        watch = _Stopwatch(monitor)
         row = {"case": case, "what": what, "watches": len(monitor.watches),
-               "units": int(sum(w.units for w in monitor.watches)), **measure(step, switch, dev, block, pairs)}
-        row["record_ms"] = (row["step_ms_monitored"] - row["step_ms"]) * every
+               "units": int(sum(w.units for w in monitor.watches)), **measure(step, switch, dev, block, pairs, watch)}
+        row["record_ms"] = row["monitor_cpu_ms_per_step"] * every
         rows.append(row)
     return {"rows": rows, "device": str(dev), "every": every, "block": block, "pairs": pairs,
             "threads": torch.get_num_threads(), "cpus": os.cpu_count(), "load_average": list(os.getloadavg()),
