@@ -28,8 +28,8 @@ it records, per watch (an invariant tensor, per channel or per layer, or a joint
 
 The measured angle is a mean of angles, the derived one ``acos`` of a moment ratio; they differ by the step's
 fluctuations (order ``theta*/d``), and the measured gradient ratio is a mean of ratios (Jensen, order ``1/d``).
-Predictions are refreshed when ``eta`` or ``lam`` moved by more than ``REFRESH`` or ``C`` by more than ``C_REFRESH``
-since the last refresh: the derived norm of SGD-type rules (``~ C^(1/4)``) is then off by at most 2.4 %, AdamW's
+Predictions are refreshed when ``eta`` or ``lam`` moved by more than ``REFRESH`` since the last refresh, or ``C`` by
+more than ``C_REFRESH`` and ``C_EVERY`` records have passed (the memory of ``C``'s average): the derived norm of SGD-type rules (``~ C^(1/4)``) is then off by at most 2.4 %, AdamW's
 gradient ratio (``~ C^(1/2)``) by 5 %; the angle and relaxation time of SGD, momentum, Nesterov, AdamW and Lion do
 not depend on ``C``. A refresh costs one ``predict.equilibrium`` per watch (a few ms; ~50 ms for torch's Nesterov,
 whose moment map is 3x3).
@@ -51,6 +51,8 @@ from .errors import UsageError
 from .monitor_rules import PREDICTED_AS, check_rule, group_of, infer_rule, watch_hyper
 
 C_WEIGHT, CHANGE, REFRESH, C_REFRESH = 0.1, 0.1, 0.01, 0.1
+#: a refresh for C alone waits this many records (the memory of C's average, 1/C_WEIGHT)
+C_EVERY = 10
 #: the audit needs an optimizer name only for its predictions, which the monitor does not use
 AUDIT_RULE = {"nesterov_torch": "nesterov", "rmsprop_torch": "rmsprop", "lion": "adamw"}
 

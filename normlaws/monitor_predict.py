@@ -21,11 +21,14 @@ def _moved(old: float, new: float, tolerance: float) -> bool:
 
 
 def _equilibrium(state: dict, rule: str, hp: dict, d: int, C: float) -> dict:
-    """``predict.equilibrium`` and the relaxation time, recomputed only when eta, lam or C moved enough."""
-    from .monitor import C_REFRESH, REFRESH
+    """``predict.equilibrium`` and the relaxation time, recomputed when eta or lam moved, or C moved and C_EVERY
+    records have passed since the last refresh."""
+    from .monitor import C_EVERY, C_REFRESH, REFRESH
     cached = state.get("cache")
+    state["since"] = state.get("since", 0) + 1
     if (cached is None or _moved(cached["eta"], hp["eta"], REFRESH) or _moved(cached["lam"], hp["lam"], REFRESH)
-            or _moved(cached["C"], C, C_REFRESH)):
+            or (_moved(cached["C"], C, C_REFRESH) and state["since"] >= C_EVERY)):
+        state["since"] = 0
         eq = predict.equilibrium(rule, hp["eta"], hp["lam"], float(d), C, hp["rho"], hp["beta1"], hp["beta2"])
         tau, source = relaxation(rule, hp["eta"], hp["lam"], eq)
         hyper = Hyper(eta=hp["eta"], lam=hp["lam"], rho=hp["rho"], beta1=hp["beta1"], beta2=hp["beta2"])
