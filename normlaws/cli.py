@@ -26,6 +26,8 @@ COMMANDS = {
     "report": "report",
     "verify": "verify",
     "audit": "audit",
+    "advise": "advise",
+    "monitor": "monitor",
     "simulate": "simulate",
 }
 

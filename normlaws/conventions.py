@@ -55,6 +55,15 @@ def torch_weight_decay(lam: float) -> float:
     return 2.0 * lam
 
 
+def paper_lambda(weight_decay: float) -> float:
+    """The paper's ``lambda`` for PyTorch's coupled ``weight_decay`` (the inverse of :func:`torch_weight_decay`).
+
+    >>> paper_lambda(1e-3)
+    0.0005
+    """
+    return weight_decay / 2.0
+
+
 def adamw_weight_decay(lam: float) -> float:
     """``torch.optim.AdamW(weight_decay=...)`` for a decoupled-decay ``lam``: the same number.
 

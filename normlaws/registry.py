@@ -28,6 +28,7 @@ THEORY_MODULES = (
     "normlaws.theory.grad_ratio",
     "normlaws.theory.norm_growth",
     "normlaws.theory.hoffer",
+    "normlaws.theory.schedules",
     "normlaws.theory.bn_unit",
     "normlaws.theory.verbal",
     "normlaws.theory.displays",

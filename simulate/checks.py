@@ -10,7 +10,8 @@ a few standard errors plus the bias is still caught). The checks live by subject
 * ``section4_checks``: the one-step recursions, SGD's relaxation time and its growth without decay;
 * ``bn_checks``: the BN+ReLU unit's exact second moment and fixed point;
 * ``angular_checks``: the angular equilibria (``theory.angular``, ``theory.lion``) and Defazio's ratio;
-* ``identity_checks``: Li & Arora's exponential learning rate, norm growth, Hoffer's step and correction.
+* ``identity_checks``: Li & Arora's exponential learning rate, norm growth, Hoffer's step and correction;
+* ``drop``: the relaxation across a learning-rate drop (``theory.schedules``).
 """
 from __future__ import annotations
 
@@ -20,10 +21,10 @@ from normlaws.errors import UsageError
 from normlaws.outcome import Z  # noqa: F401  (re-exported: the tolerances' z)
 from normlaws.progress import Progress
 
-from . import angular_checks, bn_checks, identity_checks, section4_checks, steady_checks
+from . import angular_checks, bn_checks, drop, identity_checks, section4_checks, steady_checks
 
 CHECKS = {**steady_checks.CHECKS, **bn_checks.CHECKS, **section4_checks.CHECKS, **angular_checks.CHECKS,
-          **identity_checks.CHECKS}
+          **identity_checks.CHECKS, **drop.CHECKS}
 #: the equilibrium run shared by the Table 1 checks (tests and the summary reuse it)
 equilibrium = steady_checks.equilibrium
 

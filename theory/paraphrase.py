@@ -11,7 +11,7 @@ import sympy as sp
 
 from .claim import Printed
 from .compare import Verdict, compare_formula
-from .symbols import beta1, d, eta, lam, rho
+from .symbols import beta1, d, eta, k_B, k_eta, k_n, lam, rho
 
 alpha_la = sp.Symbol("alpha", positive=True)     # Li & Arora's growth factor
 step_k = sp.Symbol("k", integer=True, nonnegative=True)
@@ -40,6 +40,15 @@ PARAPHRASED = {
     "later.li_arora.exp_lr": (eta * alpha_la ** (-2 * step_k - 1),
                               "Li & Arora 2020: eta_k = eta alpha^(-2k-1), alpha^2 - (1 + rho - eta wd) alpha + rho "
                               "= 0"),
+    "schedules.adamw.ema_timescale": (
+        1 / (eta * lam),
+        "Wang & Aitchison 2025 read AdamW's weights as an exponential moving average of recent updates, with a "
+        "timescale in iterations of one over the product of learning rate and decay (tau_iter = 1/(eta lam)); they "
+        "report that the best timescale, counted in epochs, stays roughly the same as model and dataset grow"),
+    "schedules.lambda_scaling.adamw": (
+        lam * k_B / (k_eta * k_n),
+        "Wang & Aitchison 2025: keeping AdamW's timescale in epochs fixed means scaling the decay with the batch "
+        "size and against the learning rate and the dataset size"),
 }
 
 

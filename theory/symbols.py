@@ -23,6 +23,7 @@ gamma = sp.Symbol("gamma", positive=True)      # BN/WN/LN gain
 beta = sp.Symbol("beta", real=True)            # BN/WN/LN shift
 sigma_g = sp.Symbol("sigma_nabla", positive=True)  # std of the upstream gradient (paper's sigma_nabla)
 sigma_x = sp.Symbol("sigma_X", positive=True)  # std of the inputs (paper's sigma_X)
+k_eta, k_B, k_n = sp.symbols("k_eta k_B k_n", positive=True)  # factors by which eta, batch and dataset size change
 
 #: The paper's Section 4 model constant in terms of its own symbols: E[grad L(w)^2] = sigma^2 gamma^2 / (2 ||w||^2)
 #: (a rectifier passes the gradient with probability 1/2), i.e. C = gamma^2 sigma_nabla^2 / 2 for one coordinate.
