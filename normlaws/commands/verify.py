@@ -228,7 +228,7 @@ def copy_records(source: Path, sweep_dir: Path) -> None:
 def run_command(argv: list) -> int:
     """Run a ``normlaws`` command inside this one; its bad input or full disk ends verify too (exit 2, one line)."""
     from ..cli import build_parser
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     return int(args._run(args) or 0)
 
 
