@@ -39,13 +39,19 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full parser, with one subparser per command."""
+def build_parser(argv=None) -> argparse.ArgumentParser:
+    """The full parser, with one subparser per command; given ``argv``, only the command it names is imported and
+    gets its options (some commands import numpy, scipy or torch: seconds on a small machine)."""
+    chosen = next((a for a in argv or () if not a.startswith("-")), None)
+    chosen = chosen if chosen in COMMANDS else None
     parser = _Parser(prog="normlaws", description="Verify the theory of L2 regularization with "
                      "Batch, Weight and Layer Normalization: symbolic, Monte-Carlo and training legs.")
     parser.add_argument("--version", action="version", version=f"normlaws {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, module_name in COMMANDS.items():
+        if chosen not in (None, name):   # another command: its module is not even imported
+            sub.add_parser(name)
+            continue
         module = importlib.import_module(f"normlaws.commands.{module_name}")
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
@@ -84,7 +90,8 @@ def main(argv=None) -> int:
         _silence_stdout()
         return _error("standard output is closed; redirect it to a file or /dev/null instead")
     try:
-        args = build_parser().parse_args(argv)
+        argv = sys.argv[1:] if argv is None else list(argv)
+        args = build_parser(argv).parse_args(argv)
         if not getattr(args, "_run", None):
             build_parser().print_help()
             return 2

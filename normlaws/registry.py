@@ -13,6 +13,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
+from . import derivation_cache
 from .errors import UsageError
 
 #: theory modules that export CLAIMS, in report order
@@ -53,7 +54,8 @@ def _available_modules(names):
 
 @lru_cache(maxsize=None)
 def claims() -> tuple:
-    """Every claim of the registry, in report order; ids are unique."""
+    """Every claim of the registry, in report order; ids are unique. Derivations computed before for the same
+    source answer from the on-disk cache (``normlaws.derivation_cache``)."""
     out, seen = [], set()
     for module in _available_modules(THEORY_MODULES):
         for claim in module.CLAIMS:
@@ -61,7 +63,7 @@ def claims() -> tuple:
                 raise RuntimeError(f"duplicate claim id {claim.id!r} in {module.__name__}")
             seen.add(claim.id)
             out.append(claim)
-    return tuple(out)
+    return derivation_cache.attach(tuple(out))
 
 
 def get(claim_id: str):

@@ -5,7 +5,7 @@ resume, the figures, the report) could not use into one :class:`~normlaws.errors
 file, the line and the field, e.g. ``out/records.jsonl:3: field config.eta: expected a number > 0, got 0``.
 
 Files and their kinds (:data:`FILE_KINDS`): a sweep's ``records.jsonl`` (``sweep``), ``verify``'s leg records
-``montecarlo.jsonl``, ``exponents.jsonl``, ``training.jsonl`` (``leg``), its ``runs.jsonl`` (``run``),
+``montecarlo.jsonl``, ``exponents.jsonl``, ``training.jsonl``, ``property.jsonl`` (``leg``), its ``runs.jsonl`` (``run``),
 ``simulate --results``' ``simulate.jsonl`` (``simulate``). Fields the readers use are checked for type and
 range; other fields may be added freely (records stay readable by older readers). Numbers that may be
 non-finite are stored as the strings ``'nan'``, ``'inf'``, ``'-inf'`` (:func:`normlaws.records.dumps`). Text
@@ -260,7 +260,7 @@ SIMULATE = obj({"kind": text(choices=("point", "exponents", "checks")), "result"
 ANY_RECORD = mapping(anything)
 
 FILE_KINDS = {"records.jsonl": "sweep", "montecarlo.jsonl": "leg", "exponents.jsonl": "leg",
-              "training.jsonl": "leg", "runs.jsonl": "run", "simulate.jsonl": "simulate"}
+              "training.jsonl": "leg", "property.jsonl": "leg", "runs.jsonl": "run", "simulate.jsonl": "simulate"}
 
 
 def kind_of(path) -> str:

@@ -9,6 +9,8 @@ can be rebuilt without rerunning them:
   ``normlaws.simulate.exponents.exponents(rule)``: the norm over an eta/lambda grid, fitted slopes), keyed by
   the claim ``table1.<rule>.norm`` it measures; the report's Monte-Carlo figure is drawn from these;
 - ``training.jsonl``: one record per training check (same layout; ``result`` from ``normlaws.gpu.checks``);
+- ``property.jsonl``: one record per claim with property tests (``result``: its tests passed, failed and skipped,
+  from the pytest plugin ``tests/claims_map.py``; status ``agrees`` when they all passed);
 - ``runs.jsonl``: one record per ``verify`` run: its options, the time of each stage, the legs skipped and why;
 - ``sweep/records.jsonl``: the training sweep's own records (Figures 1-5 are redrawn from them).
 
@@ -24,6 +26,7 @@ from normlaws.records import read_records
 MONTECARLO = "montecarlo.jsonl"
 EXPONENTS = "exponents.jsonl"
 TRAINING = "training.jsonl"
+PROPERTY = "property.jsonl"
 RUNS = "runs.jsonl"
 SWEEP = "sweep"
 
@@ -38,6 +41,7 @@ class Evidence:
     montecarlo: dict = field(default_factory=dict)   # claim id -> record
     exponents: dict = field(default_factory=dict)    # claim id -> record of a scaling grid
     training: dict = field(default_factory=dict)     # claim id -> record
+    property: dict = field(default_factory=dict)     # claim id -> record of its property tests
     run: dict | None = None                          # the last verify run's record
     results_dir: Path | None = None
 
@@ -59,6 +63,7 @@ def load_evidence(results_dir) -> Evidence:
     return Evidence(montecarlo=latest_by_claim(read_records(results_dir / MONTECARLO)),
                     exponents=latest_by_claim(read_records(results_dir / EXPONENTS)),
                     training=latest_by_claim(read_records(results_dir / TRAINING)),
+                    property=latest_by_claim(read_records(results_dir / PROPERTY)),
                     run=runs[-1] if runs else None, results_dir=results_dir)
 
 

@@ -1,233 +1,17 @@
-"""Readable LaTeX for SymPy results, and LaTeX-safe text.
-
-SymPy's canonical form spreads a root over every factor: ``(eta/lambda)**(1/4)`` is stored as
-``eta**(1/4)*lambda**(-1/4)`` and printed as a fraction of two fourth roots, and a steady-state norm becomes a
-product of five radicals. :func:`display_form` rebuilds an expression that is *equal* to the canonical one but
-groups the fractional powers of a product under a single root with the fraction inside
-(``\\sqrt[4]{\\frac{\\eta}{\\lambda}}``), and orders sums with the positive terms first. It is built from
-unevaluated SymPy nodes, so it stays a SymPy expression that tests compare with the canonical one.
+"""Readable LaTeX for SymPy results (the display forms of ``reports.display``, printed with readable symbol names),
+and LaTeX-safe text.
 """
 from __future__ import annotations
 
 import re
-from functools import reduce
 
-import sympy as sp
 from sympy.core.function import AppliedUndef
 from sympy.printing.latex import LatexPrinter
 
-# ---- display forms -----------------------------------------------------------------------------------------
+from .display import display_form, equals_canonical, readable
 
-
-def display_form(expr):
-    """An expression equal to ``expr``, shaped for reading: one root per product, positive terms first.
-
-    >>> eta, lam = sp.symbols("eta lambda", positive=True)
-    >>> sp.latex(display_form((eta / lam) ** sp.Rational(1, 4)))
-    '\\\\sqrt[4]{\\\\frac{\\\\eta}{\\\\lambda}}'
-    """
-    if expr is None:
-        return None
-    if isinstance(expr, sp.MatrixBase):
-        return sp.ImmutableMatrix(expr.shape[0], expr.shape[1], [display_form(e) for e in expr])
-    if isinstance(expr, (tuple, list)):
-        return type(expr)(display_form(e) for e in expr)
-    expr = sp.sympify(expr)
-    if isinstance(expr, sp.Tuple):
-        return sp.Tuple(*[display_form(e) for e in expr])
-    if isinstance(expr, sp.Equality):
-        return sp.Eq(display_form(expr.lhs), display_form(expr.rhs), evaluate=False)
-    if not isinstance(expr, sp.Expr) or expr.is_Atom:
-        return expr
-    if expr.is_Add:
-        return _ordered_sum([display_form(a) for a in expr.args])
-    if expr.is_Mul or (expr.is_Pow and expr.exp.is_Rational):
-        return _grouped_product(expr)
-    if isinstance(expr, sp.Derivative):
-        return expr
-    if expr.args and all(isinstance(a, sp.Expr) for a in expr.args):
-        return expr.func(*[display_form(a) for a in expr.args], evaluate=False)
-    return expr
-
-
-def _ordered_sum(terms):
-    """A sum in reading order: by ascending total degree, a positive term first (``1 - 8 eta lam + ...``)."""
-    ordered = sorted(terms, key=_degree)
-    positive = next((t for t in ordered if not t.could_extract_minus_sign()), None)
-    if positive is not None and ordered[0].could_extract_minus_sign():
-        ordered.remove(positive)
-        ordered.insert(0, positive)
-    return sp.Add(*ordered, evaluate=False)
-
-
-def _degree(term) -> int:
-    try:
-        return int(sp.Poly(term).total_degree())
-    except (sp.PolynomialError, sp.GeneratorsNeeded, ValueError, TypeError):
-        return 0
-
-
-def _grouped_product(expr):
-    """``expr`` (a product or a power) with its fractional powers gathered under one ``q``-th root.
-
-    Only rewrites that hold for every value of the symbols allowed by their assumptions are made (so the
-    display form equals the canonical form, branch cuts included): see :func:`_combinable`.
-    """
-    outside, roots = [], []
-    for factor in sp.Mul.make_args(expr):
-        base, exp = factor.as_base_exp()
-        if exp.is_Rational and not exp.is_Integer:
-            roots.append((positive_sums(base), exp))
-        else:
-            outside.append(factor)
-    if not roots:
-        return _product([_plain_factor(f) for f in sp.Mul.make_args(positive_sums(expr))])
-    roots, apart, q = _combinable(roots)
-    coefficient = sp.Mul(*[f for f in outside if f.is_Rational])
-    others = [f for f in outside if not f.is_Rational] + [_apart_power(b, e) for b, e in apart]
-    symbolic_root = any(not b.is_Number for b, _ in roots)
-    if symbolic_root and coefficient.is_positive and coefficient != 1 and any(b.is_Number for b, _ in roots):
-        # 2**(3/4)/2 reads better as a single root of 1/2: take the positive rational coefficient inside
-        roots.append((coefficient, sp.Integer(1)))
-        coefficient = sp.Integer(1)
-    root = _root(sp.Mul(*[base ** (exp * q) for base, exp in roots]), q) if roots else sp.Integer(1)
-    factors = ([coefficient] if coefficient != 1 else []) + [_plain_factor(f) for f in others] + [root]
-    return _product(factors)
-
-
-def _apart_power(base, exp):
-    return sp.Pow(display_form(base), exp, evaluate=False)
-
-
-def _combinable(roots):
-    """Split ``(base, exponent)`` pairs into those one ``q``-th root may hold, the rest, and ``q``.
-
-    With principal branches, ``x**a * y**b == (x**(a*q) * y**(b*q))**(1/q)`` holds for positive bases; a base
-    of unknown sign may join only once, and only with the exponent exactly ``1/q`` (``sqrt(x)`` is not
-    ``root4(x**2)`` for negative ``x``, nor ``1/sqrt(x)`` ``sqrt(1/x)``). Other bases keep their own power.
-    """
-    positive = [(b, e) for b, e in roots if b.is_positive]
-    q = reduce(sp.ilcm, [e.q for _, e in positive], 1)
-    together, apart, joined = list(positive), [], False
-    for base, exp in roots:
-        if base.is_positive:
-            continue
-        q_try = sp.ilcm(q, exp.q)
-        if not joined and exp == sp.Rational(1, q_try):
-            together.append((base, exp))
-            q, joined = q_try, True
-        else:
-            apart.append((base, exp))
-    return together, apart, q
-
-
-def positive_sums(expr):
-    """``expr`` (a product) with each sum raised to an odd power written with a positive leading term.
-
-    >>> eta, lam = sp.symbols("eta lambda", positive=True)
-    >>> positive_sums(-eta / (eta * lam - 1))
-    eta/(-eta*lambda + 1)
-    """
-    sign, factors = 1, []
-    for factor in sp.Mul.make_args(expr):
-        base, exp = factor.as_base_exp()
-        if base.is_Add and exp.is_Integer and _negative_leading(base):
-            factors.append((-base) ** exp)
-            sign *= sp.Integer(-1) ** exp
-        else:
-            factors.append(factor)
-    return sign * sp.Mul(*factors)
-
-
-def _negative_leading(total) -> bool:
-    """Whether a sum reads better negated: its constant term is negative (``rho - 1`` -> ``1 - rho``)."""
-    constant, _ = total.as_coeff_Add()
-    return bool(constant < 0) if constant != 0 else total.could_extract_minus_sign()
-
-
-def _readable_radicand(radicand):
-    """The radicand with its signs made positive, factored when that makes it shorter (same value)."""
-    plain = positive_sums(radicand)
-    if any(not e.is_Integer for _, e in (f.as_base_exp() for f in sp.preorder_traversal(plain) if f.is_Pow)):
-        return plain
-    factored = positive_sums(sp.factor(plain))
-    return factored if sp.count_ops(factored) < sp.count_ops(plain) else plain
-
-
-def _root(radicand, q: int):
-    """The ``q``-th root of ``radicand`` as one radical; ``1/root(x)`` when the radicand is ``1/x``."""
-    radicand = _readable_radicand(radicand)
-    numerator, denominator = sp.fraction(radicand)
-    if numerator == 1 and denominator != 1 and denominator.is_positive:
-        return sp.Pow(_root(denominator, q), -1, evaluate=False)
-    shown = _product([_plain_factor(f) for f in sp.Mul.make_args(radicand)])
-    return sp.Pow(shown, sp.Rational(1, q), evaluate=False)
-
-
-def _plain_factor(factor):
-    """A factor with integer power: its base displayed, the power kept."""
-    base, exp = factor.as_base_exp()
-    if exp == 1:
-        return display_form(base) if not base.is_Atom else base
-    if base.is_Atom:
-        return factor
-    return sp.Pow(display_form(base), exp, evaluate=False)
-
-
-def _product(factors):
-    """An unevaluated product in reading order: numbers, then SymPy's usual order, radicals last."""
-    factors = [f for f in factors if f != 1]
-    roots = [f for f in factors if f.is_Pow and not f.exp.is_Integer]
-    plain = [f for f in factors if f not in roots]
-    factors = sorted(plain, key=lambda f: (not f.is_Number, sp.default_sort_key(f))) + roots
-    if not factors:
-        return sp.Integer(1)
-    if len(factors) == 1:
-        return factors[0]
-    return sp.Mul(*factors, evaluate=False)
-
-
-def equals_canonical(display, canonical, points: int = 6, seed: int = 1706) -> bool:
-    """Whether a display form is the same mathematical object as the canonical expression.
-
-    SymPy first (the difference cancels, or ``simplify`` proves it zero for small differences); when it cannot
-    decide, the two are compared at ``points`` random points, each symbol drawn from (0.05, 3), with a random
-    sign unless it is declared positive, to 30 significant digits, complex values included (so a rewrite that
-    is only true on part of the domain, across a branch cut, fails).
-    """
-    if canonical is None or display is None:
-        return canonical is None and display is None
-    if isinstance(canonical, (tuple, list, sp.Tuple)):
-        return len(display) == len(canonical) and all(
-            equals_canonical(a, b, points, seed) for a, b in zip(display, canonical))
-    if isinstance(canonical, sp.MatrixBase):
-        return display.shape == canonical.shape and all(
-            equals_canonical(a, b, points, seed) for a, b in zip(display, canonical))
-    if isinstance(canonical, sp.Equality):
-        return (equals_canonical(display.lhs, canonical.lhs, points, seed)
-                and equals_canonical(display.rhs, canonical.rhs, points, seed))
-    difference = sp.sympify(display).doit() - sp.sympify(canonical)
-    if difference == 0 or sp.cancel(difference) == 0:
-        return True
-    if sp.count_ops(difference) < 40 and sp.simplify(difference) == 0:
-        return True
-    try:
-        return _numerically_equal(sp.sympify(display).doit(), sp.sympify(canonical), points, seed)
-    except TypeError:  # not a number at a point (an undefined function, say): SymPy must decide
-        return sp.simplify(difference) == 0
-
-
-def _numerically_equal(a, b, points: int, seed: int) -> bool:
-    import random
-    rng = random.Random(seed)
-    symbols = sorted(a.free_symbols | b.free_symbols, key=str)
-    for _ in range(points):
-        at = {s: sp.Rational(rng.randint(5, 300), 100) * (1 if s.is_positive or rng.random() < 0.5 else -1)
-              for s in symbols}
-        x, y = complex(sp.N(a.subs(at), 30)), complex(sp.N(b.subs(at), 30))
-        if abs(x - y) > 1e-20 * max(1.0, abs(x), abs(y)):
-            return False
-    return True
+__all__ = ["ReadablePrinter", "display_form", "display_latex", "equals_canonical", "escape_code", "escape_text",
+           "pdf_string", "pretty_name", "readable", "readable_latex"]
 
 
 # ---- the printer -------------------------------------------------------------------------------------------
@@ -313,9 +97,24 @@ class ReadablePrinter(LatexPrinter):
     _print_Matrix = _print_ImmutableDenseMatrix
 
 
+def readable_latex(expr) -> str:
+    r"""LaTeX of the readable form of ``expr`` (:func:`reports.display.readable`; empty for ``None``): what the
+    report prints.
+
+    >>> import sympy as sp
+    >>> eta, lam, C = sp.symbols("eta lambda C", positive=True)
+    >>> readable_latex(2 * sp.sqrt(eta * lam) / sp.sqrt(C / (1 - eta * lam)))
+    '2 \\sqrt{\\frac{\\eta \\lambda \\left(1 - \\eta \\lambda\\right)}{C}}'
+    """
+    if expr is None:
+        return ""
+    return ReadablePrinter().doprint(readable(expr))
+
+
 def display_latex(expr) -> str:
     """LaTeX of the display form of ``expr`` (empty for ``None``).
 
+    >>> import sympy as sp
     >>> eta, lam, C = sp.symbols("eta lambda C", positive=True)
     >>> display_latex(sp.sqrt(C * eta / (2 * lam)))
     '\\\\sqrt{\\\\frac{C \\\\eta}{2 \\\\lambda}}'

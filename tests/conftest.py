@@ -3,12 +3,17 @@
 Hypothesis profiles: ``ci`` (derandomized, fast) is loaded by default; pass ``--hypothesis-profile=thorough``
 for at least 2,000 examples per property (profiles are registered by ``normlaws.testing``).
 """
+import os
+
 import numpy as np
 import pytest
 from hypothesis import settings
 
 from normlaws.testing import register_profiles
 
+# the suite derives afresh: a test must not pass on an entry of the developer's derivation cache (its own tests,
+# tests/test_derivation_cache.py, point NORMLAWS_CACHE at temporary folders)
+os.environ.setdefault("NORMLAWS_CACHE", "off")
 register_profiles()
 settings.load_profile("ci")  # --hypothesis-profile=thorough (Hypothesis's pytest plugin) overrides this
 

@@ -1,34 +1,39 @@
 """``normlaws verify``: run everything this machine can run, then write the report.
 
-Stages: the symbolic proofs of every claim; the Monte-Carlo checks (size "quick", or "full" with ``--full``);
-the CPU ``--quick`` training sweep and the training checks when torch and CIFAR-10 are there; the report.
+Stages: the symbolic proofs of every claim; the property tests (Hypothesis, in a repository checkout); the
+Monte-Carlo checks (size "quick", or "full" with ``--full``); the CPU ``--quick`` training sweep and the training
+checks when torch and CIFAR-10 are there; the report. The sweep and the property tests run as child processes
+started first (``verify_jobs``), beside the symbolic and Monte-Carlo stages: each stage's own wall and CPU time is
+in the final table, with the run's total wall time (less than their sum).
+
 Exit 0 when every check that ran agrees with its derivation (an erratum of the paper is a finding, not a
-failure), 1 when a proof failed, a numeric check disagreed with the derivation or raised, or a stage crashed.
+failure), 1 when a proof failed, a check disagreed with the derivation or raised, or a stage crashed.
 """
 from __future__ import annotations
 
-import contextlib
 import importlib
 import importlib.util
-import os
-import shutil
 import sys
-import tempfile
-import traceback
+import time
 import uuid
 from pathlib import Path
 
-from .. import conventions, registry, validate
+from .. import derivation_cache, registry, validate
 from ..errors import UsageError
 from ..output import print_json
-from ..records import append_record, provenance, read_records
-from .verify_stages import Progress, Stage, timed
+from ..records import append_record, provenance
+from . import verify_jobs, verify_property, verify_training
+from .verify_stages import Progress, Stage, leg_record, run_check, tally, timed
 from .verify_summary import FAILED, OK, SKIPPED, print_summary, summary
+from .verify_training import check_records_source, copy_records, sweep_argv
 
-HELP = ("run the symbolic proofs, the Monte-Carlo checks and (with torch and CIFAR-10) the quick training run, "
-        "then write the report; exit 1 if a check of the suite fails")
+__all__ = ["HELP", "add_arguments", "run", "check_records_source", "copy_records", "sweep_argv"]
+
+HELP = ("run the symbolic proofs, the property tests, the Monte-Carlo checks and (with torch and CIFAR-10) the quick "
+        "training run, then write the report; exit 1 if a check of the suite fails")
 
 DEFAULT_OUT = "out/report"
+STAGES = ("symbolic", "property", "montecarlo", "training", "report")
 
 
 def add_arguments(parser) -> None:
@@ -45,6 +50,8 @@ def add_arguments(parser) -> None:
                              "reports/cifar10-h100/records) instead of training; copied into OUT/results/sweep "
                              "(DIR itself is never changed; when it is that folder, it is used as it is)")
     parser.add_argument("--skip-montecarlo", action="store_true", help="leave out the Monte-Carlo leg")
+    parser.add_argument("--skip-property", action="store_true",
+                        help="leave out the property leg (the Hypothesis tests of a repository checkout)")
     parser.add_argument("--no-pdf", action="store_true", help="write the .tex but do not compile it")
     parser.add_argument("--seed", type=validate.seed, default=0,
                         help="seed of the Monte-Carlo checks (default 0; recorded with each result)")
@@ -55,7 +62,7 @@ def add_arguments(parser) -> None:
 # ---- the stages --------------------------------------------------------------------------------------------------
 
 def symbolic_stage(claims, progress: Progress) -> Stage:
-    """Prove every claim's derivation and compute its verdict on the paper."""
+    """Prove every claim's derivation and compute its verdict on the paper (the derivation cache keeps them)."""
     stage = Stage("symbolic")
     with timed(stage):
         errata = []
@@ -69,6 +76,7 @@ def symbolic_stage(claims, progress: Progress) -> Stage:
             if failures:
                 stage.failures.append(f"{claim.id}: proof fails ({', '.join(sorted(failures))})")
             progress.advance(claim.id)
+        derivation_cache.store(claims)
         proven = len(claims) - len(stage.failures)
         stage.status = FAILED if stage.failures else OK
         stage.detail = f"{len(claims)} claims: {proven} proofs hold, {len(errata)} errata in the paper"
@@ -83,36 +91,6 @@ def _leg_checks(leg: str, claims) -> tuple[dict, str]:
     wanted = {c.id for c in claims}
     chosen = {k: v for k, v in checks.items() if k in wanted}
     return chosen, "" if chosen else "no check for the selected claims"
-
-
-def _leg_record(leg: str, claim_id: str, result: dict, run_id: str, seed=None, **extra) -> dict:
-    if seed is not None:
-        extra["seed"] = seed
-    return {"claim": claim_id, "leg": leg, "run": run_id, "result": result, **extra,
-            "provenance": provenance(seed=seed, convention=conventions.CANONICAL)}
-
-
-def _run_check(check, *args, **kwargs) -> dict:
-    """A check's result; a check that raises is an 'error' result (a failure of the suite), not a crash."""
-    try:
-        result = check(*args, **kwargs)
-    except Exception as exc:  # noqa: BLE001
-        traceback.print_exc(file=sys.stderr)
-        return {"status": "error", "detail": f"{type(exc).__name__}: {exc}"}
-    if not isinstance(result, dict) or result.get("status") not in ("agrees", "disagrees", "skipped"):
-        return {"status": "error", "detail": f"the check returned {result!r:.200}, not a result dict"}
-    return result
-
-
-def _tally(stage: Stage, results: dict) -> None:
-    """Fill the stage's status and detail from ``{claim id: result}``."""
-    counts: dict = {}
-    for claim_id, result in results.items():
-        counts[result["status"]] = counts.get(result["status"], 0) + 1
-        if result["status"] in ("disagrees", "error"):
-            stage.failures.append(f"{claim_id}: {result['status']}: {str(result.get('detail', ''))[:200]}")
-    stage.status = FAILED if stage.failures else OK
-    stage.detail = f"{len(results)} checks: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
 
 
 def scaling_grids(claims) -> tuple[dict, str]:
@@ -151,121 +129,12 @@ def montecarlo_stage(claims, args, results_dir: Path, run_id: str, progress_for)
         results = {}
         for jobs, path, tag in ((checks, MONTECARLO, ""), (grids, EXPONENTS, " (grid)")):
             for claim_id, check in jobs.items():
-                result = _run_check(check, size=size, seed=args.seed)
+                result = run_check(check, size=size, seed=args.seed)
                 results[claim_id + tag] = result
-                append_record(results_dir / path, _leg_record("montecarlo", claim_id, result, run_id,
+                append_record(results_dir / path, leg_record("montecarlo", claim_id, result, run_id,
                                                               seed=args.seed, size=size))
                 progress.advance(f"{claim_id}{tag}: {result['status']}")
-        _tally(stage, results)
-    return stage
-
-
-def _training_unavailable(args) -> str:
-    """Why the training leg cannot run here ('' when it can)."""
-    if args.skip_training:
-        return "left out with --skip-training"
-    if getattr(args, "training_records", None):
-        return ""
-    try:
-        import torch  # noqa: F401 - a broken or missing install must skip the leg, not crash it
-    except ImportError:
-        return "torch is not installed (pip install 'normlaws[torch]')"
-    from ..gpu.data import BATCHES_DIR, TRAIN_SHARDS, default_data_dir
-    data = default_data_dir()
-    if not ((data / TRAIN_SHARDS[0]).exists() or (data / BATCHES_DIR).is_dir() or (data / "data_batch_1").exists()):
-        return f"CIFAR-10 not found in {data} (set NORMLAWS_DATA, or run 'normlaws sweep --download')"
-    return ""
-
-
-def sweep_argv(args, sweep_dir: Path) -> list[str]:
-    """The ``normlaws sweep`` command line of the training leg: --quick unless --full on CUDA."""
-    argv = ["sweep", "--out", str(sweep_dir), "--device", args.device]
-    return argv if (args.full and args.device == "cuda") else argv + ["--quick"]
-
-
-def check_records_source(source: Path, sweep_dir: Path) -> bool:
-    """Whether ``source`` must be copied to ``sweep_dir`` (False: it is that folder); one line when the two lie
-    inside one another or a record of ``source`` is not valid."""
-    read_records(Path(source) / "records.jsonl")
-    if Path(sweep_dir).exists() and Path(source).resolve() == Path(sweep_dir).resolve():
-        return False
-    if validate.overlaps(source, sweep_dir):
-        raise UsageError(f"--training-records {source} and {sweep_dir} lie inside one another; pass a folder "
-                         "outside OUT/results/sweep, or that folder itself")
-    return True
-
-
-def copy_records(source: Path, sweep_dir: Path) -> None:
-    """Replace the sweep folder's records and trajectories with those of ``source`` (records.jsonl, traj/).
-
-    ``source`` is never changed: when it is ``sweep_dir`` itself nothing is copied; when one lies inside the
-    other, one line (exit 2). The records are checked (schema) first, the copy is made beside ``sweep_dir`` and
-    swapped in by renames, so a failure (a full disk) leaves the previous folder as it was.
-    """
-    source, sweep_dir = Path(source), Path(sweep_dir)
-    if not check_records_source(source, sweep_dir):
-        return
-    sweep_dir.parent.mkdir(parents=True, exist_ok=True)
-    fresh = Path(tempfile.mkdtemp(prefix=".sweep.", dir=sweep_dir.parent))
-    old = fresh.with_name(fresh.name + ".old")
-    try:
-        shutil.copy2(source / "records.jsonl", fresh / "records.jsonl")
-        if (source / "traj").is_dir():
-            shutil.copytree(source / "traj", fresh / "traj", symlinks=True)
-        if sweep_dir.exists():
-            os.rename(sweep_dir, old)
-        try:
-            os.rename(fresh, sweep_dir)
-        except OSError:
-            if old.exists():
-                os.rename(old, sweep_dir)
-            raise
-    finally:
-        shutil.rmtree(fresh, ignore_errors=True)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def run_command(argv: list) -> int:
-    """Run a ``normlaws`` command inside this one; its bad input or full disk ends verify too (exit 2, one line)."""
-    from ..cli import build_parser
-    args = build_parser().parse_args(argv)
-    return int(args._run(args) or 0)
-
-
-def training_stage(claims, args, results_dir: Path, run_id: str, progress_for) -> Stage:
-    """Run the training sweep (resumable: finished configurations are kept), then the training checks."""
-    from ..reports.evidence import SWEEP, TRAINING
-    why = _training_unavailable(args)
-    if why:
-        return Stage("training", SKIPPED, detail=why)
-    stage = Stage("training")
-    with timed(stage):
-        sweep_dir = results_dir / SWEEP
-        progress = progress_for(1)
-        source = getattr(args, "training_records", None)
-        if source:
-            progress.say(f"records of {source} (no training)")
-            copy_records(Path(source), sweep_dir)
-        else:
-            argv = sweep_argv(args, sweep_dir)
-            progress.say("normlaws " + " ".join(argv))
-            with contextlib.redirect_stdout(sys.stderr):  # the sweep's table is progress here; stdout stays ours
-                code = run_command(argv)
-            if code != 0:
-                stage.status, stage.detail = FAILED, f"'normlaws {' '.join(argv)}' exited with {code}"
-                stage.failures.append(stage.detail)
-                return stage
-        checks, why = _leg_checks("training", claims)
-        results = {}
-        for claim_id, check in checks.items():
-            results[claim_id] = _run_check(check, sweep_dir)
-            append_record(results_dir / TRAINING, _leg_record("training", claim_id, results[claim_id], run_id,
-                                                              results_dir=str(sweep_dir), device=args.device,
-                                                              records_from=str(source) if source else None))
-        progress.advance("sweep and checks done")
-        _tally(stage, results)
-        if not checks:
-            stage.detail = f"sweep done; {why}"
+        tally(stage, results)
     return stage
 
 
@@ -301,6 +170,7 @@ def _check_device(args) -> None:
 
 def run(args) -> int:
     """Run the stages, write the report, print the final table; exit 0, or 1 when a check of the suite failed."""
+    start = time.monotonic()
     out = Path(args.out)
     _check_device(args)
     claims = registry.select(args.claims)
@@ -310,25 +180,33 @@ def run(args) -> int:
         check_records_source(Path(args.training_records), results_dir / SWEEP)
     results_dir.mkdir(parents=True, exist_ok=True)
     run_id = uuid.uuid4().hex[:12]
-    names = ("symbolic", "montecarlo", "training", "report")
-    progress = lambda i, total: Progress(i, len(names), names[i - 1], total)  # noqa: E731
-    stages = [symbolic_stage(claims, progress(1, len(claims)))]
-    _announce(stages[-1], 1, len(names))
-    stages.append(montecarlo_stage(claims, args, results_dir, run_id, lambda n: progress(2, n)))
-    _announce(stages[-1], 2, len(names))
-    stages.append(training_stage(claims, args, results_dir, run_id, lambda n: progress(3, n)))
-    _announce(stages[-1], 3, len(names))
+    progress = lambda name, total: Progress(STAGES.index(name) + 1, len(STAGES), name, total)  # noqa: E731
+    training = prop = None
+    try:
+        training = verify_training.start(args, results_dir)
+        prop = verify_property.start(args, claims, results_dir)
+        stages = [symbolic_stage(claims, progress("symbolic", len(claims)))]
+        _announce(stages[-1])
+        stages.append(montecarlo_stage(claims, args, results_dir, run_id, lambda n: progress("montecarlo", n)))
+        stages.insert(1, verify_property.stage(prop, claims, results_dir, run_id))
+        _announce(stages[1])
+        _announce(stages[-1])
+        stages.append(verify_training.stage(training, claims, args, results_dir, run_id))
+        _announce(stages[-1])
+    finally:
+        verify_jobs.stop([j for j in (training, prop) if isinstance(j, verify_jobs.Job)])
     run_record = {"run": run_id, "options": _options(args), "stages": [s.as_record() for s in stages]}
     stage, report = report_stage(out, claims, args, run_record)
     stages.append(stage)
-    _announce(stage, 4, len(names))
+    _announce(stage)
     run_record["stages"] = [s.as_record() for s in stages]
+    run_record["wall_seconds"] = time.monotonic() - start
     append_record(results_dir / "runs.jsonl", {**run_record, "provenance": provenance(seed=args.seed)})
     if report is not None:
         from ..reports.builder import write_summary
         write_summary(report, run_record)
     code = 1 if any(s.status == FAILED for s in stages) else 0
-    outcome = summary(claims, stages, report, code)
+    outcome = summary(claims, stages, report, code, run_record["wall_seconds"])
     if args.json:
         print_json(outcome)
     else:
@@ -337,12 +215,12 @@ def run(args) -> int:
 
 
 def _options(args) -> dict:
-    out = {k: getattr(args, k) for k in ("full", "device", "skip_training", "skip_montecarlo", "no_pdf", "seed",
-                                         "claims")}
+    out = {k: getattr(args, k) for k in ("full", "device", "skip_training", "skip_montecarlo", "skip_property",
+                                         "no_pdf", "seed", "claims")}
     out["training_records"] = str(args.training_records) if getattr(args, "training_records", None) else None
     return out
 
 
-def _announce(stage: Stage, index: int, count: int) -> None:
-    print(f"[{index}/{count}] {stage.name}: {stage.status}: {stage.detail} ({stage.seconds:.1f} s)",
-          file=sys.stderr, flush=True)
+def _announce(stage: Stage) -> None:
+    print(f"[{STAGES.index(stage.name) + 1}/{len(STAGES)}] {stage.name}: {stage.status}: {stage.detail} "
+          f"({stage.seconds:.1f} s)", file=sys.stderr, flush=True)

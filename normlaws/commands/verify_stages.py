@@ -8,7 +8,9 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, field
 
+from .. import conventions
 from ..errors import is_environment_error
+from ..records import provenance
 from .verify_summary import FAILED, OK
 
 
@@ -76,3 +78,34 @@ def _cpu_seconds() -> float:
     """User + system CPU time of this process and its waited-for children, in seconds."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def leg_record(leg: str, claim_id: str, result: dict, run_id: str, seed=None, **extra) -> dict:
+    """The record of one check of a leg (``montecarlo.jsonl``, ``property.jsonl``, ...), with its provenance."""
+    if seed is not None:
+        extra["seed"] = seed
+    return {"claim": claim_id, "leg": leg, "run": run_id, "result": result, **extra,
+            "provenance": provenance(seed=seed, convention=conventions.CANONICAL)}
+
+
+def tally(stage: Stage, results: dict) -> None:
+    """Fill the stage's status and detail from ``{claim id: result}``; a check that disagrees or raised fails it."""
+    counts: dict = {}
+    for claim_id, result in results.items():
+        counts[result["status"]] = counts.get(result["status"], 0) + 1
+        if result["status"] in ("disagrees", "error"):
+            stage.failures.append(f"{claim_id}: {result['status']}: {str(result.get('detail', ''))[:200]}")
+    stage.status = FAILED if stage.failures else OK
+    stage.detail = f"{len(results)} checks: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+
+
+def run_check(check, *args, **kwargs) -> dict:
+    """A check's result; a check that raises is an 'error' result (a failure of the suite), not a crash."""
+    try:
+        result = check(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001
+        traceback.print_exc(file=sys.stderr)
+        return {"status": "error", "detail": f"{type(exc).__name__}: {exc}"}
+    if not isinstance(result, dict) or result.get("status") not in ("agrees", "disagrees", "skipped"):
+        return {"status": "error", "detail": f"the check returned {result!r:.200}, not a result dict"}
+    return result
