@@ -127,6 +127,16 @@ def writable_dir(value: str) -> Path:
     return path
 
 
+def writable_file(value: str) -> Path:
+    """An output file: not a folder, in a folder that exists and is writable or can be created (nothing is
+    created here)."""
+    path = _path(value)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{value!r} is a folder; name the file")
+    writable_dir(str(path.parent) if str(path.parent) else ".")
+    return path
+
+
 def _read_only(path: Path) -> bool:
     try:
         return bool(os.statvfs(path).f_flag & os.ST_RDONLY)

@@ -41,6 +41,8 @@ BASE = {
     "audit": ["normlaws.gpu.model:ConvNet", "--input-shape", "2,3,32,32"],
     "simulate": ["--rule", "sgd", "--eta", "0.1", "--lam", "0.01", "--steps", "100", "--burn", "10",
                  "--no-progress"],
+    "advise": ["--eta", "0.1", "--lam", "0.0005", "--epochs", "10"],
+    "monitor": ["--bench", "--cases", "plain", "--every", "1", "--block", "2", "--pairs", "1"],
 }
 
 
@@ -58,6 +60,7 @@ def _number_bad(kind: validate.Number) -> list:
 
 PATH_BAD = {
     validate.writable_dir: ["{file}", "{file}/sub", ""],
+    validate.writable_file: ["{empty}", "{file}/sub.png", ""],
     validate.readable_dir: ["{missing}", "{file}"],
     validate.readable_path: ["{missing}"],
     validate.records_dir: ["{missing}", "{empty}", "{file}"],

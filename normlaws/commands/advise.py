@@ -4,9 +4,7 @@ equilibrium angle, norm and effective learning rate, AdamW's EMA timescale, equi
 lambda must follow eta, the batch size and the dataset size. ``--plot`` draws the predicted angle and norm."""
 from __future__ import annotations
 
-import argparse
 import math
-from pathlib import Path
 
 from .. import validate
 from ..errors import UsageError
@@ -17,17 +15,6 @@ HELP = ("before a run: per phase of a learning-rate schedule, will the scale-inv
         "must follow eta, batch size and dataset size")
 SIZE = validate.Number(int, 1, 10**10)
 FACTOR = validate.Number(float, 0, 1, lo_open=True, why="the learning rate is multiplied by it at each milestone")
-
-
-def plot_path(text: str) -> Path:
-    """An output file whose folder exists and is writable (or can be created); nothing is created here."""
-    if not text or "\0" in text or len(text) > 4000:
-        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a path")
-    path = Path(text)
-    if path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text!r} is a folder; name the image file (.png, .pdf, .svg)")
-    validate.writable_dir(str(path.parent) if str(path.parent) else ".")
-    return path
 
 
 def add_arguments(parser) -> None:
@@ -63,7 +50,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--new-eta", type=validate.learning_rate, help="lambda for this learning rate instead")
     parser.add_argument("--new-batch-size", type=SIZE, help="lambda for this batch size (needs --batch-size)")
     parser.add_argument("--new-dataset-size", type=SIZE, help="lambda for this dataset size (needs --dataset-size)")
-    parser.add_argument("--plot", type=plot_path, metavar="FILE", help="draw the predicted angle and norm (.png/.pdf)")
+    parser.add_argument("--plot", type=validate.writable_file, metavar="FILE", help="draw the predicted angle and norm (.png/.pdf)")
 
 
 def _inputs(args):
