@@ -31,7 +31,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+from . import advise_theory as theory
 from . import conventions, rules
+from .advise_theory import Phase  # noqa: F401 - part of this module's API
 from .errors import UsageError
 
 #: rules whose invariant groups advise describes (``simulate.predict.equilibrium``'s)
@@ -97,30 +99,6 @@ def torch_from_lam(rule: str, lam: float) -> float:
 
 
 @dataclass
-class Phase:
-    """One phase of constant learning rate and what the theory says about it."""
-
-    first_epoch: int
-    end_epoch: int
-    eta: float
-    steps: int
-    tau: float                   # relaxation time (steps) of the relaxing variable at this eta
-    tau_source: str
-    angle: float                 # equilibrium angle per step (rad)
-    norm: float                  # equilibrium ||w||
-    eff_lr: float                # equilibrium effective learning rate eta/||w||^k
-    norm_end: float = math.nan   # the predicted ||w|| at the phase's end
-    equilibrated: bool = False
-    ema_iterations: float | None = None
-    ema_epochs: float | None = None
-
-    @property
-    def length_over_tau(self) -> float:
-        """The phase's length in relaxation times."""
-        return self.steps / self.tau
-
-
-@dataclass
 class Advice:
     """Everything :func:`advise` derived, JSON-ready through :meth:`to_dict`."""
 
@@ -153,7 +131,6 @@ def advise(rule: str, eta: float, lam: float, schedule: Schedule, steps_per_epoc
            start_norm: float | None = None) -> Advice:
     """The advice for one run (see the module docstring); ``lam`` in the suite's convention; ``start_norm``: a
     unit's ``||w||`` at the start (default: the first phase's equilibrium)."""
-    from . import advise_theory as theory
     rules.check(rule, RULES)
     if not (eta > 0 and lam > 0 and math.isfinite(eta) and math.isfinite(lam)):
         raise UsageError(f"advise needs eta > 0 and lam > 0 (no equilibrium without decay), got {eta:g}, {lam:g}")

@@ -11,15 +11,39 @@ falls by ``e`` in ``tau`` steps), applied to the relaxing variable ``N^p`` the d
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
 from . import rules
-from .advise import Phase
 from .simulate import predict
 from .simulate.params import Hyper
 from .theory import moments, paraphrase, schedules
+
+
+@dataclass
+class Phase:
+    """One phase of constant learning rate and what the theory says about it."""
+
+    first_epoch: int
+    end_epoch: int
+    eta: float
+    steps: int
+    tau: float                   # relaxation time (steps) of the relaxing variable at this eta
+    tau_source: str
+    angle: float                 # equilibrium angle per step (rad)
+    norm: float                  # equilibrium ||w||
+    eff_lr: float                # equilibrium effective learning rate eta/||w||^k
+    norm_end: float = math.nan   # the predicted ||w|| at the phase's end
+    equilibrated: bool = False
+    ema_iterations: float | None = None
+    ema_epochs: float | None = None
+
+    @property
+    def length_over_tau(self) -> float:
+        """The phase's length in relaxation times."""
+        return self.steps / self.tau
 
 
 @lru_cache(maxsize=None)

@@ -37,9 +37,10 @@ from .audit_probe import TINY_EPS
 from .audit_report import (NO_EFFECT, REGULARIZES, SETS_LR, WHY_NO_EFFECT, WHY_ONE_ENTRY, WHY_REGULARIZED,
                            WHY_ZERO_GRADIENT, AuditReport, GroupReport, ParamReport)
 from .conventions import adamw_weight_decay, torch_weight_decay
-from .errors import UsageError
+from .errors import UsageError, require_torch
 from .factory import build_model, load_factory, sample_input  # noqa: F401 - part of this module's API
 from .progress import Progress
+from .simulate.predict import equilibrium
 
 OPTIMIZERS = {"sgd": "sgd", "momentum": "momentum", "nesterov": "nesterov", "adam": "adam", "adamw": "adamw",
               "rmsprop": "rmsprop"}
@@ -48,11 +49,8 @@ KINDS = {"channel": "per-channel", "layer": "per-layer", "no-effect": "no-effect
 
 
 def _torch():
-    try:
-        import torch
-    except ModuleNotFoundError:
-        raise UsageError("normlaws audit needs torch: pip install 'normlaws[torch]'") from None
-    return torch
+    """Import torch, or one line saying that normlaws audit needs it."""
+    return require_torch("normlaws audit")
 
 
 def probe_model(model, seed: int = 0):
@@ -132,7 +130,6 @@ def predict_unit(rule: str, eta: float, lam: float, d: int, C: float, rho: float
     if lam <= 0:
         return {"norm": float("inf"), "angle": 0.0, "tau": float("inf"),
                 "note": "no equilibrium without decay: ||w||^2 grows like eta sqrt(2 C t) and the angle decays"}
-    from .simulate.predict import equilibrium
     if d < 2 or C <= 0:
         return {"norm": float("nan"), "angle": float("nan"), "tau": float("nan"),
                 "note": WHY_ONE_ENTRY if d < 2 else WHY_ZERO_GRADIENT}

@@ -14,6 +14,8 @@ import time
 
 import numpy as np
 
+from .audit import audit, warm_up
+
 DEFAULT_SHAPE = (2, 3, 64, 64)
 
 
@@ -40,7 +42,6 @@ def bench_one(name: str, threads: int, shape=DEFAULT_SHAPE, seed: int = 0) -> di
     import torch
 
     from . import archs
-    from .audit import audit, warm_up
     torch.set_num_threads(threads)                # for the baseline; the audit is given the same number
     warm_up()
     torch.manual_seed(seed)

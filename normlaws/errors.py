@@ -12,6 +12,15 @@ class MissingPart(RuntimeError):
     """An optional part (torch, a TeX engine, the data, a GPU) is not there; the leg is skipped, not failed."""
 
 
+def require_torch(what: str = "this command", error: type = UsageError):
+    """Import torch, or raise ``error`` with one line saying that ``what`` needs it and how to install it."""
+    try:
+        import torch
+    except ModuleNotFoundError:
+        raise error(f"{what} needs torch: pip install 'normlaws[torch]'") from None
+    return torch
+
+
 #: errors of the environment rather than of the program: a full or read-only disk, permissions, a file where
 #: a folder belongs. A command ends on them with one line (exit 2), never a traceback, and no stage or sweep
 #: group swallows them as "this check crashed" (they would hit every later stage too).

@@ -11,7 +11,7 @@ import importlib
 import os
 import sys
 
-from .errors import UsageError
+from .errors import UsageError, require_torch
 
 
 def load_factory(spec: str):
@@ -53,8 +53,7 @@ def _raised(exc: BaseException) -> str:
 
 def build_model(spec: str):
     """Call the factory ``spec`` with no arguments; it must return an ``nn.Module``."""
-    from .audit import _torch
-    torch = _torch()
+    torch = require_torch("normlaws audit")
     factory = load_factory(spec)
     try:
         model = factory()
@@ -67,6 +66,5 @@ def build_model(spec: str):
 
 def sample_input(shape, seed: int = 0):
     """A seeded standard-normal float64 input of ``shape``."""
-    from .audit import _torch
-    torch = _torch()
+    torch = require_torch("normlaws audit")
     return torch.randn(tuple(shape), generator=torch.Generator().manual_seed(seed), dtype=torch.float64)

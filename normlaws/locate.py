@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import registry
+from . import theory
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -30,7 +31,6 @@ class Place:
 
 def _project_root() -> Path:
     """The folder holding ``theory/`` and ``simulate/`` (the repository for an editable install)."""
-    import normlaws.theory as theory
     return Path(theory.__file__).resolve().parent.parent
 
 

@@ -48,11 +48,11 @@ import numpy as np
 from . import monitor_units as units
 from .audit_report import WHY_ONE_ENTRY, WHY_ZERO_GRADIENT
 from .errors import UsageError
+from .audit import audit
+from .monitor_outputs import JsonLines, TensorBoard
+from .monitor_predict import C_EVERY, C_REFRESH, C_WEIGHT, CHANGE, REFRESH, predicted  # noqa: F401 - tuning
 from .monitor_rules import PREDICTED_AS, check_rule, group_of, infer_rule, watch_hyper
 
-C_WEIGHT, CHANGE, REFRESH, C_REFRESH = 0.1, 0.1, 0.01, 0.1
-#: a refresh for C alone waits this many records (the memory of C's average, 1/C_WEIGHT)
-C_EVERY = 10
 #: the audit needs an optimizer name only for its predictions, which the monitor does not use
 AUDIT_RULE = {"nesterov_torch": "nesterov", "rmsprop_torch": "rmsprop", "lion": "adamw"}
 
@@ -73,7 +73,6 @@ class Monitor:
                           f"than {CHANGE:.0%} (a deviation decays to e^-{self.relaxed_taus:g} = "
                           f"{math.exp(-self.relaxed_taus):.0%})")
         self.loggers = list(loggers)
-        from .monitor_outputs import JsonLines, TensorBoard
         self.loggers += [JsonLines(jsonl)] if jsonl else []
         self.loggers += [TensorBoard(tensorboard)] if tensorboard else []
         self.floor = {w.name: units.COLLAPSED * float(np.mean(_unit_norms(w))) for w in self.watches}
@@ -84,7 +83,6 @@ class Monitor:
 
     @staticmethod
     def _audit(model, sample_input, model_axis, seed):
-        from .audit import audit
         if sample_input is None:
             raise UsageError("Monitor needs sample_input (a batch the model accepts: the audit finds the invariant "
                              "groups on it) or watches=")
@@ -174,7 +172,6 @@ class Monitor:
             entry.update(angle=float(angle[live].mean()), chord=float(chord[live].mean()),
                          grad_ratio=float(np.sqrt(grad_sq[live] / norm_sq[live]).mean()),
                          C=float(np.median(C_units[live])))
-        from .monitor_predict import predicted
         entry.update(predicted(self, key, watch, entry, hp, why, step))
         return entry
 

@@ -25,6 +25,7 @@ import time
 import numpy as np
 
 from .monitor import Monitor
+from .monitor_units import Watch
 
 
 def _sync(device) -> None:
@@ -72,7 +73,6 @@ def _ensemble(torch, device, models: int, every: int):
 
     from .gpu.config import TrainConfig
     from .gpu.train import EnsembleTrainer
-    from .monitor_units import Watch
     cfg = TrainConfig(optimizer="nesterov", eta=0.1, lam=5e-4)
     trainer = EnsembleTrainer([replace(cfg, eta=cfg.eta * 2 ** (i / 2)) for i in range(models)], device)
     watches = [Watch(f"conv{i + 1}", (f"conv_weights.{i}",), [w], "channel", "per-channel", model_axis=True)

@@ -13,6 +13,11 @@ from .monitor_rules import PREDICTED_AS
 from .simulate import predict
 from .simulate.params import Hyper
 
+#: a group's C is a running average with weight C_WEIGHT; the relaxation clock restarts when eta*lam changes by more
+#: than CHANGE; predictions are refreshed when eta or lam move by more than REFRESH, or C by more than C_REFRESH
+#: once C_EVERY records (the memory of C's average, 1/C_WEIGHT) have passed since the last refresh
+C_WEIGHT, CHANGE, REFRESH, C_REFRESH = 0.1, 0.1, 0.01, 0.1
+C_EVERY = 10
 WHY_NO_DECAY = "no weight decay on it: no equilibrium (||w|| grows and the angle per step decays)"
 
 
@@ -23,7 +28,6 @@ def _moved(old: float, new: float, tolerance: float) -> bool:
 def _equilibrium(state: dict, rule: str, hp: dict, d: int, C: float) -> dict:
     """``predict.equilibrium`` and the relaxation time, recomputed when eta or lam moved, or C moved and C_EVERY
     records have passed since the last refresh."""
-    from .monitor import C_EVERY, C_REFRESH, REFRESH
     cached = state.get("cache")
     state["since"] = state.get("since", 0) + 1
     if (cached is None or _moved(cached["eta"], hp["eta"], REFRESH) or _moved(cached["lam"], hp["lam"], REFRESH)
@@ -40,7 +44,6 @@ def _equilibrium(state: dict, rule: str, hp: dict, d: int, C: float) -> dict:
 
 def _clock(state: dict, hp: dict, tau: float, step: int) -> float:
     """Relaxation times since eta*lam last changed by more than CHANGE between two records."""
-    from .monitor import CHANGE
     product = hp["eta"] * hp["lam"]
     if _moved(state.get("product"), product, CHANGE):
         state["clock"] = 0.0
@@ -60,7 +63,6 @@ def predicted(monitor, key: str, watch, entry: dict, hp: dict | None, why: str, 
         return {**out, "note": WHY_NO_DECAY}
     if watch.d < 2 or not entry.get("C", 0) > 0:
         return {**out, "note": WHY_ONE_ENTRY if watch.d < 2 else WHY_ZERO_GRADIENT}
-    from .monitor import C_WEIGHT
     state["C"] = entry["C"] if "C" not in state else (1 - C_WEIGHT) * state["C"] + C_WEIGHT * entry["C"]
     rule = PREDICTED_AS.get(monitor.rule, monitor.rule)
     cached = _equilibrium(state, rule, hp, watch.d, state["C"])

@@ -5,12 +5,12 @@ import json
 import sys
 
 import sympy as sp
+from normlaws.theory.compare import canonical
 
 
 def sympy_str(expr) -> str | dict | None:
     """A SymPy expression as a string that ``sympy.sympify`` reads back (``None`` stays ``None``), the same under
     every ``PYTHONHASHSEED`` (signs of factors fixed by ``theory.compare.canonical``)."""
-    from normlaws.theory.compare import canonical
     if isinstance(expr, dict):
         return {str(k): sympy_str(v) for k, v in expr.items()}
     return None if expr is None else sp.sstr(canonical(sp.sympify(expr)))

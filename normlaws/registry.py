@@ -1,6 +1,7 @@
-"""The one registry of claims: gathered from the ``theory`` modules, in a stable order.
+"""The one registry of claims: the theory's claims (``normlaws.theory.catalog``, in report order) with their legs.
 
-Each theory module that makes claims exports ``CLAIMS`` (a list of :class:`normlaws.theory.claim.Claim`).
+Each theory module that makes claims exports ``CLAIMS`` (a list of :class:`normlaws.theory.claim.Claim`);
+``theory.catalog`` lists those modules.
 The numeric legs register their checks by claim id (``LEG_MODULES``); the property leg is the Hypothesis property
 tests marked ``@pytest.mark.claims(...)`` (their map, ``property_leg.json``, is collected from the markers and
 kept equal to them by ``tests/test_property_leg.py``). A claim shows which of the four legs exist:
@@ -13,28 +14,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from . import derivation_cache
-from .errors import UsageError
-
-#: theory modules that export CLAIMS, in report order
-THEORY_MODULES = (
-    "normlaws.theory.normalization",
-    "normlaws.theory.updates",
-    "normlaws.theory.newton",
-    "normlaws.theory.section4",
-    "normlaws.theory.discussion",
-    "normlaws.theory.angular",
-    "normlaws.theory.lion",
-    "normlaws.theory.li_arora",
-    "normlaws.theory.grad_ratio",
-    "normlaws.theory.norm_growth",
-    "normlaws.theory.hoffer",
-    "normlaws.theory.schedules",
-    "normlaws.theory.bn_unit",
-    "normlaws.theory.verbal",
-    "normlaws.theory.displays",
-    "normlaws.theory.experiments",
-)
+from .theory import catalog
 
 #: modules that export ``CHECKS: dict[claim_id, callable]`` for a numeric leg
 LEG_MODULES = {
@@ -43,40 +23,8 @@ LEG_MODULES = {
 }
 
 
-def _available_modules(names):
-    for name in names:
-        try:
-            yield importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-
-
-@lru_cache(maxsize=None)
-def claims() -> tuple:
-    """Every claim of the registry, in report order; ids are unique. Derivations computed before for the same
-    source answer from the on-disk cache (``normlaws.derivation_cache``)."""
-    out, seen = [], set()
-    for module in _available_modules(THEORY_MODULES):
-        for claim in module.CLAIMS:
-            if claim.id in seen:
-                raise RuntimeError(f"duplicate claim id {claim.id!r} in {module.__name__}")
-            seen.add(claim.id)
-            out.append(claim)
-    return derivation_cache.attach(tuple(out))
-
-
-def get(claim_id: str):
-    """The claim with this id; a :class:`UsageError` naming the known ids' prefix when there is none."""
-    for claim in claims():
-        if claim.id == claim_id:
-            return claim
-    raise UsageError(f"unknown claim id {claim_id!r}; run 'normlaws claims' for the list")
-
-
-def select(ids) -> list:
-    """The claims named in ``ids`` (all of them when ``ids`` is empty)."""
-    return [get(i) for i in ids] if ids else list(claims())
+#: every claim in report order, one by id, the chosen ones (``normlaws.theory.catalog``)
+claims, get, select = catalog.claims, catalog.get, catalog.select
 
 
 @lru_cache(maxsize=None)

@@ -145,7 +145,7 @@ def _expression(expr) -> dict:
             rebuilt = rebuild(text, evaluate)
         except Unreadable:
             continue
-        if type(rebuilt) == type(expr) and rebuilt == expr and shown(rebuilt) == text:
+        if type(rebuilt) is type(expr) and rebuilt == expr and shown(rebuilt) == text:
             return {"srepr": text, "evaluate": evaluate}
     raise ValueError(f"an expression that does not rebuild from its srepr: {sp.srepr(expr)[:80]}")
 

@@ -5,13 +5,13 @@ Every string a view holds is plain text, escaped by the template layer; formulas
 """
 from __future__ import annotations
 
-import importlib
 import math
 import re
 
 import sympy as sp
 
 from normlaws import conventions, registry
+from normlaws.theory import catalog
 from normlaws.output import sympy_str
 
 from .evidence import AGREES, DISAGREES, ERROR, SKIPPED, Evidence
@@ -228,13 +228,8 @@ def claim_view(claim, evidence: Evidence) -> dict:
 def module_of(claims) -> dict:
     """``{claim id: (module name, section title)}`` from the theory modules that define the claims."""
     out = {}
-    for name in registry.THEORY_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
+    for module in catalog.MODULES:
+        name = module.__name__
         title = (module.__doc__ or name).strip().splitlines()[0].rstrip(".")
         for claim in module.CLAIMS:
             out[claim.id] = (name, title)

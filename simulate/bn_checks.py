@@ -13,6 +13,7 @@ import numpy as np
 
 from normlaws.conventions import bn_unit_convention
 from normlaws.outcome import component, result
+from normlaws.theory import catalog
 
 from . import bias as B
 from . import predict
@@ -33,8 +34,7 @@ ETA, LAM = 0.1, 0.01     # eta lam = 1e-3: relaxation 1/(8 eta lam) = 125 steps
 
 def _printed(claim_id: str, power: int = 1, **values) -> float:
     """The paper's printed formula of a claim (to a power) at numbers (``predict.evaluate``)."""
-    from normlaws import registry
-    return float(predict.evaluate(registry.get(claim_id).printed.expr ** power, **values))
+    return float(predict.evaluate(catalog.get(claim_id).printed.expr ** power, **values))
 
 
 # ---- the unit's C, raw ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ fan-in and batch (:func:`bn_unit_C`).
 """
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -16,9 +17,7 @@ import sympy as sp
 from scipy import special
 from scipy.optimize import brentq
 
-import math
-
-from normlaws.theory import bn_unit, lion, moments, paraphrase, section4, updates
+from normlaws.theory import bn_unit, catalog, lion, moments, norm_growth, paraphrase, section4, updates
 from normlaws.theory import symbols as S
 
 from .params import Hyper
@@ -237,13 +236,13 @@ def sgd_relaxation_time(hyper: Hyper) -> np.ndarray:
 
 
 def growth_bound(t, N0, eta, C: float) -> np.ndarray:
-    """SGD without L2: the lower bound on ``||w_t||^2`` (``section4.growth_without_decay``)."""
-    return evaluate(section4.growth_without_decay().result, eta=eta, C=C, N0=N0, t=t)
+    """SGD without L2: the lower bound on ``||w_t||^2`` (``norm_growth.growth_without_decay``)."""
+    return evaluate(norm_growth.growth_without_decay().result, eta=eta, C=C, N0=N0, t=t)
 
 
 def growth_eff_lr(t, C: float) -> np.ndarray:
     """SGD without L2: the asymptotic effective learning rate ``1/sqrt(2 C t)`` (``extras['eta_eff_asymptotic']``)."""
-    return evaluate(section4.growth_without_decay().extras["eta_eff_asymptotic"], C=C, t=t)
+    return evaluate(norm_growth.growth_without_decay().extras["eta_eff_asymptotic"], C=C, t=t)
 
 
 def bn_unit_C(d: int, batch: int, gamma: float = 1.0, beta: float = 0.0, sigma_nabla: float = float(np.sqrt(2.0)),
@@ -263,15 +262,13 @@ def bn_radial_share(d: int, batch: int, gamma: float = 1.0, beta: float = 0.0, b
 # ---- exponents -----------------------------------------------------------------------------------------------
 def derived_exponents(claim_id: str) -> tuple[float, float]:
     """``(exponent_eta, exponent_lam)`` of a claim's leading-order law, read from the registry's derivation."""
-    from normlaws import registry
-    extras = registry.get(claim_id).derivation.extras
+    extras = catalog.get(claim_id).derivation.extras
     return float(extras["exponent_eta"]), float(extras["exponent_lam"])
 
 
 def printed_exponents(claim_id: str) -> tuple[float, float] | None:
     """``(exponent_eta, exponent_lam)`` of the paper's printed order formula, or ``None`` if it prints none."""
-    from normlaws import registry
-    expr = registry.get(claim_id).printed.expr
+    expr = catalog.get(claim_id).printed.expr
     if expr is None:
         return None
     e_eta = sp.simplify(S.eta * sp.diff(sp.log(expr), S.eta))
@@ -281,8 +278,7 @@ def printed_exponents(claim_id: str) -> tuple[float, float] | None:
 
 def printed_value(claim_id: str, hyper: Hyper, d: int, C: float, **extra) -> np.ndarray | None:
     """The paper's printed formula of a claim at the same numbers (``None`` where it prints none)."""
-    from normlaws import registry
-    expr = registry.get(claim_id).printed.expr
+    expr = catalog.get(claim_id).printed.expr
     if expr is None or isinstance(expr, (sp.MatrixBase, sp.Equality)):
         return None
     return evaluate(expr, **model_values(hyper, d, C), **paper_values(d, C), **extra)
@@ -290,6 +286,5 @@ def printed_value(claim_id: str, hyper: Hyper, d: int, C: float, **extra) -> np.
 
 def derived_value(claim_id: str, hyper: Hyper, d: int, C: float, **extra) -> np.ndarray:
     """The registry's derived formula of a claim (``claim.derivation.result``) at the same numbers."""
-    from normlaws import registry
-    return evaluate(registry.get(claim_id).derivation.result, **model_values(hyper, d, C), **paper_values(d, C),
+    return evaluate(catalog.get(claim_id).derivation.result, **model_values(hyper, d, C), **paper_values(d, C),
                     **extra)

@@ -18,6 +18,8 @@ import numpy as np
 
 from normlaws.errors import UsageError
 from normlaws.outcome import Z, component, refutation, result, skipped
+from normlaws.theory import catalog, updates
+from normlaws.theory import symbols as S
 
 from . import bias as B
 from . import predict, trajectory
@@ -125,11 +127,8 @@ def reference_run(rule: str, hyper: Hyper, N_star: float, size: str, seed: int):
     Their mean angular step is what a unit-norm run at the predicted effective learning rate turns by; the
     equilibrium run's mean angle over it measures the effective learning rate in units of the prediction.
     """
-    from normlaws import registry
-    from normlaws.theory import symbols as S
-    from normlaws.theory import updates
     theory_rule = "sgd" if rule == "normalized" else rule
-    extras = registry.get(f"update.{theory_rule}.equivariance").derivation.extras
+    extras = catalog.get(f"update.{theory_rule}.equivariance").derivation.extras
     alpha = math.sqrt(N_star)
     scale = {S.eta: "eta", S.lam: "lam", S.eps: "eps"}
     changes = {scale[h]: getattr(hyper, scale[h]) * alpha ** float(extras[f"exponent_{h}"])
@@ -286,8 +285,11 @@ CHECKS = {
     "table1.adam.eff_lr_eq": eff_lr_check("adam"),
     "table1.adamw.eff_lr_eq": eff_lr_check("adamw"),
     "table1.normalized.eff_lr_eq": normalized_eff_lr,
-    **{claim_id: equivariance_check(claim_id.split(".")[1]) for claim_id in (
-        "update.sgd.equivariance", "update.momentum.equivariance", "update.nesterov.equivariance",
-        "update.rmsprop.equivariance", "update.rmsprop_torch.equivariance", "update.adam.equivariance",
-        "update.adamw.equivariance")},
+    "update.sgd.equivariance": equivariance_check("sgd"),
+    "update.momentum.equivariance": equivariance_check("momentum"),
+    "update.nesterov.equivariance": equivariance_check("nesterov"),
+    "update.rmsprop.equivariance": equivariance_check("rmsprop"),
+    "update.rmsprop_torch.equivariance": equivariance_check("rmsprop_torch"),
+    "update.adam.equivariance": equivariance_check("adam"),
+    "update.adamw.equivariance": equivariance_check("adamw"),
 }

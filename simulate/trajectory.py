@@ -19,10 +19,11 @@ import numpy as np
 import sympy as sp
 
 from normlaws.theory import symbols as S
-from normlaws.theory import updates
+from normlaws.theory import catalog, updates
 
 from .models import BNUnit
 from .params import Hyper
+from .predict import evaluate
 from .rng import stream
 from .rules import VectorChains
 
@@ -42,9 +43,7 @@ RULES = tuple(BASE)
 def transform(rule: str, alpha: float, source: str = "derived") -> dict:
     """``theta' = theta * alpha**e`` as numbers: ``source='derived'`` (the registry's derivation) or 'printed'
     (the paper's printed transformation, ``None`` where the paper prints none)."""
-    from normlaws import registry
-    from .predict import evaluate
-    claim = registry.get(f"update.{rule}.equivariance")
+    claim = catalog.get(f"update.{rule}.equivariance")
     hyper_symbols = updates.RULES[rule].hyper
     base = BASE[rule]
     values = {"eta": base["eta"], "lam": base["lam"], "eps": base.get("eps", 0.0), "alpha": alpha}

@@ -14,6 +14,7 @@ import sympy as sp
 
 from normlaws import derivation_cache as dc
 from normlaws import registry
+from normlaws.theory import catalog
 from normlaws.sympy_data import Unreadable, decode, encode, rebuild, tree_repr
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,10 +89,9 @@ def test_the_key_is_the_source_and_the_sympy_version(tmp_path, monkeypatch):
 # ---- the cache as a command uses it --------------------------------------------------------------------------------
 
 def _module_of(claim_id: str) -> str:
-    for name in registry.THEORY_MODULES:
-        module = __import__(name, fromlist=["CLAIMS"])
+    for module in catalog.MODULES:
         if any(c.id == claim_id for c in module.CLAIMS):
-            return name.rsplit(".", 1)[1]
+            return module.__name__.rsplit(".", 1)[1]
     raise LookupError(claim_id)
 
 

@@ -227,7 +227,7 @@ def test_json_lines_and_tensorboard_outputs(tmp_path):
 
 def test_lightning_callback_logs_the_records(tmp_path):
     lightning = pytest.importorskip("lightning")
-    from normlaws.monitor_outputs import lightning_callback
+    from normlaws.monitor_lightning import lightning_callback
 
     class Module(lightning.LightningModule):
         def __init__(self):

@@ -6,11 +6,39 @@ from __future__ import annotations
 import sympy as sp
 
 from .claim import Claim, Printed
+from .compare import Verdict, judged
 from .derivation import Derivation, Step
-from .symbols import C, eta, rho
+from .symbols import C, N, eta, rho, t
 
 _k = sp.Symbol("k", integer=True, nonnegative=True)
 G_unit = sp.Symbol("G", positive=True)   # ||grad L(w_hat)||: the gradient at the unit vector
+
+N0 = sp.Symbol("N_0", positive=True)  # the squared norm at the start
+
+
+def growth_without_decay() -> Derivation:
+    """With ``lam = 0``: ``N_{t+1} = N_t + eta**2 C/N_t``, so ``N_t**2 >= N_0**2 + 2 eta**2 C t``."""
+    step_sq = sp.expand((N + eta**2 * C / N) ** 2 - N**2)
+    bound = sp.sqrt(N0**2 + 2 * eta**2 * C * t)
+    eta_eff = sp.limit(eta / bound * sp.sqrt(t), t, sp.oo) / sp.sqrt(t)
+    return Derivation(
+        result=bound,
+        steps=[Step("N_{t+1}^2 - N_t^2 = 2 eta^2 C + eta^4 C^2/N_t^2 >= 2 eta^2 C", step_sq),
+               Step("so ||w_t||^2 >= sqrt(N_0^2 + 2 eta^2 C t), growing without bound", bound),
+               Step("eta_eff = eta/||w_t||^2 -> 1/sqrt(2 C t): it goes to 0, at a rate independent of eta",
+                    eta_eff)],
+        proofs={"increment": step_sq - 2 * eta**2 * C - eta**4 * C**2 / N**2},
+        summary="without L2 the squared norm grows like eta sqrt(2 C t) and the effective learning rate decays "
+                "like 1/sqrt(2 C t), independently of eta",
+        extras={"eta_eff_asymptotic": eta_eff})
+
+
+def growth_judge(dv: Derivation) -> Verdict:
+    """Sec. 3.1 / Sec. 7: without L2 the weights grow unbounded and eta_eff goes to 0."""
+    unbounded = sp.limit(dv.result, t, sp.oo) == sp.oo
+    to_zero = sp.limit(dv.extras["eta_eff_asymptotic"], t, sp.oo) == 0
+    return judged(unbounded and to_zero, "||w_t||^2 >= sqrt(N_0^2 + 2 eta^2 C t) -> oo and eta/||w_t||^2 -> "
+                  "1/sqrt(2 C t) -> 0")
 
 
 N_sym = sp.Symbol("N", positive=True)

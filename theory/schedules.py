@@ -31,7 +31,7 @@ Adam; AdamW and Lion decay ``w <- (1 - eta lam) w`` (torch's ``weight_decay = la
 """
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import sympy as sp
 
@@ -278,32 +278,50 @@ DROPS = {"sgd": sgd_drop_derivation, "adamw": adamw_drop_derivation}
 _TITLE = {r: updates.RULES[r].title for r in SCALING_RULES}
 _CONVENTION = {r: ("decoupled (1 - eta lam)" if r in ("adamw", "lion") else "paper-l2") for r in SCALING_RULES}
 
-CLAIMS = (
-    [Claim(id="schedules.adamw.ema_timescale", title="AdamW: the weights are an EMA of the updates",
-           statement="AdamW's weights are an exponential moving average of its updates with a timescale of "
-                     "-1/ln(1 - eta lam) ~ 1/(eta lam) iterations (B/(eta lam n) epochs); ||w||^2 relaxes in half "
-                     "that.",
-           source="Wang & Aitchison 2025 (ICML, arXiv 2405.13698)", printed=paraphrased("schedules.adamw.ema_timescale"),
-           derive=with_target(ema_derivation, "tau_iter"), convention="decoupled (1 - eta lam)",
-           tags=("schedules",))]
-    + [Claim(id=f"schedules.pairs.{r}", title=f"{_TITLE[r]}: equivalent (eta, lambda) for the invariant groups",
-             statement="Pairs (eta, lambda) related by the rule's rescaling symmetry give invariant groups the same "
-                       "angle per step and relaxation time; only the norm differs, as derived.",
-             source="derived from the rule's equivariance (update.*.equivariance)", printed=paraphrased(""),
-             derive=lambda r=r: pairs_derivation(r), convention=_CONVENTION[r], tags=("schedules",))
-       for r in PAIR_RULES]
-    + [Claim(id=f"schedules.lambda_scaling.{r}", title=f"{_TITLE[r]}: lambda against eta, batch size and dataset size",
-             statement="To keep the invariant groups' relaxation time in epochs when eta, the batch size or the "
-                       "dataset size change, lambda must change by the derived power law.",
-             source="Wang & Aitchison 2025 (arXiv 2405.13698) for AdamW; derived for every rule",
-             printed=paraphrased(f"schedules.lambda_scaling.{r}"),
-             derive=lambda r=r: scaling_derivation(r),
-             variables=(k_eta, k_B, k_n), convention=_CONVENTION[r], tags=("schedules",))
-       for r in SCALING_RULES]
-    + [Claim(id=f"schedules.drop.{r}", title=f"{_TITLE[r]}: the relaxation across a learning-rate drop",
-             statement="After a learning-rate drop the invariant groups' norm relaxes to its new equilibrium "
-                       "exponentially from any start, with the derived time constant at the new learning rate.",
-             source="derived in the Section 4 model (van Laarhoven 2017, Sec. 4 and 6's schedule)",
-             printed=paraphrased(""), derive=DROPS[r], convention=_CONVENTION[r], tags=("schedules",))
-       for r in DROP_RULES]
-)
+def _rule(claim_id: str) -> str:
+    return claim_id.split(".")[2]
+
+
+def _pairs(claim_id: str) -> Claim:
+    r = _rule(claim_id)
+    return Claim(id=claim_id, title=f"{_TITLE[r]}: equivalent (eta, lambda) for the invariant groups",
+                 statement="Pairs (eta, lambda) related by the rule's rescaling symmetry give invariant groups the "
+                           "same angle per step and relaxation time; only the norm differs, as derived.",
+                 source="derived from the rule's equivariance (update.*.equivariance)", printed=paraphrased(""),
+                 derive=partial(pairs_derivation, r), convention=_CONVENTION[r], tags=("schedules",))
+
+
+def _scaling(claim_id: str) -> Claim:
+    r = _rule(claim_id)
+    return Claim(id=claim_id, title=f"{_TITLE[r]}: lambda against eta, batch size and dataset size",
+                 statement="To keep the invariant groups' relaxation time in epochs when eta, the batch size or the "
+                           "dataset size change, lambda must change by the derived power law.",
+                 source="Wang & Aitchison 2025 (arXiv 2405.13698) for AdamW; derived for every rule",
+                 printed=paraphrased(claim_id), derive=partial(scaling_derivation, r),
+                 variables=(k_eta, k_B, k_n), convention=_CONVENTION[r], tags=("schedules",))
+
+
+def _drop(claim_id: str) -> Claim:
+    r = _rule(claim_id)
+    return Claim(id=claim_id, title=f"{_TITLE[r]}: the relaxation across a learning-rate drop",
+                 statement="After a learning-rate drop the invariant groups' norm relaxes to its new equilibrium "
+                           "exponentially from any start, with the derived time constant at the new learning rate.",
+                 source="derived in the Section 4 model (van Laarhoven 2017, Sec. 4 and 6's schedule)",
+                 printed=paraphrased(""), derive=DROPS[r], convention=_CONVENTION[r], tags=("schedules",))
+
+
+CLAIMS = [
+    Claim(id="schedules.adamw.ema_timescale", title="AdamW: the weights are an EMA of the updates",
+          statement="AdamW's weights are an exponential moving average of its updates with a timescale of "
+                    "-1/ln(1 - eta lam) ~ 1/(eta lam) iterations (B/(eta lam n) epochs); ||w||^2 relaxes in half "
+                    "that.",
+          source="Wang & Aitchison 2025 (ICML, arXiv 2405.13698)", printed=paraphrased("schedules.adamw.ema_timescale"),
+          derive=with_target(ema_derivation, "tau_iter"), convention="decoupled (1 - eta lam)", tags=("schedules",)),
+    _pairs("schedules.pairs.sgd"), _pairs("schedules.pairs.momentum"), _pairs("schedules.pairs.nesterov"),
+    _pairs("schedules.pairs.nesterov_torch"), _pairs("schedules.pairs.adamw"), _pairs("schedules.pairs.lion"),
+    _scaling("schedules.lambda_scaling.sgd"), _scaling("schedules.lambda_scaling.momentum"),
+    _scaling("schedules.lambda_scaling.nesterov"), _scaling("schedules.lambda_scaling.nesterov_torch"),
+    _scaling("schedules.lambda_scaling.adamw"), _scaling("schedules.lambda_scaling.lion"),
+    _scaling("schedules.lambda_scaling.rmsprop"), _scaling("schedules.lambda_scaling.adam"),
+    _drop("schedules.drop.sgd"), _drop("schedules.drop.adamw"),
+]

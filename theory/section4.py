@@ -31,14 +31,13 @@ import sympy as sp
 
 from . import bn_unit, moments, printed
 from .claim import Claim, Printed
-from .compare import Verdict, judged
 from .derivation import Derivation, Step
-from .symbols import C, N, beta, beta1, d, eta, gamma, lam, r, sigma_g, t
+from .norm_growth import N0, growth_judge, growth_without_decay  # noqa: F401 - N0: the start, for the checks
+from .symbols import C, N, beta, beta1, d, eta, gamma, lam, r, sigma_g
 from .updates import effective_lr, invariant_monomial, normalized_sgd_derivation
 
 _h = sp.Symbol("h", positive=True)
 _q, _P, _V = sp.symbols("q P V")  # injected noise per step, E[w.v], E[||v||^2] (stationary moments)
-N0 = sp.Symbol("N_0", positive=True)
 
 RULES = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw")
 
@@ -280,35 +279,10 @@ def sgd_relaxation() -> Derivation:
         extras={"leading": 1 / (8 * eta * lam)})
 
 
-def growth_without_decay() -> Derivation:
-    """With ``lam = 0``: ``N_{t+1} = N_t + eta**2 C/N_t``, so ``N_t**2 >= N_0**2 + 2 eta**2 C t``."""
-    step_sq = sp.expand((N + eta**2 * C / N) ** 2 - N**2)
-    bound = sp.sqrt(N0**2 + 2 * eta**2 * C * t)
-    eta_eff = sp.limit(eta / bound * sp.sqrt(t), t, sp.oo) / sp.sqrt(t)
-    return Derivation(
-        result=bound,
-        steps=[Step("N_{t+1}^2 - N_t^2 = 2 eta^2 C + eta^4 C^2/N_t^2 >= 2 eta^2 C", step_sq),
-               Step("so ||w_t||^2 >= sqrt(N_0^2 + 2 eta^2 C t), growing without bound", bound),
-               Step("eta_eff = eta/||w_t||^2 -> 1/sqrt(2 C t): it goes to 0, at a rate independent of eta",
-                    eta_eff)],
-        proofs={"increment": step_sq - 2 * eta**2 * C - eta**4 * C**2 / N**2},
-        summary="without L2 the squared norm grows like eta sqrt(2 C t) and the effective learning rate decays "
-                "like 1/sqrt(2 C t), independently of eta",
-        extras={"eta_eff_asymptotic": eta_eff})
-
-
 # ---- the claims ----------------------------------------------------------------------------------------
 _NONE = Printed(None, "none", "")
 _TITLE = {"sgd": "SGD", "momentum": "heavy-ball momentum", "nesterov": "Nesterov momentum (the paper's variable w)",
           "rmsprop": "RMSProp", "adam": "Adam", "adamw": "AdamW (decoupled)"}
-
-
-def growth_judge(dv: Derivation) -> Verdict:
-    """Sec. 3.1 / Sec. 7: without L2 the weights grow unbounded and eta_eff goes to 0."""
-    unbounded = sp.limit(dv.result, t, sp.oo) == sp.oo
-    to_zero = sp.limit(dv.extras["eta_eff_asymptotic"], t, sp.oo) == 0
-    return judged(unbounded and to_zero, "||w_t||^2 >= sqrt(N_0^2 + 2 eta^2 C t) -> oo and eta/||w_t||^2 -> "
-                  "1/sqrt(2 C t) -> 0")
 
 
 def _alternates_of(derive):

@@ -1,10 +1,8 @@
 """Update rules as one-step maps, their equivariance under ``w -> alpha*w``, and what follows from it.
 
-Convention: the objective is ``L(w) + lam*||w||^2`` (gradient ``g + 2*lam*w``), except AdamW, whose
-decoupled decay multiplies ``w`` by ``(1 - eta*lam)`` (PyTorch's ``AdamW(weight_decay=lam)``). For a
-scale-invariant ``L`` (degree 0), the gradient is homogeneous of degree -1 and the Hessian of degree -2
-(``normlaws.theory.gradients`` proves it): at ``w = alpha*w'`` the gradient is ``g'/alpha`` and the Hessian
-``H'/alpha**2``.
+Convention: the objective is ``L(w) + lam*||w||^2`` (gradient ``g + 2*lam*w``), except AdamW, whose decoupled
+decay multiplies ``w`` by ``(1 - eta*lam)`` (PyTorch's ``AdamW(weight_decay=lam)``). For a scale-invariant ``L``
+the gradient is homogeneous of degree -1 and the Hessian of degree -2 (``theory.gradients`` proves it).
 
 Equivariance: a rule is equivariant when one step from ``(alpha*w', scaled state)`` with hyperparameters
 ``theta`` equals ``alpha`` times one step from ``(w', state')`` with transformed hyperparameters

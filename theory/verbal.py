@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from . import newton, section4, updates
+from . import newton, norm_growth, section4, updates
 from .claim import Claim, Printed
 from .compare import Verdict, judged
 from .derivation import Derivation, Step
@@ -219,7 +219,7 @@ def one_hyperparameter() -> Derivation:
 def growth_memory() -> Derivation:
     """Without L2: ``eta_eff(t) = eta/sqrt(N_0^2 + 2 eta^2 C t)`` (the closure's bound) depends on ``N_0``."""
     N0 = section4.N0
-    eff = eta / section4.growth_without_decay().result
+    eff = eta / norm_growth.growth_without_decay().result
     dN0 = sp.simplify(sp.diff(eff, N0))
     relative_late = sp.limit(sp.simplify(dN0 * N0 / eff) * t, t, sp.oo)
     return Derivation(result=dN0,

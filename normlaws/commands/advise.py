@@ -9,6 +9,12 @@ import math
 from .. import validate
 from ..errors import UsageError
 from ..output import print_json
+from ..advise import RULES
+from ..advise import Schedule, lam_from_torch
+from ..advise_theory import rescaled_lam
+from ..advise import advise
+from ..advise_report import lines
+from ..advise_plot import plot
 
 HELP = ("before a run: per phase of a learning-rate schedule, will the scale-invariant groups reach equilibrium, at "
         "which angle, norm and effective learning rate; AdamW's EMA timescale; equivalent (eta, lambda); how lambda "
@@ -19,7 +25,6 @@ FACTOR = validate.Number(float, 0, 1, lo_open=True, why="the learning rate is mu
 
 def add_arguments(parser) -> None:
     """The rule and its hyperparameters, the schedule, the run's length and sizes, the unit's d and C."""
-    from ..advise import RULES
     parser.add_argument("--optimizer", choices=RULES, default="sgd", help="update rule (normlaws.rules; default sgd)")
     parser.add_argument("--eta", type=validate.learning_rate, required=True, help="base learning rate")
     decay = parser.add_mutually_exclusive_group(required=True)
@@ -54,7 +59,6 @@ def add_arguments(parser) -> None:
 
 
 def _inputs(args):
-    from ..advise import Schedule, lam_from_torch
     lam = args.lam if args.lam is not None else lam_from_torch(args.optimizer, args.weight_decay)
     steps = args.steps_per_epoch
     if steps is None:
@@ -70,7 +74,6 @@ def _inputs(args):
 
 
 def _rescaled(args, advice) -> dict | None:
-    from ..advise_theory import rescaled_lam
     if args.new_eta is None and args.new_batch_size is None and args.new_dataset_size is None:
         return None
     factors = {"eta_factor": (args.new_eta or advice.eta) / advice.eta,
@@ -82,18 +85,15 @@ def _rescaled(args, advice) -> dict | None:
 
 def run(args) -> int:
     """Print the advice (or JSON); write the plot if asked."""
-    from ..advise import advise
     lam, steps, schedule = _inputs(args)
     advice = advise(args.optimizer, args.eta, lam, schedule, steps, args.d, args.C, args.momentum, args.beta1,
                     args.beta2, start_norm=args.start_norm)
     rescaled = _rescaled(args, advice)
     if args.plot:
-        from ..advise_plot import plot
         plot(advice, args.plot)
     if args.json:
         print_json({**advice.to_dict(), "rescaled": rescaled, "plot": str(args.plot) if args.plot else None})
         return 0
-    from ..advise_report import lines
     print("\n".join(lines(advice, rescaled)))
     if args.plot:
         print(f"\nplot: {args.plot}")

@@ -13,6 +13,9 @@ import argparse
 import math
 
 from .. import validate
+from ..audit import OPTIMIZERS, _torch, audit, build_model, sample_input
+from ..audit_bench import DEFAULT_SHAPE, run_bench
+from ..audit_report import GROUP_HEADER, PARAM_HEADER
 from ..errors import UsageError
 from ..output import print_json, table
 
@@ -40,7 +43,6 @@ def input_shape(text: str) -> tuple:
 
 def add_arguments(parser) -> None:
     """The factory, the input shape, the optimizer and its hyperparameters (lam canonical)."""
-    from ..audit import OPTIMIZERS
     parser.add_argument("factory", metavar="FACTORY", type=validate.text, nargs="?", default=None,
                         help="package.module:function returning an nn.Module; the module is imported and the "
                              "function run (like pytest's conftest.py), with the current directory importable "
@@ -73,8 +75,6 @@ def run(args) -> int:
         return _bench(args)
     if not args.factory or not args.input_shape:
         raise UsageError("audit needs FACTORY and --input-shape (or --bench)")
-    from ..audit import _torch, audit, build_model, sample_input
-    from ..audit_report import GROUP_HEADER, PARAM_HEADER
     _torch().manual_seed(args.seed)             # the factory's initialisation, reproducibly
     model = build_model(args.factory)
     x = sample_input(args.input_shape, args.seed)
@@ -99,8 +99,6 @@ def _bench(args) -> int:
     import os
 
     from ..archs import REAL
-    from ..audit import _torch
-    from ..audit_bench import DEFAULT_SHAPE, run_bench
     _torch()
     names = args.bench or list(REAL)
     unknown = [n for n in names if n not in REAL]

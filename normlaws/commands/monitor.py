@@ -4,6 +4,7 @@ your own model and optimizer (``from normlaws.monitor import Monitor``; README).
 from __future__ import annotations
 
 from .. import validate
+from ..monitor_bench import run_bench
 from ..errors import UsageError
 from ..output import print_json, table
 
@@ -40,7 +41,6 @@ def run(args) -> int:
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device.replace("auto", "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UsageError("--device cuda: no CUDA device here")
-    from ..monitor_bench import run_bench
     out = run_bench(args.cases, device, args.every, args.block, args.pairs, args.models, args.threads)
     if args.json:
         print_json(out)

@@ -14,6 +14,15 @@ from .. import validate
 from ..conventions import CANONICAL, PAPER_STOP_GRADIENT, bn_unit_convention, rule_decay, run_convention
 from ..errors import UsageError
 from ..output import print_json, table
+from ..records import append_record, provenance
+from normlaws.simulate import predict
+from normlaws.simulate.engine import default_lengths
+from normlaws.simulate.engine import Spec
+from normlaws.simulate.params import Hyper
+from normlaws.simulate.summary import simulate
+from normlaws.simulate.exponents import exponents
+from normlaws.simulate.checks import run_all
+from normlaws.simulate.bench import bench, format_table
 
 HELP = ("simulate the Section 4 model or a BN unit and compare every observable (norm, angle per step, chord, "
         "gradient-to-weight ratio, the unit's C) with the theory's prediction")
@@ -94,7 +103,6 @@ def _mode(args) -> str:
 def _save(args, kind: str, payload: dict) -> None:
     if not args.results:
         return
-    from ..records import append_record, provenance
     backward = args.backward if args.model == "bn-unit" else "full"
     convention = run_convention(args.rule or args.exponents or "sgd", backward)
     append_record(args.results / "simulate.jsonl",
@@ -129,8 +137,6 @@ def check_point(args, spec) -> None:
     """One line, before running, when the point means nothing: no stationary norm in the theory (lam > 0), no
     finite relaxation time or a run of more than :data:`MAX_STEPS` steps, values outside the float range of
     ``--dtype``, or more memory than the machine has."""
-    from normlaws.simulate import predict
-    from normlaws.simulate.engine import default_lengths
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         N = 1.0 if args.lam == 0 else _closure(predict, spec)
@@ -179,9 +185,6 @@ def check_finite(args, result: dict) -> None:
 
 def run_point(args) -> int:
     """One (eta, lam) point: measured against predicted, with standard errors and the verdict."""
-    from normlaws.simulate.engine import Spec
-    from normlaws.simulate.params import Hyper
-    from normlaws.simulate.summary import simulate
     hyper = Hyper(eta=args.eta, lam=args.lam, rho=args.rho, beta1=args.beta1, beta2=args.beta2, eps=args.eps)
     scalar = args.rule == "sgd" and args.model == "section4"
     spec = Spec(args.rule, hyper, d=args.dim, chains=args.chains or (4096 if scalar else 256), steps=args.steps,
@@ -224,7 +227,6 @@ def run_point(args) -> int:
 
 def run_exponents(args) -> int:
     """The exponent grids and fits."""
-    from normlaws.simulate.exponents import exponents
     validate.check_memory((args.chains or 4096) * 20 * 6 * 16 * 8, f"{args.chains} chains per grid point")
     result = exponents(args.exponents, d=args.dim, chains=args.chains, steps=args.steps, burn=args.burn,
                        seed=args.seed, size=args.size, model=args.model, variant=args.variant,
@@ -256,7 +258,6 @@ def run_exponents(args) -> int:
 
 def run_checks(args) -> int:
     """The registry's Monte-Carlo checks, as a table."""
-    from normlaws.simulate.checks import run_all
     results = run_all(args.size, args.seed, args.claim, progress=not args.no_progress)
     _save(args, "checks", results)
     if args.json:
@@ -273,7 +274,6 @@ def run_checks(args) -> int:
 
 def run_bench(args) -> int:
     """Chain-steps per second (a benchmark: prints figures, asserts nothing)."""
-    from normlaws.simulate.bench import bench, format_table
     result = bench()
     if args.json:
         print_json(result)

@@ -10,21 +10,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from .. import validate
-from ..errors import UsageError
+from ..errors import UsageError, require_torch  # noqa: F401 - require_torch: also for sweep and bench
 from ..output import print_json, table
+from ..progress import Progress
 
 R = validate.TRAINING
 
 HELP = "train the Section 6 BN ConvNet on CIFAR-10 for one optimizer and one or more (eta, lam) pairs"
-
-
-def require_torch():
-    """Import torch, or one clear line saying how to install it."""
-    try:
-        import torch
-    except ImportError:
-        raise UsageError("this command needs torch: pip install 'normlaws[torch]'") from None
-    return torch
 
 
 def add_training_arguments(parser, out_default: str) -> None:
@@ -141,7 +133,6 @@ def progress_factory(args):
     """A progress-bar maker for the sweep, or None with ``--no-progress``."""
     if args.no_progress:
         return None
-    from ..progress import Progress
     return lambda total, label: Progress(total, label)
 
 

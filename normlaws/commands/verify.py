@@ -26,6 +26,8 @@ from . import verify_jobs, verify_property, verify_training
 from .verify_stages import Progress, Stage, leg_record, run_check, tally, timed
 from .verify_summary import FAILED, OK, SKIPPED, print_summary, summary
 from .verify_training import check_records_source, copy_records, sweep_argv
+from ..reports.evidence import EXPONENTS, MONTECARLO
+from ..reports.evidence import SWEEP
 
 __all__ = ["HELP", "add_arguments", "run", "check_records_source", "copy_records", "sweep_argv"]
 
@@ -113,7 +115,6 @@ def scaling_grids(claims) -> tuple[dict, str]:
 def montecarlo_stage(claims, args, results_dir: Path, run_id: str, progress_for) -> Stage:
     """Run every Monte-Carlo check and scaling grid of the selected claims; append each result to the records
     (``montecarlo.jsonl``, ``exponents.jsonl``)."""
-    from ..reports.evidence import EXPONENTS, MONTECARLO
     stage = Stage("montecarlo")
     if args.skip_montecarlo:
         return Stage("montecarlo", SKIPPED, detail="left out with --skip-montecarlo")
@@ -176,7 +177,6 @@ def run(args) -> int:
     claims = registry.select(args.claims)
     results_dir = out / "results"
     if args.training_records:   # a bad file or folder: one line before any stage
-        from ..reports.evidence import SWEEP
         check_records_source(Path(args.training_records), results_dir / SWEEP)
     results_dir.mkdir(parents=True, exist_ok=True)
     run_id = uuid.uuid4().hex[:12]

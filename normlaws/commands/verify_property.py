@@ -18,6 +18,7 @@ from ..records import append_record
 from . import verify_jobs as jobs
 from .verify_stages import Stage, leg_record, tally
 from .verify_summary import FAILED, SKIPPED
+from ..reports.evidence import PROPERTY
 
 RESULTS_FILE, LOG_FILE = "property_results.json", "property.log"
 #: a property run that takes longer than this is stopped (and the leg reported as not run)
@@ -90,7 +91,6 @@ def outcome(counts: dict) -> dict:
 
 def stage(job, claims, results_dir: Path, run_id: str) -> Stage:
     """Wait for the property tests and record each selected claim's outcome (``property.jsonl``)."""
-    from ..reports.evidence import PROPERTY
     if isinstance(job, str):
         return Stage("property", SKIPPED, detail=job)
     done = jobs.finish(job)

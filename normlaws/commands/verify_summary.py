@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..output import table
+from ..reports.views import skipped_legs
 
 OK, FAILED, SKIPPED = "ok", "failed", "skipped"
 
@@ -10,7 +11,6 @@ def summary(claims, stages, report, code: int, wall_seconds: float | None = None
     """The machine-readable outcome of the run (``wall_seconds``: the whole run, its stages overlapping)."""
     errata = [{"id": c.id, "where": c.printed.where, "detail": c.verdict.detail} for c in claims
               if not c.proof_failures() and c.verdict.is_erratum]
-    from ..reports.views import skipped_legs
     skipped = [{"what": s.name, "why": s.detail} for s in stages if s.status == SKIPPED]
     if report is not None:
         skipped = skipped_legs(report.context["claim_views"], {"stages": [s.as_record() for s in stages]})

@@ -18,6 +18,8 @@ from ..records import append_record, read_records
 from . import verify_jobs as jobs
 from .verify_stages import Stage, leg_record, run_check, tally
 from .verify_summary import FAILED, SKIPPED
+from ..reports.evidence import SWEEP
+from ..reports.evidence import TRAINING
 
 LOG_FILE = "training.log"
 
@@ -95,7 +97,6 @@ def sweep_command(args, sweep_dir: Path) -> list:
 def start(args, results_dir: Path):
     """Begin the training leg: start the sweep in the background (a :class:`~verify_jobs.Job`), or copy the given
     records (``"records"``), or say why the leg cannot run (a string)."""
-    from ..reports.evidence import SWEEP
     why = unavailable(args)
     if why:
         return why
@@ -108,7 +109,6 @@ def start(args, results_dir: Path):
 
 def stage(job, claims, args, results_dir: Path, run_id: str) -> Stage:
     """Wait for the sweep (when one runs), then run each training check of the selected claims on its records."""
-    from ..reports.evidence import SWEEP, TRAINING
     if isinstance(job, str) and job != "records":
         return Stage("training", SKIPPED, detail=job)
     sweep_dir = Path(results_dir) / SWEEP

@@ -16,6 +16,8 @@ import math
 
 import numpy as np
 
+from .invariance import single_thread
+
 
 def unit_roundoff(dtype=np.float64) -> float:
     """``u = eps/2``, the largest relative rounding error of one operation.
@@ -155,8 +157,6 @@ def bn_unit_hessian(X, w, upstream) -> np.ndarray:
     for the degree -2 homogeneity and the Euler identity ``H w = -grad``.
     """
     import torch
-
-    from .invariance import single_thread
     X_t, up = torch.as_tensor(X), torch.as_tensor(upstream)
 
     def loss(v):

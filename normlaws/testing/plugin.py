@@ -21,6 +21,9 @@ import sys
 
 import numpy as np
 import pytest
+from . import assert_scale_invariant
+from . import assert_step_exponent, assert_table1_row
+from ..audit import audit
 
 try:                                   # Hypothesis is normlaws[test]; the plugin must not break pytest without it
     from hypothesis import HealthCheck, settings
@@ -76,7 +79,6 @@ def normlaws_invariant():
     """``check(model, inputs, param="weight", per="layer", alphas=None, rescale_eps=())``: assert that scaling
     ``param`` (a name or a tuple of names scaled together) leaves ``model(inputs)`` unchanged, for each factor of
     ``alphas`` (default 0.5, 2 and 3 per layer; per channel, three seeded vectors log-uniform in [0.1, 10])."""
-    from . import assert_scale_invariant
 
     def check(model, inputs, param="weight", per="layer", alphas=None, rescale_eps=()):
         if alphas is None and per == "channel":
@@ -94,7 +96,6 @@ def normlaws_invariant():
 def normlaws_step():
     """``check(factory, row=None, k=None, **kwargs)``: assert an optimizer's Table 1 ``row`` (e.g. "ADAM") or its
     angular exponent ``k`` (:func:`normlaws.testing.step_scaling`); returns the measurement."""
-    from . import assert_step_exponent, assert_table1_row
 
     def check(factory, row=None, k=None, **kwargs):
         if (row is None) == (k is None):
@@ -109,5 +110,4 @@ def normlaws_step():
 def normlaws_audit():
     """``audit(model, sample_input, **kwargs)``: :func:`normlaws.audit.audit`, for asserting on a model's
     scale-invariant tensors and groups (``report.invariant_groups``)."""
-    from ..audit import audit
     return audit
