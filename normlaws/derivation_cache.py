@@ -193,6 +193,11 @@ def _use(claim, entry: dict, verdict, failures: dict) -> None:
     _FROM_CACHE.add(claim)
 
 
+def own_derive(claim):
+    """The claim's own derive function from the source (not the cache's stand-in)."""
+    return _ORIGINAL.get(claim, claim.derive)
+
+
 def fresh(claim) -> None:
     """Make a claim derive from its source again, now (drops what the cache or an earlier call gave it)."""
     if claim in _ORIGINAL:

@@ -7,12 +7,12 @@ them for a given id and adds the derivation's and the checks' functions (``inspe
 """
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import registry
-from . import theory
+from . import derivation_cache, registry, theory
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -55,8 +55,9 @@ def _registration(claim_id: str, folder: str, role: str) -> list[Place]:
 def _function(obj, role: str) -> list[Place]:
     """Where the function ``obj`` (or the function a closure wraps) is defined."""
     try:
-        target = inspect.unwrap(obj)
-        _, line = inspect.getsourcelines(target)
+        target = inspect.unwrap(obj.func if isinstance(obj, functools.partial) else obj)
+        lines, line = inspect.getsourcelines(target)
+        line += next((i for i, text in enumerate(lines) if text.lstrip().startswith(("def ", "lambda"))), 0)
         return [Place(f"{role} ({getattr(target, '__qualname__', '')})",
                       _relative(inspect.getsourcefile(target) or ""), line)]
     except (TypeError, OSError):
@@ -84,7 +85,7 @@ def where(claim_id: str) -> list[Place]:
     id, from the registry)."""
     claim = registry.get(claim_id)
     file, line = claim.defined_at
-    places = [Place("claim defined", _relative(file), line)] + _function(claim.derive, "derivation")
+    places = [Place("claim defined", _relative(file), line)] + _function(derivation_cache.own_derive(claim), "derivation")
     places += _property_tests(claim_id)
     for leg, folder in (("montecarlo", "simulate"), ("training", "gpu")):
         check = registry.leg_checks(leg).get(claim_id)

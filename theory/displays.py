@@ -8,6 +8,8 @@ one coordinate.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import sympy as sp
 
 from .claim import Claim, Printed
@@ -146,12 +148,12 @@ CLAIMS = [
           "L_lambda(w_t); w_{t+1} <- w_t - v_{t+1}", source="Sec. 5.1, first display",
           printed=Printed(None, "verbal", "Sec. 5.1, first display (w_{t+1} <- w_t - v_{t+1})",
                           text="v_{t+1} <- rho v_t - eta grad L_lambda(w_t); w_{t+1} <- w_t - v_{t+1}"),
-          derive=lambda: momentum_step("heavy-ball"), judge=judge_descent, tags=("display", "typo")),
+          derive=partial(momentum_step, "heavy-ball"), judge=judge_descent, tags=("display", "typo")),
     Claim(id="sec51.nesterov.update", title="Nesterov momentum as printed", statement="v_{t+1} <- rho v_t - eta grad "
           "L_lambda(w_t + rho v_t); w_{t+1} <- w_t - v_{t+1}", source="Sec. 5.1, second display",
           printed=Printed(None, "verbal", "Sec. 5.1, second display (w_{t+1} <- w_t - v_{t+1})",
                           text="v_{t+1} <- rho v_t - eta grad L_lambda(w_t + rho v_t); w_{t+1} <- w_t - v_{t+1}"),
-          derive=lambda: momentum_step("Nesterov"), judge=judge_descent, tags=("display", "typo")),
+          derive=partial(momentum_step, "Nesterov"), judge=judge_descent, tags=("display", "typo")),
     Claim(id="sec52.rmsprop.rescaled_update", title="RMSProp's accumulator at w = alpha w', as printed",
           statement="g'_{t+1}/alpha^2 <- rho g'_t/alpha^2 + (1 - rho) L_{lambda alpha^2}(w'_t)^2/alpha^2",
           source="Sec. 5.2, the rescaled display, first line",

@@ -114,9 +114,9 @@ CLAIMS = [
              statement="Lion (sign of an interpolated momentum, decoupled decay) reaches an equilibrium angle per step "
                        "set by eta lam and the sign updates' time correlation.",
              source="Kosson et al. 2024 (arXiv 2305.17212); Lion: Chen et al. 2023", printed=paraphrased("later.angle.lion"),
-             derive=lambda: _lion_angle_view(), convention="decoupled (1 - eta lam)", tags=("later", "angular")),
+             derive=_lion_angle_view, convention="decoupled (1 - eta lam)", tags=("later", "angular")),
     Claim(id="later.norm.lion", title="Lion: equilibrium weight norm",
              statement="Lion's equilibrium squared norm is eta^2 d (1 + 2 A Q)/(1 - A^2), A = 1 - eta lam.",
              source="Kosson et al. 2024 (arXiv 2305.17212)", printed=paraphrased("later.norm.lion"),
-             derive=lambda: _lion_norm_view(), convention="decoupled (1 - eta lam)", tags=("later", "angular")),
+             derive=_lion_norm_view, convention="decoupled (1 - eta lam)", tags=("later", "angular")),
 ]

@@ -25,7 +25,7 @@ window adds a bias of order ``1 - rho`` (about -2 % at ``rho = 0.9``, first orde
 """
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import sympy as sp
 
@@ -300,7 +300,7 @@ def _norm_claim(claim_id: str, entry: Printed, **kw) -> Claim:
                  statement=f"Under {_TITLE[rule]} with L2, the norm of a scale-invariant weight settles where decay "
                            "and gradient noise balance; its scaling in eta and lambda is as derived.",
                  source=entry.where or "Loshchilov & Hutter 2019 (AdamW row, not in the paper)", printed=entry,
-                 derive=lambda: norm_derivation(rule), tags=("table1", "section4"), **kw)
+                 derive=partial(norm_derivation, rule), tags=("table1", "section4"), **kw)
 
 
 def _eff_eq_claim(claim_id: str) -> Claim:
@@ -309,8 +309,14 @@ def _eff_eq_claim(claim_id: str) -> Claim:
     return Claim(id=claim_id, title=f"{_TITLE[rule]}: effective learning rate at equilibrium",
                  statement=f"At equilibrium the effective learning rate of {_TITLE[rule]} is a power law in eta and "
                            "lambda, as derived.",
-                 source=p.where or "not in the paper", printed=p, derive=lambda: eff_lr_eq_derivation(rule),
+                 source=p.where or "not in the paper", printed=p, derive=partial(eff_lr_eq_derivation, rule),
                  tags=("table1", "section4"))
+
+
+def normalized_norm() -> Derivation:
+    """Normalized SGD's weight norm: 1 after every step, by construction."""
+    return Derivation(result=sp.Integer(1), steps=[Step("w <- w~/||w~|| has norm 1 by construction")],
+                      proofs={"unit": sp.Integer(0)}, summary="||w|| = 1 after every step")
 
 
 def _rmsprop_norm_in_paper_symbols() -> Derivation:
@@ -366,8 +372,7 @@ CLAIMS = (
     + [Claim(id="table1.normalized.norm", title="Normalized SGD: weight scale",
              statement="Normalizing after each step keeps ||w|| = 1.", source=printed.NORM_EQ["normalized"].where,
              printed=printed.NORM_EQ["normalized"],
-             derive=lambda: Derivation(result=sp.Integer(1), steps=[Step("w <- w~/||w~|| has norm 1 by construction")],
-                                       proofs={"unit": sp.Integer(0)}, summary="||w|| = 1 after every step"),
+             derive=normalized_norm,
              tags=("table1",))]
     + [_eff_eq_claim("table1.sgd.eff_lr_eq"), _eff_eq_claim("table1.momentum.eff_lr_eq"),
        _eff_eq_claim("table1.nesterov.eff_lr_eq"), _eff_eq_claim("table1.rmsprop.eff_lr_eq"),

@@ -13,7 +13,7 @@ hyperparameters give the invariant monomials, hence the optimal-learning-rate la
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Callable
 
 import sympy as sp
@@ -347,7 +347,7 @@ def _rule_of(claim_id: str) -> str:
 
 def _eff_lr_claim(claim_id: str, derive=None) -> Claim:
     name = _rule_of(claim_id)
-    derive = derive or (lambda: eff_lr_derivation(name))
+    derive = derive or partial(eff_lr_derivation, name)
     return Claim(id=claim_id, title=f"{_ROW[name]}: effective learning rate",
                  statement=f"With {_ROW[name]}, rescaling the weights by alpha is the same as rescaling the "
                            "learning rate; the effective learning rate for the direction w/||w|| is as derived.",
@@ -361,7 +361,7 @@ def _equivariance_claim(claim_id: str, printed_form: Printed, source: str) -> Cl
     return Claim(id=claim_id, title=f"{rule.title}: rescaling equivariance",
                  statement=f"{rule.title} is equivariant under w -> alpha w with the hyperparameters rescaled "
                            "as derived (epsilon included).",
-                 source=source, printed=printed_form, derive=lambda: equivariance(name), tags=("equivariance",))
+                 source=source, printed=printed_form, derive=partial(equivariance, name), tags=("equivariance",))
 
 
 def _optimal_claim(claim_id: str) -> Claim:
@@ -370,7 +370,7 @@ def _optimal_claim(claim_id: str) -> Claim:
     return Claim(id=claim_id, title=f"{RULES[name].title}: optimal learning rate against lambda",
                  statement="The optimal learning rate is constant on the level sets of the invariant monomial of "
                            "(eta, lambda), which gives its power law in lambda.",
-                 source=p.where, printed=p, derive=lambda: optimal_lr_law(name), variables=(lam,),
+                 source=p.where, printed=p, derive=partial(optimal_lr_law, name), variables=(lam,),
                  tags=("optimal-lr",))
 
 

@@ -5,15 +5,19 @@ does the list of the claims each numeric leg checks (importing those legs takes 
 """
 from __future__ import annotations
 
-from .. import derivation_cache, registry, validate
+from .. import derivation_cache, locate, registry, validate
 from ..output import print_json, sympy_str, table
 
 HELP = "list the claims of the registry with their four legs and the computed verdict on the paper"
+
 
 def add_arguments(parser) -> None:
     """Options: an optional filter by tag or id prefix."""
     parser.add_argument("--filter", default="", metavar="TEXT", type=validate.text,
                         help="only claims whose id starts with TEXT or that carry the tag TEXT")
+    parser.add_argument("--where", default=None, metavar="ID", type=validate.text,
+                        help="print file:line of the claim's definition, its derivation, its property tests and "
+                             "each numeric leg's check")
 
 
 def numeric_leg_ids() -> dict[str, frozenset]:
@@ -65,7 +69,14 @@ def _row(claim, numeric: dict) -> list[str]:
 
 
 def run(args) -> int:
-    """Print the table (or JSON); exit 0."""
+    """Print the table (or JSON), or with ``--where`` the places of one claim; exit 0."""
+    if args.where is not None:
+        places = locate.where(args.where)
+        if args.json:
+            print_json([{"role": p.role, "file": p.file, "line": p.line} for p in places])
+        else:
+            print("\n".join(str(p) for p in places))
+        return 0
     chosen = [c for c in registry.claims()
               if not args.filter or c.id.startswith(args.filter) or args.filter in c.tags]
     numeric = numeric_leg_ids()
