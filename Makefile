@@ -5,7 +5,11 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 OUT     ?= out/report
 
-.PHONY: verify test test-slow test-thorough bench clean
+.PHONY: verify test lint test-slow test-thorough bench clean
+
+# mypy runs on theory and the core (tests/test_architecture.py runs the same two commands)
+MYPY_ARGS := -p normlaws.theory -m normlaws.errors -m normlaws.validate -m normlaws.schema -m normlaws.records \
+             -m normlaws.leases -m normlaws.conventions -m normlaws.rules -m normlaws.outcome -m normlaws.progress
 
 # torch==2.13.0 first: on these machines it is a local CPU build; any other spec may download several GB.
 $(STAMP): pyproject.toml
@@ -19,6 +23,10 @@ verify: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m mypy $(MYPY_ARGS)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q --run-slow

@@ -65,8 +65,3 @@ def load_evidence(results_dir) -> Evidence:
                     training=latest_by_claim(read_records(results_dir / TRAINING)),
                     property=latest_by_claim(read_records(results_dir / PROPERTY)),
                     run=runs[-1] if runs else None, results_dir=results_dir)
-
-
-def check_failed(result: dict) -> bool:
-    """Whether a numeric check's result is a failure of the suite (it disagreed with the derivation, or raised)."""
-    return result.get("status") in (DISAGREES, ERROR)
