@@ -145,7 +145,8 @@ def _expression(expr) -> dict:
             rebuilt = rebuild(text, evaluate)
         except Unreadable:
             continue
-        if type(rebuilt) is type(expr) and rebuilt == expr and shown(rebuilt) == text:
+        # == on the types: the classes of undefined functions (f(x)) are rebuilt anew and compare by name
+        if type(rebuilt) == type(expr) and rebuilt == expr and shown(rebuilt) == text:  # noqa: E721
             return {"srepr": text, "evaluate": evaluate}
     raise ValueError(f"an expression that does not rebuild from its srepr: {sp.srepr(expr)[:80]}")
 

@@ -99,7 +99,9 @@ def _module_of(claim_id: str) -> str:
 def project(tmp_path):
     """A copy of the package (core and theory) that a test may edit, importable from ``tmp_path/pkg``."""
     pkg = tmp_path / "pkg" / "normlaws"
-    shutil.copytree(ROOT / "normlaws", pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    # normlaws/{theory,simulate,gpu,reports} are links to the top-level folders: copy the core, then theory
+    shutil.copytree(ROOT / "normlaws", pkg,
+                    ignore=shutil.ignore_patterns("__pycache__", "theory", "simulate", "gpu", "reports"))
     shutil.copytree(ROOT / "theory", pkg / "theory", ignore=shutil.ignore_patterns("__pycache__"))
     return pkg
 
