@@ -18,7 +18,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[all,cluster]'
 	touch $(STAMP)
 
+# a TeX engine for the PDF: installed when missing and the machine allows it (scripts/ensure-tex says what it does)
 verify: $(STAMP)
+	@scripts/ensure-tex
 	$(BIN)/normlaws verify --out $(OUT)
 
 test: $(STAMP)
