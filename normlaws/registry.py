@@ -23,8 +23,19 @@ LEG_MODULES = {
 }
 
 
-#: every claim in report order, one by id, the chosen ones (``normlaws.theory.catalog``)
-claims, get, select = catalog.claims, catalog.get, catalog.select
+def claims() -> tuple:
+    """Every claim, in report order (``theory.catalog.claims``)."""
+    return catalog.claims()
+
+
+def get(claim_id: str):
+    """The claim with this id (a :class:`UsageError` when there is none)."""
+    return catalog.get(claim_id, claims())
+
+
+def select(ids) -> list:
+    """The claims named in ``ids`` (all of them when ``ids`` is empty)."""
+    return [get(i) for i in ids] if ids else list(claims())
 
 
 @lru_cache(maxsize=None)

@@ -198,6 +198,15 @@ def symbolic_status(claim) -> str:
     return PROOF_FAILED if claim.proof_failures() else claim.verdict.kind
 
 
+def _named_extras(extras: dict):
+    """``(name, expression)`` for each named result; a dict of them (a claim's alternates) gives one per entry."""
+    for name, value in extras.items():
+        if isinstance(value, dict):
+            yield from ((f"{name}: {key}", inner) for key, inner in value.items())
+        else:
+            yield name, value
+
+
 def claim_view(claim, evidence: Evidence) -> dict:
     """Everything the report shows for one claim, computed from the registry and the evidence."""
     dv, printed = claim.derivation, claim.printed
@@ -212,7 +221,7 @@ def claim_view(claim, evidence: Evidence) -> dict:
         "steps": [{"text": s.text, "math": formula(s.expr, claim.id)} for s in dv.steps],
         "result": formula(dv.result, claim.id), "result_plain": plain(dv.result), "summary": dv.summary,
         "identity": printed.form == "identity",
-        "extras": [(name, formula(value, claim.id)) for name, value in dv.extras.items()],
+        "extras": [(name, formula(value, claim.id)) for name, value in _named_extras(dv.extras)],
         "proof_holds": not failures, "proof_count": len(dv.proofs), "proof_failed": sorted(failures),
         "verdict": claim.verdict.kind, "verdict_detail": claim.verdict.detail,
         "erratum": claim.verdict.is_erratum,

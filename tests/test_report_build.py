@@ -216,7 +216,7 @@ def test_pdf_of_a_small_run(tmp_path, monkeypatch):
     # the expected number of claims: one numbered section heading per claim, no more
     layout = subprocess.run(["pdftotext", "-layout", str(compiled.pdf), "-"], capture_output=True, text=True,
                             check=True).stdout
-    headings = re.findall(r"^\s*\d+\.\d+\s+([A-Za-z0-9_.]+)\s*$", layout, re.M)
+    headings = re.findall(r"^\s*[A-Z]\.\d+\s+([A-Za-z0-9_.]+)\s*$", layout, re.M)   # appendix: A.1, B.2
     assert sorted(headings) == sorted(SMALL + [fake.id])
     assert compiled.pages >= 3
     flat = " ".join(text.split())
@@ -234,3 +234,16 @@ def test_run_record_feeds_the_stage_table(tmp_path):
     assert "training: torch is not installed" in summary
     assert read_records(results / RUNS)[0]["run"] == "r1"
     assert not (results / TRAINING).exists()
+
+
+def test_a_claim_with_named_alternates_renders_each_one():
+    # sec4.sgd.fixed_point's extras hold a dict of the formula under other conventions: each entry is typeset
+    view = views.claim_view(registry.get("sec4.sgd.fixed_point"), Evidence())
+    names = [name for name, _ in view["extras"]]
+    assert "alternates: batch-mean loss (frameworks)" in names
+    assert all(math is None or isinstance(math, views.Tex) for _, math in view["extras"])
+
+
+def test_the_claims_sections_are_the_appendix():
+    template = (Path(builder.__file__).parent / "templates" / "report.tex.j2").read_text()
+    assert "\\appendix\n\\BLOCK{for section in sections}" in template

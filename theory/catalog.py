@@ -35,9 +35,9 @@ def claims() -> tuple:
     return derivation_cache.attach(tuple(out))
 
 
-def get(claim_id: str):
-    """The claim with this id; a :class:`UsageError` when there is none."""
-    for claim in claims():
+def get(claim_id: str, among=None):
+    """The claim with this id (in ``among``, default every claim); a :class:`UsageError` when there is none."""
+    for claim in claims() if among is None else among:
         if claim.id == claim_id:
             return claim
     raise UsageError(f"unknown claim id {claim_id!r}; run 'normlaws claims' for the list")
