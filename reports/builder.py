@@ -30,6 +30,7 @@ from normlaws.records import provenance, staged, write_atomic
 from . import views
 from .evidence import Evidence, load_evidence
 from .latex import escape_code, escape_text, pdf_string
+from .prose import latex_prose, markdown_prose
 from .mcfigures import montecarlo_figures
 from .views import Tex
 
@@ -93,6 +94,7 @@ def tex_environment() -> jinja2.Environment:
     env.filters["code"] = lambda text: Tex(escape_code(text))
     env.filters["statuses"] = statuses_text
     env.filters["pdfstring"] = lambda text: Tex(pdf_string(text).replace("_", r"\_"))
+    env.filters["prose"] = lambda text: Tex(latex_prose(" ".join(str(text).split())))
     return env
 
 
@@ -106,6 +108,7 @@ def markdown_environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), trim_blocks=True, lstrip_blocks=True,
                              autoescape=False, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     env.filters["md"] = _md
+    env.filters["mdprose"] = lambda text: _md(markdown_prose(str(text)))
     env.filters["statuses"] = statuses_text
     return env
 

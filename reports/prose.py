@@ -1,0 +1,100 @@
+"""Prose with SymPy strings in it, typeset: the formulas inside a verdict's detail or a derivation's summary.
+
+The registry's texts name formulas the way SymPy prints them (``printed eta*(eta*gamma**2 - 4*lamda*r**4)/(2*r**4),
+derived ...``). :func:`parts` finds each run of characters that reads as a SymPy expression with at least one
+product, power or root in it, and returns it as LaTeX (``sympy.latex`` of the expression, parsed unevaluated, so it
+shows what the text says); the words around it stay words. Only texts computed in this process from ``theory/``
+go through it (claim details and summaries): nothing read from a file is ever parsed.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from tokenize import TokenError
+
+import sympy as sp
+from sympy.parsing.sympy_parser import parse_expr, standard_transformations
+
+from .latex import ReadablePrinter, escape_text
+
+#: a run of expression characters, spaces allowed only around a binary + or -
+_RUN = re.compile(r"[-\w.()*/']+(?:\s[-+]\s[-\w.()*/']+)*")
+_PRIMED = re.compile(r"([A-Za-z_]\w*)'")
+#: what makes a run a formula rather than a word: a product, a power or a function call of SymPy's
+_FORMULA = re.compile(r"\*|\b(sqrt|exp|log|atan2|Abs|sin|cos|acos)\(")
+#: names read as SymPy's functions and constants; every other name in a formula is a symbol (gamma, beta, N, E and
+#: S are the suite's symbols there, not SymPy's functions)
+_FUNCTIONS = {"sqrt": sp.sqrt, "exp": sp.exp, "log": sp.log, "atan2": sp.atan2, "Abs": sp.Abs, "sin": sp.sin,
+              "cos": sp.cos, "acos": sp.acos, "oo": sp.oo, "pi": sp.pi}
+_NAME = re.compile(r"([A-Za-z_]\w*)(\(?)")
+
+
+def _shown(name: str) -> str:
+    """The symbol's name as the suite spells it (``lambda`` is SymPy's ``lamda``; ``g__prime`` is ``g'``)."""
+    return {"lambda": "lamda"}.get(name, name).replace("__prime", "'")
+
+
+@lru_cache(maxsize=4096)
+def _latex(candidate: str) -> str | None:
+    """The LaTeX of ``candidate`` read as a SymPy expression, or None when it does not read as one."""
+    candidate = _PRIMED.sub(r"\1__prime", candidate)
+    try:
+        names = {n: _FUNCTIONS.get(n) or (sp.Function(_shown(n)) if called else sp.Symbol(_shown(n)))
+                 for n, called in _NAME.findall(candidate)}
+        expr = parse_expr(candidate, local_dict=names, global_dict={"Integer": sp.Integer, "Float": sp.Float,
+                                                                     "Rational": sp.Rational, "Symbol": sp.Symbol},
+                          transformations=standard_transformations, evaluate=True)
+    except (SyntaxError, TypeError, ValueError, AttributeError, NameError, sp.SympifyError, TokenError):
+        return None
+    if not isinstance(expr, sp.Basic) or isinstance(expr, sp.Symbol):
+        return None
+    return ReadablePrinter().doprint(expr)
+
+
+def _split(run: str) -> tuple[str, str, str]:
+    """``run`` as (leading text, formula, trailing text): unbalanced parentheses and a trailing dot stay text."""
+    lead, core, trail = "", run, ""
+    while core and (core.count("(") != core.count(")") or core[-1] in ".,"):
+        if core.endswith((")", ".", ",")) and core.count(")") > core.count("(") or core[-1] in ".,":
+            core, trail = core[:-1], core[-1] + trail
+        elif core.startswith("(") and core.count("(") > core.count(")"):
+            core, lead = core[1:], lead + "("
+        else:
+            break
+    return lead, core, trail
+
+
+def parts(text: str) -> list[tuple[str, str]]:
+    """``[("text", words) | ("math", latex), ...]`` for ``text``: each formula-like run typeset, the rest kept.
+
+    >>> parts("derived eta**2*lamda, as printed")
+    [('text', 'derived '), ('math', '\\\\eta^{2} \\\\lambda'), ('text', ', as printed')]
+    """
+    out, last = [], 0
+    for match in _RUN.finditer(text):
+        lead, core, trail = _split(match.group(0))
+        math = _latex(core) if core and _FORMULA.search(core) else None
+        if math is None:
+            continue
+        start = match.start() + len(lead)
+        out.append(("text", text[last:start]))
+        out.append(("math", math))
+        last = start + len(core)
+    out.append(("text", text[last:]))
+    return [(kind, s) for kind, s in out if s]
+
+
+#: a formula whose LaTeX is longer than this is set on its own line (the report's ``\formula``, scaled to the line
+#: width when wider), since an inline fraction cannot be broken
+INLINE_CHARS = 110
+
+
+def latex_prose(text: str) -> str:
+    """``text`` as LaTeX: words escaped, short formulas in ``$...$``, long ones as the report's ``\\formula``."""
+    return "".join(escape_text(s) if kind == "text" else f"${s}$" if len(s) <= INLINE_CHARS
+                   else f"\\formula{{{s}}}\\noindent " for kind, s in parts(str(text)))
+
+
+def markdown_prose(text: str) -> str:
+    """``text`` for Markdown on a code host: formulas in ``$...$`` (GitHub and GitLab render them)."""
+    return "".join(s if kind == "text" else f"${s}$" for kind, s in parts(str(text)))
