@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .analysis import (angle_at_fit, derived_exponents, equilibrated, family, final_test_error, fit_norm_exponents,
-                       fit_optimal_eta, grid_values, load_records, norm_at_fit, of_family, optimal_eta)
+from .analysis import equilibrated, family, final_test_error, load_records, norm_at_fit, of_family
+from .fits import (angle_at_fit, derived_exponents, fit_norm_exponents, fit_optimal_eta, grid_values, optimal_eta)
 
-RULE_ORDER = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "normalized")
+RULE_ORDER = ("sgd", "momentum", "nesterov_torch", "rmsprop_torch", "adam", "adamw", "normalized", "lion")
 
 
 def constant_eff_lr_slope(rule: str) -> float | None:
@@ -185,7 +185,7 @@ def _law_points(records, rule: str) -> tuple | None:
     norms when the records carry no per-filter C (then ``with C`` is None); each law scaled to the measurements
     by one constant, fitted in log."""
     from .analysis import filters_at_fit
-    from .checks import KEYS
+    from .checks_laws import KEYS
     derived = derived_exponents(f"table1.{rule}.norm", KEYS)
     if derived is None:
         return None
@@ -212,7 +212,7 @@ def _law_points(records, rule: str) -> tuple | None:
 
 def _angle_points(records, rule: str) -> tuple | None:
     """``(measured, derived)`` angles per step of the settled cells (the derived angle is absolute: no fit)."""
-    from .checks import _evaluate, leading_law
+    from .checks_laws import _evaluate, leading_law
     law = leading_law(f"later.angle.{rule}", "angle_leading")
     if law is None:
         return None
@@ -244,7 +244,8 @@ def figure_laws(records, path: Path) -> Path | None:
         if kind == "norm":
             n, with_c, fixed = pts
             unit = "cell means" if with_c is None else "live filters"
-            ax.plot(fixed, n, "o", mfc="none", color="grey", ms=3, alpha=0.5, label="law with C fixed (paper's reading)")
+            ax.plot(fixed, n, "o", mfc="none", color="grey", ms=3, alpha=0.5,
+                    label="law with C fixed (paper's reading)")
             if with_c is not None:
                 ax.plot(with_c, n, "o", ms=3, alpha=0.5, label="law with each filter's measured C")
             _identity(ax, *[a for a in (n, with_c, fixed) if a is not None])

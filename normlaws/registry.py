@@ -22,6 +22,8 @@ THEORY_MODULES = (
     "normlaws.theory.section4",
     "normlaws.theory.discussion",
     "normlaws.theory.later",
+    "normlaws.theory.adaptive_equilibria",
+    "normlaws.theory.rescaling",
     "normlaws.theory.bn_unit",
     "normlaws.theory.verbal",
     "normlaws.theory.displays",

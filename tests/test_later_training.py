@@ -107,7 +107,7 @@ def test_defazio_ratio_on_training(sgd_run, layer):
 
 def test_the_audit_angle_is_the_trained_chord(sgd_run):
     rows = sgd_run["fc1"]
-    N, G, chord, N_next = rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3]
+    N, _G, chord, N_next = rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3]
     theta = predict_unit("sgd", ETA, LAM, 32, 1.0)["angle"]          # C-free for SGD
     # pathwise chord = (2 eta lam)^2 N + eta^2 ||grad||^2, so sum chord / sum N = 2 (1 - cos theta*) + eta^2 boundary
     boundary = (N_next[-1] - N[0]) / N.sum()
