@@ -16,10 +16,21 @@ import math
 from pathlib import Path
 
 import numpy as np
+import sympy as sp
 
 from ..records import read_records
 from ..rules import RECORD_ALIASES, canonical
 from ..schema import read_trajectory
+from ..simulate.predict import evaluate, lion_Q
+from ..theory.symbols import eta, lam, rho
+from .derived import derivation
+
+#: the claim whose derivation gives each rule's relaxation time (``extras["relaxation_leading"]``)
+RELAXATION_CLAIMS = {"sgd": "later.angle.sgd", "momentum": "later.angle.momentum",
+                     "nesterov_torch": "later.angle.nesterov_torch",
+                     "adamw": "later.angle.adamw", "lion": "later.angle.lion"}
+#: the claims that give the equilibrium norm without C
+C_FREE_NORM_CLAIMS = {"adamw": "later.adamw.rms", "lion": "later.norm.lion"}
 
 #: a cell is equilibrated when the last fifth of its first phase moved the log norm by at most this fraction
 #: of the whole phase's movement. For an exponential approach with time constant tau over E epochs the
@@ -201,14 +212,8 @@ def steps_per_epoch(record) -> int:
 @functools.lru_cache(maxsize=None)
 def _relaxation_function(rule: str):
     """``tau(eta, lam, rho)`` in steps from ``later.angle.<rule>``'s derived relaxation time, or None."""
-    import sympy as sp
-    from .. import registry
-    from ..errors import UsageError
-    from ..theory.symbols import eta, lam, rho
-    try:
-        tau = registry.get(f"later.angle.{rule}").derivation.extras.get("relaxation_leading")
-    except UsageError:
-        return None
+    dv = derivation(RELAXATION_CLAIMS[rule]) if rule in RELAXATION_CLAIMS else None
+    tau = None if dv is None else dv.extras.get("relaxation_leading")
     if tau is None or not sp.sympify(tau).free_symbols <= {eta, lam, rho}:
         return None
     return sp.lambdify((eta, lam, rho), sp.sympify(tau), "math")
@@ -262,13 +267,11 @@ def c_free_norm_sq(record, layer: str) -> float | None:
     """The derived equilibrium ``||w_j||^2`` of a filter of ``layer`` where the theory gives it without C (AdamW:
     ``d RMS^2``, ``later.adamw.rms``; Lion: ``later.norm.lion``), else None."""
     rule, c = family(record), record["config"]
-    claim = {"adamw": "later.adamw.rms", "lion": "later.norm.lion"}.get(rule)
+    claim = C_FREE_NORM_CLAIMS.get(rule)
     if claim is None or c["lam"] <= 0:
         return None
-    from .. import registry
-    from ..simulate.predict import evaluate, lion_Q
     d = ([3] + list(c["widths"]))[int(layer[-1]) - 1] * 9
-    dv = registry.get(claim).derivation
+    dv = derivation(claim)
     values = {"eta": c["eta"], "lam": c["lam"], "beta1": c.get("beta1", 0.9), "d": float(d)}
     if rule == "lion":
         return float(evaluate(dv.result, **values, Q=lion_Q(c["eta"], c["lam"], values["beta1"], c.get("beta2", 0.99))))

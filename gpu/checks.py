@@ -21,43 +21,68 @@ older records' ``nesterov``) or of torch's RMSprop (``rmsprop_torch``, epsilon o
 """
 from __future__ import annotations
 
+from .analysis import norm_at_fit
 from .checks_equilibrium import adamw_rms_check, angle_check, defazio_check, l2_identity_check, lion_norm_check
 from .checks_growth import growth_bound_check, growth_check
-from .checks_laws import NORM_RULES, law_check, norm_constant
+from .checks_laws import law_check, norm_constant
 from .checks_optimal import diagonals_check, optimal_check
-from .analysis import norm_at_fit
-from .checks_symmetry import RESCALED_RULES, equivariance_check, li_arora_check
+from .checks_symmetry import equivariance_check, li_arora_check
 from .fits import eff_lr_at_fit, eff_lr_power
 
-ANGLE_RULES = ("sgd", "momentum", "nesterov_torch", "adamw", "lion")
-DEFAZIO_RULES = ("sgd", "momentum")
-GROWTH_RULES = ("sgd", "momentum")
-LR_RULES = ("sgd", "momentum", "nesterov_torch", "rmsprop_torch", "adam", "adamw")
-L2_IDENTITY_RULES = ("adam", "rmsprop_torch")
+_NORM = "conv1 filter norm at the end of the first phase"
+_EFF_LR = "effective learning rate eta/||w||^k of conv1 at the end of the first phase"
+
+
+def _norm_law(claim_id: str, rule: str):
+    return law_check(claim_id, rule, norm_at_fit, _NORM, filter_power=-1, constant=norm_constant)
+
+
+def _eff_lr_law(claim_id: str, rule: str):
+    return law_check(claim_id, rule, eff_lr_at_fit, _EFF_LR, filter_power=eff_lr_power)
+
 
 #: claim id -> check(results_dir) -> dict
-CHECKS = {}
-for _rule in ANGLE_RULES:
-    CHECKS[f"later.angle.{_rule}"] = angle_check(_rule)
-for _rule in DEFAZIO_RULES:
-    CHECKS[f"later.defazio.{_rule}"] = defazio_check(_rule)
-CHECKS["later.adamw.rms"] = adamw_rms_check
-for _rule in L2_IDENTITY_RULES:
-    CHECKS[f"later.{_rule}.l2_identity"] = l2_identity_check(_rule)
-CHECKS["later.norm.lion"] = lion_norm_check
-for _rule in GROWTH_RULES:
-    CHECKS[f"later.growth.{_rule}"] = growth_check(_rule)
-CHECKS["sec4.sgd.growth_no_decay"] = growth_bound_check
-for _rule in LR_RULES:
-    CHECKS[f"lr.optimal.{_rule}"] = optimal_check(_rule)
-CHECKS["sec6.fig2.diagonals"] = diagonals_check
-for _rule in NORM_RULES:
-    CHECKS[f"table1.{_rule}.norm"] = law_check(
-        f"table1.{_rule}.norm", _rule, norm_at_fit, "conv1 filter norm at the end of the first phase",
-        filter_power=-1, constant=norm_constant)
-    CHECKS[f"table1.{_rule}.eff_lr_eq"] = law_check(
-        f"table1.{_rule}.eff_lr_eq", _rule, eff_lr_at_fit,
-        "effective learning rate eta/||w||^k of conv1 at the end of the first phase", filter_power=eff_lr_power)
-for _rule in RESCALED_RULES:
-    CHECKS[f"update.{_rule}.equivariance"] = equivariance_check(_rule)
-CHECKS["later.li_arora.exp_lr"] = li_arora_check
+CHECKS = {
+    # C-free equilibrium quantities, invariant network
+    "later.angle.sgd": angle_check("later.angle.sgd", "sgd"),
+    "later.angle.momentum": angle_check("later.angle.momentum", "momentum"),
+    "later.angle.nesterov_torch": angle_check("later.angle.nesterov_torch", "nesterov_torch"),
+    "later.angle.adamw": angle_check("later.angle.adamw", "adamw"),
+    "later.angle.lion": angle_check("later.angle.lion", "lion"),
+    "later.defazio.sgd": defazio_check("later.defazio.sgd", "sgd"),
+    "later.defazio.momentum": defazio_check("later.defazio.momentum", "momentum"),
+    "later.adamw.rms": adamw_rms_check,
+    "later.adam.l2_identity": l2_identity_check("later.adam.l2_identity", "adam"),
+    "later.rmsprop_torch.l2_identity": l2_identity_check("later.rmsprop_torch.l2_identity", "rmsprop_torch"),
+    "later.norm.lion": lion_norm_check,
+    # the norm's growth without decay
+    "later.growth.sgd": growth_check("later.growth.sgd", "sgd"),
+    "later.growth.momentum": growth_check("later.growth.momentum", "momentum"),
+    "sec4.sgd.growth_no_decay": growth_bound_check,
+    # optimal learning rates over seeds, invariant network (standard beside)
+    "lr.optimal.sgd": optimal_check("lr.optimal.sgd", "sgd"),
+    "lr.optimal.momentum": optimal_check("lr.optimal.momentum", "momentum"),
+    "lr.optimal.nesterov_torch": optimal_check("lr.optimal.nesterov_torch", "nesterov_torch"),
+    "lr.optimal.rmsprop_torch": optimal_check("lr.optimal.rmsprop_torch", "rmsprop_torch"),
+    "lr.optimal.adam": optimal_check("lr.optimal.adam", "adam"),
+    "lr.optimal.adamw": optimal_check("lr.optimal.adamw", "adamw"),
+    "sec6.fig2.diagonals": diagonals_check,
+    # Table 1's laws with C, exponents fitted
+    "table1.sgd.norm": _norm_law("table1.sgd.norm", "sgd"),
+    "table1.momentum.norm": _norm_law("table1.momentum.norm", "momentum"),
+    "table1.adam.norm": _norm_law("table1.adam.norm", "adam"),
+    "table1.adamw.norm": _norm_law("table1.adamw.norm", "adamw"),
+    "table1.sgd.eff_lr_eq": _eff_lr_law("table1.sgd.eff_lr_eq", "sgd"),
+    "table1.momentum.eff_lr_eq": _eff_lr_law("table1.momentum.eff_lr_eq", "momentum"),
+    "table1.adam.eff_lr_eq": _eff_lr_law("table1.adam.eff_lr_eq", "adam"),
+    "table1.adamw.eff_lr_eq": _eff_lr_law("table1.adamw.eff_lr_eq", "adamw"),
+    # exact trajectory symmetries on real CIFAR-10, float64
+    "update.sgd.equivariance": equivariance_check("update.sgd.equivariance", "sgd"),
+    "update.momentum.equivariance": equivariance_check("update.momentum.equivariance", "momentum"),
+    "update.nesterov_torch.equivariance": equivariance_check("update.nesterov_torch.equivariance", "nesterov_torch"),
+    "update.rmsprop_torch.equivariance": equivariance_check("update.rmsprop_torch.equivariance", "rmsprop_torch"),
+    "update.adam.equivariance": equivariance_check("update.adam.equivariance", "adam"),
+    "update.adamw.equivariance": equivariance_check("update.adamw.equivariance", "adamw"),
+    "update.lion.equivariance": equivariance_check("update.lion.equivariance", "lion"),
+    "later.li_arora.exp_lr": li_arora_check,
+}

@@ -20,25 +20,21 @@ which a stationary moment identity fails over a finite window. Per-filter quarti
 """
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
+from scipy.optimize import curve_fit
 
 from ..outcome import result, skipped
+from ..simulate.predict import evaluate, lion_Q
+from .analysis import family, fit_epoch, load_records, steps_per_epoch, trajectory
+from .derived import derivation
 from .intervals import describe_component, quartiles, replicate_component
-from .analysis import family
-from .observables import cell_label, windows
+from .observables import LAYERS, cell_label, windows
 
 NETWORK = "invariant"
 #: fewer equilibrated runs than this leave no interval worth the name
 MIN_RUNS = 3
-
-
-@functools.lru_cache(maxsize=None)
-def _derivation(claim_id: str):
-    from .. import registry
-    return registry.get(claim_id).derivation
 
 
 def _values(record, d: int) -> dict:
@@ -47,21 +43,18 @@ def _values(record, d: int) -> dict:
     values = {"eta": c["eta"], "lam": c["lam"], "rho": c.get("momentum") or 0.0, "beta1": c.get("beta1", 0.9),
               "beta2": c.get("beta2", 0.999), "d": float(d)}
     if family(record) == "lion":
-        from ..simulate.predict import lion_Q
         values["Q"] = lion_Q(c["eta"], c["lam"], values["beta1"], values["beta2"])
     return values
 
 
 def derived_value(claim_id: str, record, d: int, extra: str | None = None, **more) -> float:
     """The claim's derived result (or ``extras[extra]``) at ``record``'s hyperparameters, through the bridge."""
-    from ..simulate.predict import evaluate
-    dv = _derivation(claim_id)
+    dv = derivation(claim_id)
     expr = dv.result if extra is None else dv.extras[extra]
     return float(evaluate(expr, **_values(record, d), **more))
 
 
 def _runs(results_dir, rule: str, decay: bool = True) -> list:
-    from .analysis import load_records
     return windows(load_records(results_dir), rule, NETWORK, decay)
 
 
@@ -95,9 +88,8 @@ def _per_run(runs: list, measure) -> tuple:
 
 
 # ---- the angle and the chord ---------------------------------------------------------------------------------
-def angle_check(rule: str):
+def angle_check(claim_id: str, rule: str):
     """``later.angle.<rule>``: ``1 - cos theta*`` and the chord ratio, measured over derived."""
-    claim_id = f"later.angle.{rule}"
 
     def one_minus_cos(rec, w):
         predicted = 1 - derived_value(claim_id, rec, w.d)
@@ -131,9 +123,8 @@ def angle_check(rule: str):
 
 
 # ---- Defazio ---------------------------------------------------------------------------------------------------
-def defazio_check(rule: str):
+def defazio_check(claim_id: str, rule: str):
     """``later.defazio.<rule>``: ``sum ||grad L||^2/sum ||w||^2`` over the window, measured/derived."""
-    claim_id = f"later.defazio.{rule}"
 
     def measure(rec, w):
         predicted = derived_value(claim_id, rec, w.d)
@@ -160,7 +151,6 @@ def defazio_check(rule: str):
 def relaxation_fit(steps: np.ndarray, n_sq: np.ndarray, end: int) -> float | None:
     """Time constant (steps) of ``N(t) = N_inf + (N_0 - N_inf) exp(-t/tau)`` fitted to a trace up to step ``end``
     (``N_0`` the trace at step 0), or None when the fit fails or the trace barely moved."""
-    from scipy.optimize import curve_fit
     keep = (steps <= end) & np.isfinite(n_sq)
     t, n = steps[keep], n_sq[keep]
     if len(t) < 8 or not n[0] > 0:
@@ -182,8 +172,6 @@ def relaxation_fit(steps: np.ndarray, n_sq: np.ndarray, end: int) -> float | Non
 
 def adamw_rms_check(results_dir) -> dict:
     """``later.adamw.rms``: RMS(w)^2 over the window and the relaxation time, measured/derived."""
-    from .analysis import fit_epoch, steps_per_epoch, trajectory
-    from .observables import LAYERS
     claim_id, rule = "later.adamw.rms", "adamw"
     runs = _runs(results_dir, rule)
     if len(runs) < MIN_RUNS:
@@ -214,10 +202,9 @@ def adamw_rms_check(results_dir) -> dict:
 
 
 # ---- Adam + L2 ----------------------------------------------------------------------------------------------------
-def l2_identity_check(rule: str):
+def l2_identity_check(claim_id: str, rule: str):
     """``later.<rule>.l2_identity``: ``4 lam sum_j P_j w_j^2/(eta d)`` per step over the window, against the claim's
     value at the measured ``c = 2 lam P`` (1 to leading order); and the noise power the identity assumes."""
-    claim_id = f"later.{rule}.l2_identity"
 
     def identity(rec, w):
         c = rec["config"]

@@ -21,7 +21,7 @@ from ..outcome import result, skipped
 from .analysis import load_records, steps_per_epoch, trajectory
 from .checks_equilibrium import NETWORK
 from .intervals import describe_component, quartiles, replicate_component
-from .observables import cell_label, windows
+from .observables import LAYERS, cell_label, windows
 
 #: float32's unit roundoff: each update of ||w||^2 is rounded at this relative size
 U32 = 2.0**-24
@@ -38,9 +38,8 @@ def _increment_ratio(rec, w):
     return measured.sum() / total, (euler + rounding) / total, measured / predicted
 
 
-def growth_check(rule: str):
+def growth_check(claim_id: str, rule: str):
     """``later.growth.<rule>``: measured change of ``||w||^2`` over the summed derived increments."""
-    claim_id = f"later.growth.{rule}"
 
     def check(results_dir) -> dict:
         runs = windows(load_records(results_dir), rule, NETWORK, decay=False)
@@ -86,7 +85,6 @@ def _bound_ratio(rec, layer: str):
 def growth_bound_check(results_dir) -> dict:
     """``sec4.sgd.growth_no_decay``: ``(||w_T||^4 - ||w_0||^4)/(2 eta^2 sum C_t)`` against 1, C from the probes."""
     claim_id, rule = "sec4.sgd.growth_no_decay", "sgd"
-    from .observables import LAYERS
     runs = windows(load_records(results_dir), rule, NETWORK, decay=False)
     values, biases, filters = [], [], []
     for rec, _ in runs:

@@ -21,8 +21,11 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+import sympy as sp
 
 from ..outcome import component, result, skipped
+from ..theory.symbols import C, beta1, eta, lam, rho
+from .derived import derivation
 from .analysis import equilibrated, filters_at_fit, load_records, network_of, of_family
 from .fits import derived_exponents, fit_filter_law, fit_gradient_scale, fit_law
 
@@ -56,15 +59,10 @@ def _describe(fit, names) -> str:
 def leading_law(claim_id: str, expression: str | None = None):
     """``f(eta, lam, rho, beta1, C)`` from the claim's derived result (or ``extras[expression]``), or None when
     the claim is missing or the law has other free symbols (a dimension d, an unsolved c_L2)."""
-    import sympy as sp
-    from .. import registry
-    from ..errors import UsageError
-    from ..theory.symbols import C, beta1, eta, lam, rho
-    try:
-        derivation = registry.get(claim_id).derivation
-    except UsageError:
+    dv = derivation(claim_id)
+    if dv is None:
         return None
-    expr = derivation.result if expression is None else derivation.extras.get(expression)
+    expr = dv.result if expression is None else dv.extras.get(expression)
     if expr is None or not sp.sympify(expr).free_symbols <= {eta, lam, rho, beta1, C}:
         return None
     return sp.lambdify((eta, lam, rho, beta1, C), sp.sympify(expr), "math")

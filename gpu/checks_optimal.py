@@ -23,6 +23,8 @@ import math
 import numpy as np
 
 from ..outcome import component, result, skipped
+from ..theory.updates import optimal_lr_law
+from .derived import derivation
 from .analysis import equilibrium_epochs, family, load_records, network_of
 from .intervals import mean_interval
 
@@ -36,7 +38,6 @@ MIN_SEEDS = 3
 @functools.lru_cache(maxsize=None)
 def derived_slope(rule: str) -> float:
     """``s = d log eta*/d log lam`` from the rule's equivariance (``updates.optimal_lr_law``)."""
-    from ..theory.updates import optimal_lr_law
     return float(optimal_lr_law(rule).extras["exponent_lam"])
 
 
@@ -114,9 +115,8 @@ def _standard_beside(records, rule: str, derived: float) -> tuple:
                        + f"; deviation from the derived slope {r['mean'] - derived:+.3f}")
 
 
-def optimal_check(rule: str):
+def optimal_check(claim_id: str, rule: str):
     """``lr.optimal.<rule>``: the collapse slope of the invariant network's test error against the derived one."""
-    claim_id = f"lr.optimal.{rule}"
 
     def check(results_dir) -> dict:
         records = load_records(results_dir)
@@ -140,9 +140,8 @@ DIAGONAL_RULES = (("nesterov", "nesterov_torch"), ("adam", "adam"))
 
 def diagonals_check(results_dir) -> dict:
     """``sec6.fig2.diagonals``: the collapse slopes of Nesterov and Adam against the derived ``(-1, -1/2)``."""
-    from .. import registry
     claim_id = "sec6.fig2.diagonals"
-    derived = [float(v) for v in registry.get(claim_id).derivation.result]
+    derived = [float(v) for v in derivation(claim_id).result]
     records = load_records(results_dir)
     comps, lines, beside = [], [], {}
     for (paper_rule, rule), slope in zip(DIAGONAL_RULES, derived):

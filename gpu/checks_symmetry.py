@@ -52,9 +52,8 @@ def _setup(claim_id: str):
     return data, data.x_test
 
 
-def equivariance_check(rule: str):
+def equivariance_check(claim_id: str, rule: str):
     """``update.<rule>.equivariance`` on whole trajectories of the invariant network; the standard one as control."""
-    claim_id = f"update.{rule}.equivariance"
 
     def check(results_dir=None) -> dict:
         from . import symmetry as sy

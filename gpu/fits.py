@@ -10,7 +10,12 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+import sympy as sp
+from scipy import stats
 
+from ..theory import symbols as S
+from ..theory.updates import RULES, effective_lr
+from .derived import derivation
 from .analysis import (as_float, equilibrated, family, filters_at_fit, final_test_error, fit_epoch,
                        gradient_scale_at_fit, norm_at_fit)
 
@@ -45,7 +50,6 @@ def ols(columns: dict, y, level: float = 0.95, clusters=None) -> Fit | None:
     >>> round(f.get("x")["value"], 12), f.get("x")["ci"][1] - f.get("x")["ci"][0] < 1e-9
     (2.0, True)
     """
-    from scipy import stats
     names = ("intercept",) + tuple(columns)
     y = np.asarray(y, dtype=float)
     x = np.column_stack([np.ones_like(y)] + [np.asarray(columns[k], dtype=float) for k in columns])
@@ -83,11 +87,9 @@ def eff_lr_power(rule: str) -> int | None:
     >>> eff_lr_power("nesterov_torch"), eff_lr_power("adam")
     (2, 1)
     """
-    from ..theory.symbols import r
-    from ..theory.updates import RULES, effective_lr
     if rule not in RULES:
         return None
-    return int(-effective_lr(rule).as_powers_dict()[r])
+    return int(-effective_lr(rule).as_powers_dict()[S.r])
 
 
 def eff_lr_at_fit(record, layer: str = "conv1") -> float:
@@ -206,18 +208,15 @@ def derived_exponents(claim_id: str, keys=("exponent_eta", "exponent_lam"),
     result (:func:`leading_exponent`). With ``expression``, the exponents of ``derivation.extras[expression]``
     instead (e.g. ``"angle_leading"``). None when the registry has no such claim or no exponent follows.
     """
-    from .. import registry
-    from ..errors import UsageError
-    try:
-        derivation = registry.get(claim_id).derivation
-    except UsageError:
+    dv = derivation(claim_id)
+    if dv is None:
         return None
     out = {}
     for key in keys:
-        if expression is None and key in derivation.extras:
-            out[key] = float(derivation.extras[key])
+        if expression is None and key in dv.extras:
+            out[key] = float(dv.extras[key])
             continue
-        target = derivation.result if expression is None else derivation.extras.get(expression)
+        target = dv.result if expression is None else dv.extras.get(expression)
         value = leading_exponent(target, key)
         if value is None:
             return None
@@ -239,12 +238,10 @@ def leading_exponent(expr, key: str) -> float | None:
     >>> leading_exponent((C * eta / lam) ** 0.25, "exponent_C")
     0.25
     """
-    import sympy as sp
-    from ..theory.symbols import C, eta, lam
-    var = {"exponent_eta": eta, "exponent_lam": lam, "exponent_C": C}.get(key)
+    var = {"exponent_eta": S.eta, "exponent_lam": S.lam, "exponent_C": S.C}.get(key)
     if var is None or expr is None:
         return None
     h = sp.Dummy("h", positive=True)
     log_derivative = var * sp.diff(sp.log(sp.sympify(expr)), var)
-    value = sp.limit(log_derivative.subs({eta: h * eta, lam: h * lam}, simultaneous=True), h, 0)
+    value = sp.limit(log_derivative.subs({S.eta: h * S.eta, S.lam: h * S.lam}, simultaneous=True), h, 0)
     return float(value) if value.is_number and value.is_finite else None

@@ -23,7 +23,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+import sympy as sp
+
+from ..simulate.predict import coupled_c, lion_Q
+from ..theory.symbols import eta as eta_s
+from ..theory.symbols import lam as lam_s
+from ..theory.symbols import rho as rho_s
+from .analysis import RELAXATION_CLAIMS
 from .config import OPTIMIZERS, TrainConfig
+from .derived import derivation
 
 
 @dataclass(frozen=True)
@@ -101,11 +109,7 @@ def lam_for_tau(rule: str, eta: float, tau: float, d: int = 144, C: float = QUIC
     for Adam and RMSProp with L2, from ``tau = 1/(3 c eta)`` and the closure's ``c(lam)`` at gradient scale ``C``
     and dimension ``d`` (``simulate.predict.coupled_c``, inverted by bisection in log lam).
     """
-    import sympy as sp
-    from .. import registry
-    from ..theory.symbols import eta as eta_s, lam as lam_s, rho as rho_s
     if rule in ("adam", "rmsprop_torch"):
-        from ..simulate.predict import coupled_c
         model = "adam" if rule == "adam" else "rmsprop"
         target = 1.0 / (3 * tau * eta)            # relaxation_leading = 1/(3 c eta)
         lo, hi = math.log(1e-8), math.log(1e4)
@@ -114,7 +118,7 @@ def lam_for_tau(rule: str, eta: float, tau: float, d: int = 144, C: float = QUIC
             lo, hi = (mid, hi) if coupled_c(model, eta, math.exp(mid), d, C) < target else (lo, mid)
         return sig(math.exp((lo + hi) / 2))
     name = {"normalized": "nesterov_torch"}.get(rule, rule)
-    tau_expr = registry.get(f"later.angle.{name}").derivation.extras["relaxation_leading"]
+    tau_expr = derivation(RELAXATION_CLAIMS[name]).extras["relaxation_leading"]
     rho = {"sgd": 0.0}.get(name, 0.9)
     solved = sp.solve(sp.Eq(tau_expr.subs(rho_s, sp.Rational(str(rho))), tau), lam_s)[0]
     return sig(float(solved.subs(eta_s, eta)))
@@ -129,7 +133,6 @@ def decoupled_eta(rule: str, tau: float) -> float:
     """
     if rule == "adamw":
         return sig(INIT_RMS / math.sqrt(tau))
-    from ..simulate.predict import lion_Q
     return sig(INIT_RMS / math.sqrt(tau * (1 + 2 * lion_Q(0.0, 0.0, 0.9, 0.99))))
 
 

@@ -20,11 +20,19 @@ from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
+import sympy as sp
 import torch
 import torch.nn.functional as F
 
+from ..theory.rescaling import bn_epsilon_exponent, network_rescaling
+from ..theory.symbols import eta as eta_s
+from ..theory.symbols import lam as lam_s
+from ..theory.symbols import rho as rho_s
+
 from .batches import DeviceData
 from .config import TrainConfig
+from .data import load_cifar10
+from .derived import derivation
 from .train import EnsembleTrainer
 
 #: a rounding-level perturbation of a run: each initial conv weight times (1 + this * s), s = +-1 at random (a
@@ -36,18 +44,23 @@ ULP_PERTURBATION = 4 * float(np.finfo(np.float64).eps)
 ROUNDING_SAFETY = 8.0
 
 
+#: the claim whose proven derivation gives each rule's equivariance exponents
+EQUIVARIANCE_CLAIMS = {"sgd": "update.sgd.equivariance", "momentum": "update.momentum.equivariance",
+                       "nesterov_torch": "update.nesterov_torch.equivariance",
+                       "rmsprop_torch": "update.rmsprop_torch.equivariance", "adam": "update.adam.equivariance",
+                       "adamw": "update.adamw.equivariance", "lion": "update.lion.equivariance"}
+
+
 @lru_cache(maxsize=None)
 def rescaling_exponents(rule: str) -> dict:
-    """``{"eta", "lam"[, "eps"], "bn_eps"}`` -> exponent ``e`` of ``theta alpha^e``, from the registry's proven
-    derivations (``update.<rule>.equivariance`` and BN's epsilon); a RuntimeError if a proof does not hold."""
-    from .. import registry
-    from ..theory.rescaling import bn_epsilon_exponent, network_rescaling
-    claim = registry.get(f"update.{rule}.equivariance")
+    """``{"eta", "lam"[, "eps"], "bn_eps"}`` -> exponent ``e`` of ``theta alpha^e``, from the proven derivations
+    (``update.<rule>.equivariance`` and BN's epsilon); a RuntimeError if a proof does not hold."""
+    equivariance = derivation(EQUIVARIANCE_CLAIMS[rule])
     bn = bn_epsilon_exponent()
-    failures = {**claim.proof_failures(), **bn.check()}
+    failures = {**equivariance.check(), **bn.check()}
     if failures:
         raise RuntimeError(f"the rescaling of {rule} is not proven: {sorted(failures)}")
-    return network_rescaling(rule, claim.derivation, bn)
+    return network_rescaling(rule, equivariance, bn)
 
 
 def rescaled(cfg: TrainConfig, alpha: float) -> TrainConfig:
@@ -123,10 +136,7 @@ def rescaling_break(cfg: TrainConfig, alpha: float, data: DeviceData, steps: int
 
 def li_arora_growth(eta: float, lam: float, rho: float) -> float:
     """The larger root ``alpha`` of ``later.li_arora.exp_lr``'s quadratic at these numbers (NaN if complex)."""
-    import sympy as sp
-    from ..theory import later
-    from ..theory.symbols import eta as eta_s, lam as lam_s, rho as rho_s
-    root = later.li_arora_derivation().extras["big_root"]
+    root = derivation("later.li_arora.exp_lr").extras["big_root"]
     value = complex(sp.N(root.subs({eta_s: eta, lam_s: lam, rho_s: rho})))
     return value.real if abs(value.imag) < 1e-15 else math.nan
 
@@ -164,7 +174,6 @@ def li_arora_pair(cfg: TrainConfig, data: DeviceData, steps: int, probe: torch.T
 
 def float64_data(n_train: int, n_test: int, image_size: int, root=None) -> DeviceData:
     """The first ``n_train``/``n_test`` real CIFAR-10 images, float64 on the CPU (a UsageError line if absent)."""
-    from .data import load_cifar10
     return DeviceData(load_cifar10(root, n_train, n_test), "cpu", image_size, dtype=torch.float64)
 
 

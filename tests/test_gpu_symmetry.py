@@ -64,7 +64,7 @@ def test_li_arora_twin_equals_the_decayed_run_only_with_its_initial_buffer(data)
 
 def test_the_checks_report_agreement_with_their_numbers(data, monkeypatch):
     monkeypatch.setattr(cs, "_data", lambda: data)
-    out = cs.equivariance_check("adamw")(None)
+    out = cs.equivariance_check("update.adamw.equivariance", "adamw")(None)
     assert out["status"] == "agrees", out["detail"]
     assert out["components"][0]["measured"] == 0.0 and out["components"][2]["must_differ"]
     li = cs.li_arora_check(None)
