@@ -80,7 +80,7 @@ def configs_of(blocks, base: TrainConfig, rules=None) -> list:
 # ---- the CPU preset -------------------------------------------------------------------------------------------
 QUICK_EPOCHS, QUICK_STEPS_PER_EPOCH, QUICK_BATCH = 3, 100, 32
 QUICK_STEPS = QUICK_EPOCHS * QUICK_STEPS_PER_EPOCH
-QUICK_BASE = TrainConfig(epochs=QUICK_EPOCHS, milestones=(), widths=(8, 16, 32, 64), batch_size=QUICK_BATCH,
+QUICK_BASE = TrainConfig(epochs=QUICK_EPOCHS, milestones=(), widths=(4, 8, 16, 32), batch_size=QUICK_BATCH,
                          n_train=QUICK_STEPS_PER_EPOCH * QUICK_BATCH, n_test=1_000, image_size=16, network="invariant")
 #: relaxation times (steps) of the three lines of cells: three of the longest fit into the first of three epochs,
 #: leaving two for the equilibrium window
@@ -98,11 +98,13 @@ QUICK_ETA = {"sgd": 0.3, "momentum": 0.03, "nesterov_torch": 0.03, "rmsprop_torc
 #: (memory 1/(1 - beta2) = 100 steps; 0.999's 1,000 steps outlast the 300-step run, and the normalized noise the
 #: laws assume to have unit power would not)
 QUICK_ADAPTIVE = (("beta2", 0.99),)
-#: RMS of conv3's initial weights (torch's default init: uniform with bound 1/sqrt(fan_in), fan_in 16 x 9)
-INIT_RMS = 1 / math.sqrt(3 * 16 * 9)
+#: conv3's fan-in (input channels x 3 x 3), the unit dimension the preset's cells are laid out for
+QUICK_D = QUICK_BASE.widths[1] * 9
+#: RMS of conv3's initial weights (torch's default init: uniform with bound 1/sqrt(fan_in))
+INIT_RMS = 1 / math.sqrt(3 * QUICK_D)
 
 
-def lam_for_tau(rule: str, eta: float, tau: float, d: int = 144, C: float = QUICK_C) -> float:
+def lam_for_tau(rule: str, eta: float, tau: float, d: int = QUICK_D, C: float = QUICK_C) -> float:
     """The lam at which ``rule`` relaxes with time constant ``tau`` steps at learning rate ``eta``.
 
     From the derived leading relaxation times (``later.angle.<rule>``'s ``relaxation_leading``, solved for lam);
@@ -155,10 +157,10 @@ def quick_blocks() -> list:
         extra = QUICK_ADAPTIVE if rule in ("adam", "adamw") else ()
         blocks += [Block(rule, cells, "invariant", QUICK_SEEDS, extra),
                    Block(rule, cells, "standard", QUICK_STANDARD_SEEDS, extra)]
-    blocks.append(Block("lion", quick_cells("lion")[1::3] + quick_cells("lion")[4:5], "invariant"))
+    blocks.append(Block("lion", quick_cells("lion")[1::3], "invariant"))    # the middle eta of each line
     blocks.append(Block("normalized", tuple((e, l) for e in (0.01, 0.03, 0.1) for l in (1e-4,)), "invariant"))
-    blocks += [Block("sgd", ((QUICK_ETA["sgd"], 0.0), (QUICK_ETA["sgd"] / 3, 0.0)), "invariant"),
-               Block("momentum", ((QUICK_ETA["momentum"], 0.0), (QUICK_ETA["momentum"] / 3, 0.0)), "invariant")]
+    blocks += [Block(rule, ((QUICK_ETA[rule], 0.0), (sig(QUICK_ETA[rule] / 3), 0.0)), "invariant")
+               for rule in ("sgd", "momentum")]
     return blocks
 
 

@@ -32,9 +32,9 @@ def add_training_arguments(parser, out_default: str) -> None:
     from ..gpu.config import IMAGE_SIZES, NETWORKS
     parser.add_argument("--quick", action="store_true",
                         help="CPU preset (what verify trains): 3,200/1,000 images average-pooled to 16x16, widths "
-                             "8,16,32,64, batch 32, 3 epochs at constant lr; sweep: every rule, cells on lines of "
+                             "4,8,16,32, batch 32, 3 epochs at constant lr; sweep: every rule, cells on lines of "
                              "constant derived relaxation time (normlaws.gpu.presets)")
-    parser.add_argument("--epochs", type=R["epochs"], help="epochs (default 100; --quick 4)")
+    parser.add_argument("--epochs", type=R["epochs"], help="epochs (default 100; --quick 3)")
     parser.add_argument("--milestones", type=R["epochs"], nargs="*", metavar="EPOCH",
                         help="epochs after which lr is divided by --lr-drop (default 50 80; --quick none); "
                              "each at most --epochs")
