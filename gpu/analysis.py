@@ -1,8 +1,8 @@
-"""Reading sweep records and fitting them: norm exponents, optimal learning rates, equilibrium marks.
+"""Reading sweep records: their series, their rule and network, and when a run is in equilibrium.
 
-Torch-free (numpy and scipy). Conventions: ``lam`` is the paper's lambda; the norm of a layer is the mean norm of
-its *live* filters (see :data:`COLLAPSED`) read at the record's fit epoch (the end of the first constant-learning-
-rate phase, so that it belongs to the base ``eta``); test errors are read at the last epoch.
+Torch-free (numpy). Fits are in :mod:`normlaws.gpu.fits`. Conventions: ``lam`` is the paper's lambda; the norm of a
+layer is the mean norm of its *live* filters (see :data:`COLLAPSED`) read at the record's fit epoch (the end of the
+first constant-learning-rate phase, so that it belongs to the base ``eta``); test errors are read at the last epoch.
 
 The Section 4 model takes the loss gradient at unit scale, ``C = E||grad L(w_hat)||^2``, as a constant; in a real
 network it is not (it falls as the effective learning rate rises, and differs from filter to filter). Records
@@ -13,13 +13,24 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import sympy as sp
 
 from ..records import read_records
+from ..rules import RECORD_ALIASES, canonical
 from ..schema import read_trajectory
+from ..simulate.predict import evaluate, lion_Q
+from ..theory.symbols import eta, lam, rho
+from .derived import derivation
+
+#: the claim whose derivation gives each rule's relaxation time (``extras["relaxation_leading"]``)
+RELAXATION_CLAIMS = {"sgd": "later.angle.sgd", "momentum": "later.angle.momentum",
+                     "nesterov_torch": "later.angle.nesterov_torch",
+                     "adamw": "later.angle.adamw", "lion": "later.angle.lion"}
+#: the claims that give the equilibrium norm without C
+C_FREE_NORM_CLAIMS = {"adamw": "later.adamw.rms", "lion": "later.norm.lion"}
 
 #: a cell is equilibrated when the last fifth of its first phase moved the log norm by at most this fraction
 #: of the whole phase's movement. For an exponential approach with time constant tau over E epochs the
@@ -105,9 +116,16 @@ def _summary_series(record, layer: str, key: str) -> list | None:
     return layer_summary(norms, unit_sq)[key]
 
 
-def of_family(records, rule: str) -> list:
-    """The records of one update rule as the theory names it (our ``sgd`` with momentum is ``momentum``)."""
-    return [r for r in records if family(r) == rule]
+def of_family(records, rule: str, network: str | None = None) -> list:
+    """The records of one update rule as the vocabulary names it (older records' names read through
+    ``rules.RECORD_ALIASES``), of one network if ``network`` is given."""
+    return [r for r in records if family(r) == rule and (network is None or network_of(r) == network)]
+
+
+def network_of(record) -> str:
+    """The record's network: ``standard`` (the paper's; also every record written before the option) or
+    ``invariant``."""
+    return record["config"].get("network", "standard")
 
 
 def norm_series(record, layer: str = "conv1") -> np.ndarray:
@@ -140,16 +158,20 @@ def gradient_scale_at_fit(record, layer: str = "conv1") -> float:
 
 
 def filters_at_fit(record, layer: str = "conv1") -> tuple | None:
-    """Per live filter at the fit epoch: ``(norms, C)``, two arrays; None without per-filter ``grad_unit_sq``.
+    """Per live filter at the fit epoch: ``(norms, C)``, two arrays; None without a per-filter ``C``.
 
-    The Section 4 law is a law of one scale-invariant filter; a layer mean of unequal filters does not obey it
-    (the mean of ``C_j^(1/4)`` is not the fourth root of the mean ``C_j``), so fits in ``C`` are per filter.
+    ``C`` is the held-out probe's (``probe_unit_sq``: measured at the epoch's end on test images, apart from the
+    training steps, so no noise of the steps that set the norm enters it) where the record has it, else the
+    mean over the epoch's training steps (``grad_unit_sq``, older records). The Section 4 law is a law of one
+    scale-invariant filter; a layer mean of unequal filters does not obey it (the mean of ``C_j^(1/4)`` is not
+    the fourth root of the mean ``C_j``), so fits in ``C`` are per filter.
     """
     traj = trajectory(record)
-    if traj is None or f"{layer}_grad_unit_sq" not in traj:
+    name = next((f"{layer}_{k}" for k in ("probe_unit_sq", "grad_unit_sq") if traj and f"{layer}_{k}" in traj), None)
+    if name is None:
         return None
     e = fit_epoch(record)
-    norms, unit_sq = traj[f"{layer}_filter_norms"], traj[f"{layer}_grad_unit_sq"]
+    norms, unit_sq = traj[f"{layer}_filter_norms"], traj[name]
     w, c = norms[e], unit_sq[e - 1]
     keep = (w > COLLAPSED * norms[0].mean()) & np.isfinite(w) & np.isfinite(c) & (c > 0)
     return w[keep], c[keep]
@@ -174,11 +196,11 @@ def final_test_error(record) -> float:
 
 
 def family(record) -> str:
-    """The update rule as the theory names it: ``sgd`` with momentum is heavy-ball ``momentum``."""
+    """The update rule in the vocabulary (:mod:`normlaws.rules`): an older record's ``nesterov`` is
+    ``nesterov_torch``, its ``rmsprop`` ``rmsprop_torch``, its ``sgd`` with momentum heavy-ball ``momentum``."""
     cfg = record["config"]
-    if cfg["optimizer"] == "sgd" and cfg.get("momentum"):
-        return "momentum"
-    return cfg["optimizer"]
+    name = canonical(cfg["optimizer"], RECORD_ALIASES)
+    return "momentum" if name == "sgd" and cfg.get("momentum") else name
 
 
 def steps_per_epoch(record) -> int:
@@ -190,14 +212,8 @@ def steps_per_epoch(record) -> int:
 @functools.lru_cache(maxsize=None)
 def _relaxation_function(rule: str):
     """``tau(eta, lam, rho)`` in steps from ``later.angle.<rule>``'s derived relaxation time, or None."""
-    import sympy as sp
-    from .. import registry
-    from ..errors import UsageError
-    from ..theory.symbols import eta, lam, rho
-    try:
-        tau = registry.get(f"later.angle.{rule}").derivation.extras.get("relaxation_leading")
-    except UsageError:
-        return None
+    dv = derivation(RELAXATION_CLAIMS[rule]) if rule in RELAXATION_CLAIMS else None
+    tau = None if dv is None else dv.extras.get("relaxation_leading")
     if tau is None or not sp.sympify(tau).free_symbols <= {eta, lam, rho}:
         return None
     return sp.lambdify((eta, lam, rho), sp.sympify(tau), "math")
@@ -207,7 +223,8 @@ def relaxation_steps(record) -> float | None:
     """The derived relaxation time (steps) of the norm for the record's rule and (eta, lam, momentum), or None.
 
     From ``later.angle.<rule>`` (leading order: ``1/(8 eta lam)`` for SGD, ``(1-rho)/(8 eta lam)`` with momentum
-    rho); None for rules whose derived time depends on the gradient statistics (Adam, RMSProp).
+    rho, ``1/(2 eta lam)`` for AdamW and Lion); None for rules whose derived time depends on the gradient
+    statistics (Adam, RMSProp) or without decay.
     """
     cfg = record["config"]
     tau = _relaxation_function(family(record))
@@ -246,237 +263,42 @@ def equilibrated(record, layer: str = "conv1", fraction: float = EQUILIBRIUM_FRA
     return moved >= EQUILIBRIUM_MIN_MOVE and abs(math.log(last / before)) < fraction * moved
 
 
-@dataclass
-class Fit:
-    """An ordinary least-squares fit with coefficient standard errors and confidence intervals."""
-
-    names: tuple
-    coef: np.ndarray
-    se: np.ndarray
-    ci: np.ndarray            # (k, 2)
-    n: int
-    level: float
-    residual_sd: float
-    extra: dict = field(default_factory=dict)
-
-    def get(self, name: str) -> dict:
-        """One coefficient as ``{"value", "se", "ci"}``."""
-        i = self.names.index(name)
-        return {"value": float(self.coef[i]), "se": float(self.se[i]), "ci": [float(x) for x in self.ci[i]]}
-
-
-def ols(columns: dict, y, level: float = 0.95, clusters=None) -> Fit | None:
-    """Least squares ``y ~ intercept + sum_k b_k * columns[k]``; t-based intervals; None if too few points.
-
-    With ``clusters`` (one label per point), the covariance is cluster-robust (CR1: the sandwich with the
-    residuals summed per cluster, scaled by ``G/(G-1) (n-1)/(n-k)``) and the intervals use ``G - 1`` degrees of
-    freedom: points of one cluster (the filters of one training run) share its errors and are not independent.
-
-    >>> f = ols({"x": [0.0, 1.0, 2.0, 3.0]}, [1.0, 3.0, 5.0, 7.0])
-    >>> round(f.get("x")["value"], 12), f.get("x")["ci"][1] - f.get("x")["ci"][0] < 1e-9
-    (2.0, True)
-    """
-    from scipy import stats
-    names = ("intercept",) + tuple(columns)
-    y = np.asarray(y, dtype=float)
-    x = np.column_stack([np.ones_like(y)] + [np.asarray(columns[k], dtype=float) for k in columns])
-    n, k = x.shape
-    if n <= k or np.linalg.matrix_rank(x) < k:
+def c_free_norm_sq(record, layer: str) -> float | None:
+    """The derived equilibrium ``||w_j||^2`` of a filter of ``layer`` where the theory gives it without C (AdamW:
+    ``d RMS^2``, ``later.adamw.rms``; Lion: ``later.norm.lion``), else None."""
+    rule, c = family(record), record["config"]
+    claim = C_FREE_NORM_CLAIMS.get(rule)
+    if claim is None or c["lam"] <= 0:
         return None
-    coef, *_ = np.linalg.lstsq(x, y, rcond=None)
-    resid = y - x @ coef
-    s2 = float(resid @ resid) / (n - k)
-    bread = np.linalg.inv(x.T @ x)
-    if clusters is None:
-        cov, dof = s2 * bread, n - k
-    else:
-        labels = np.asarray(clusters)
-        groups = np.unique(labels)
-        if len(groups) <= k:
-            return None
-        scores = np.array([x[labels == g].T @ resid[labels == g] for g in groups])
-        scale = len(groups) / (len(groups) - 1) * (n - 1) / (n - k)
-        cov, dof = scale * bread @ (scores.T @ scores) @ bread, len(groups) - 1
-    se = np.sqrt(np.diag(cov))
-    half = stats.t.ppf(0.5 + level / 2, dof) * se
-    return Fit(names, coef, se, np.column_stack([coef - half, coef + half]), n, level, math.sqrt(s2))
+    d = ([3] + list(c["widths"]))[int(layer[-1]) - 1] * 9
+    dv = derivation(claim)
+    values = {"eta": c["eta"], "lam": c["lam"], "beta1": c.get("beta1", 0.9), "d": float(d)}
+    if rule == "lion":
+        return float(evaluate(dv.result, **values, Q=lion_Q(c["eta"], c["lam"], values["beta1"], c.get("beta2", 0.99))))
+    return d * float(evaluate(dv.extras["rms_sq"], **values))
 
 
-def angle_at_fit(record, layer: str = "conv1") -> float:
-    """Mean angle per step (radians) of the layer's live filters during the fit epoch."""
-    return as_float(record["epochs"]["angle_mean"][layer][fit_epoch(record) - 1])
+def equilibrium_epochs(record, layer: str = "conv1") -> list:
+    """The 0-based epochs of the first constant-learning-rate phase in which the run is in equilibrium.
 
-
-@functools.lru_cache(maxsize=None)
-def eff_lr_power(rule: str) -> int | None:
-    """``k`` of the rule's effective learning rate ``eta/||w||^k`` (``theory.updates.effective_lr``), or None.
-
-    >>> eff_lr_power("nesterov"), eff_lr_power("adam")
-    (2, 1)
+    Where the theory derives the relaxation time tau: the epochs that start at least :data:`RELAXATION_MULTIPLE`
+    tau after the first step -- plus ``tau ln|N_0/N* - 1|`` where the derived equilibrium ``N*`` is C-free
+    (AdamW, Lion: their relaxation is linear, ``N_t - N* = (N_0 - N*) (1 - eta lam)^(2t)``, so a start far from
+    ``N*`` needs that much longer to be forgotten to the same ``exp(-3)``). Elsewhere (Adam, RMSProp): the last
+    fifth of the phase when the drift test of :func:`equilibrated` passes. Normalized runs: every epoch after the
+    first. None of a diverged run or one without decay (it has no equilibrium).
     """
-    from ..theory.symbols import r
-    from ..theory.updates import RULES, effective_lr
-    base = {"nesterov": "momentum", "adamw": "adam"}.get(rule, rule)
-    if base not in RULES:
-        return None
-    return int(-effective_lr(base).as_powers_dict()[r])
-
-
-def eff_lr_at_fit(record, layer: str = "conv1") -> float:
-    """The effective learning rate ``eta/n^k`` at the fit epoch (``n`` the live-filter mean norm); NaN if unknown."""
-    k = eff_lr_power(family(record))
-    return math.nan if k is None else record["config"]["eta"] / norm_at_fit(record, layer) ** k
-
-
-def fit_law(records, value, layer: str = "conv1") -> Fit | None:
-    """Fit ``log value = a + p log eta + q log lam`` over the equilibrated cells with a positive value.
-
-    ``value(record, layer)`` is e.g. :func:`norm_at_fit`, :func:`eff_lr_at_fit` or :func:`angle_at_fit`;
-    coefficients are named ``exponent_eta`` and ``exponent_lam``; ``extra`` says how many cells entered.
-    """
-    cells = [(rec, value(rec, layer)) for rec in records if equilibrated(rec, layer) and rec["config"]["lam"] > 0]
-    cells = [(rec, v) for rec, v in cells if math.isfinite(v) and v > 0]
-    fit = ols({"exponent_eta": [math.log(rec["config"]["eta"]) for rec, _ in cells],
-               "exponent_lam": [math.log(rec["config"]["lam"]) for rec, _ in cells]},
-              [math.log(v) for _, v in cells]) if cells else None
-    if fit is not None:
-        fit.extra = {"cells": len(cells), "of": len(records), "layer": layer}
-    return fit
-
-
-def fit_filter_law(records, power: int = 1, layer: str = "conv1") -> Fit | None:
-    """Fit ``log(eta^e / ||w_j||^power) = a + p log eta + q log lam + c log C_j`` over the live filters j of the
-    equilibrated cells, with cluster-robust intervals (one cluster per cell); ``e = 1`` when ``power < 0``.
-
-    ``power = -1`` fits the filter norm itself (``log ||w_j||``); ``power = k`` the effective learning rate
-    ``eta/||w_j||^k``. None when the records carry no per-filter ``C`` or too few cells settled.
-    """
-    ys, etas, lams, cs, cells = [], [], [], [], []
-    for index, rec in enumerate(records):
-        if not (equilibrated(rec, layer) and rec["config"]["lam"] > 0):
-            continue
-        per_filter = filters_at_fit(rec, layer)
-        if per_filter is None or len(per_filter[0]) == 0:
-            continue
-        w, c = per_filter
-        eta, lam = rec["config"]["eta"], rec["config"]["lam"]
-        ys += list(np.log(w) if power < 0 else math.log(eta) - power * np.log(w))
-        etas += [math.log(eta)] * len(w)
-        lams += [math.log(lam)] * len(w)
-        cs += list(np.log(c))
-        cells += [index] * len(w)
-    if not ys:
-        return None
-    fit = ols({"exponent_eta": etas, "exponent_lam": lams, "exponent_C": cs}, ys, clusters=cells)
-    if fit is not None:
-        fit.extra = {"cells": len(set(cells)), "filters": len(ys), "of": len(records), "layer": layer}
-    return fit
-
-
-def fit_norm_exponents(records, layer: str = "conv1") -> Fit | None:
-    """Fit ``log ||w|| = a + p log eta + q log lam`` (norm at the fit epoch) over the settled cells."""
-    return fit_law(records, norm_at_fit, layer)
-
-
-def fit_gradient_scale(records, layer: str = "conv1") -> Fit | None:
-    """Fit ``log C = a + p log eta + q log lam`` over the settled cells: how the gradient scale moves."""
-    return fit_law(records, lambda rec, lay: gradient_scale_at_fit(rec, lay), layer)
-
-
-def grid_values(records, value) -> tuple:
-    """``(etas, lams, table)`` with ``table[i, j] = value(record)`` at (etas[i], lams[j]); NaN where missing."""
-    etas = sorted({r["config"]["eta"] for r in records})
-    lams = sorted({r["config"]["lam"] for r in records})
-    table = np.full((len(etas), len(lams)), np.nan)
-    for r in records:
-        table[etas.index(r["config"]["eta"]), lams.index(r["config"]["lam"])] = value(r)
-    return np.array(etas), np.array(lams), table
-
-
-def optimal_eta(records) -> list:
-    """Per lam: the test-error-minimising eta, refined by a parabola in log eta through the best 3 cells.
-
-    Returns dicts ``{"lam", "eta_star", "error", "interior", "settled"}``; ``interior`` is False when the
-    minimum lies on the edge of the eta grid (then eta* is only bounded), ``settled`` when the best cell had not
-    equilibrated (:func:`equilibrated`: the derived law is a law of the equilibrium). Fits use the points that
-    are both.
-    """
-    etas, lams, errors = grid_values(records, final_test_error)
-    by_cell = {(r["config"]["eta"], r["config"]["lam"]): r for r in records}
-    out = []
-    for j, lam in enumerate(lams):
-        col = errors[:, j]
-        if not np.isfinite(col).any():
-            continue
-        i = int(np.nanargmin(col))
-        interior = 0 < i < len(etas) - 1 and np.isfinite(col[i - 1]) and np.isfinite(col[i + 1])
-        star = float(etas[i])
-        if interior:
-            xs, ys = np.log(etas[i - 1:i + 2]), col[i - 1:i + 2]
-            a, b, _ = np.polyfit(xs, ys, 2)
-            if a > 0:
-                star = math.exp(float(np.clip(-b / (2 * a), xs[0], xs[-1])))
-        out.append({"lam": float(lam), "eta_star": star, "error": float(col[i]), "interior": bool(interior),
-                    "settled": bool(equilibrated(by_cell[float(etas[i]), float(lam)]))})
-    return out
-
-
-def fit_optimal_eta(points) -> Fit | None:
-    """Fit ``log eta* = a + s log lam`` over the interior optima of equilibrated cells."""
-    pts = [p for p in points if p["interior"] and p.get("settled", True) and p["lam"] > 0]
-    fit = ols({"exponent_lam": [math.log(p["lam"]) for p in pts]}, [math.log(p["eta_star"]) for p in pts])
-    if fit is not None:
-        fit.extra = {"points": len(pts), "of": len(points)}
-    return fit
-
-
-def derived_exponents(claim_id: str, keys=("exponent_eta", "exponent_lam"),
-                      expression: str | None = None) -> dict | None:
-    """The exponents the theory derives for a claim, as floats, from the registry.
-
-    ``derivation.extras[key]`` when the claim has it; otherwise the leading-order exponent of the derived
-    result (:func:`leading_exponent`). With ``expression``, the exponents of ``derivation.extras[expression]``
-    instead (e.g. ``"angle_leading"``). None when the registry has no such claim or no exponent follows.
-    """
-    from .. import registry
-    from ..errors import UsageError
-    try:
-        derivation = registry.get(claim_id).derivation
-    except UsageError:
-        return None
-    out = {}
-    for key in keys:
-        if expression is None and key in derivation.extras:
-            out[key] = float(derivation.extras[key])
-            continue
-        target = derivation.result if expression is None else derivation.extras.get(expression)
-        value = leading_exponent(target, key)
-        if value is None:
-            return None
-        out[key] = value
-    return out
-
-
-def leading_exponent(expr, key: str) -> float | None:
-    """Exponent of ``eta``, ``lam`` or ``C`` (``key`` 'exponent_eta' / 'exponent_lam' / 'exponent_C') in ``expr``
-    to leading order.
-
-    The log-derivative ``x d(log expr)/dx`` in the small-step regime (``eta -> h*eta``, ``lam -> h*lam``,
-    ``h -> 0``, as in :mod:`normlaws.theory.compare`); None unless that limit is a number.
-
-    >>> from normlaws.theory.symbols import C, eta, lam
-    >>> f = eta / (1 - 2 * eta * lam)
-    >>> leading_exponent(f, "exponent_eta"), leading_exponent(f, "exponent_lam")
-    (1.0, 0.0)
-    >>> leading_exponent((C * eta / lam) ** 0.25, "exponent_C")
-    0.25
-    """
-    import sympy as sp
-    from ..theory.symbols import C, eta, lam
-    var = {"exponent_eta": eta, "exponent_lam": lam, "exponent_C": C}.get(key)
-    if var is None or expr is None:
-        return None
-    h = sp.Dummy("h", positive=True)
-    log_derivative = var * sp.diff(sp.log(sp.sympify(expr)), var)
-    value = sp.limit(log_derivative.subs({eta: h * eta, lam: h * lam}, simultaneous=True), h, 0)
-    return float(value) if value.is_number and value.is_finite else None
+    if record["status"] != "done" or record["config"]["lam"] <= 0:
+        return []
+    e, per = fit_epoch(record), steps_per_epoch(record)
+    if family(record) == "normalized":
+        return list(range(1, e))
+    tau = relaxation_steps(record)
+    if tau is not None:
+        need = RELAXATION_MULTIPLE * tau
+        target = c_free_norm_sq(record, layer)
+        start = as_float(record["epochs"]["init_filter_norm_mean"][layer]) ** 2 if target else math.nan
+        if target and math.isfinite(start) and abs(start / target - 1) > 1:
+            need += tau * math.log(abs(start / target - 1))
+        return [k for k in range(e) if k * per >= need]
+    return list(range(e - max(1, e // 5), e)) if equilibrated(record, layer) else []

@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from .batches import translate_flip
-from .config import PAPER_BASE, PAPER_GRID, TrainConfig
+from .config import TrainConfig
+from .presets import PAPER_BASE, PAPER_ETAS, PAPER_LAMS, PAPER_RULES
 from .model import ConvNet, flops_per_image
 from .optim import torch_optimizer
 from .train import EnsembleTrainer, channels_last_for
@@ -82,7 +83,7 @@ def time_separate(cfg: TrainConfig, models: int, device, steps: int, warmup: int
 
 def paper_grid_model_images() -> int:
     """Model-images of the paper's grid: 3 rules x 7 x 7 cells x 100 epochs x 390 steps x 128 images."""
-    cells = sum(len(PAPER_GRID.etas[o]) * len(PAPER_GRID.lams[o]) for o in PAPER_GRID.etas)
+    cells = sum(len(PAPER_ETAS[o]) * len(PAPER_LAMS[o]) for o in PAPER_RULES)
     steps = PAPER_BASE.n_train // PAPER_BASE.batch_size
     return cells * PAPER_BASE.epochs * steps * PAPER_BASE.batch_size
 
@@ -90,7 +91,7 @@ def paper_grid_model_images() -> int:
 def run_bench(models=(1, 4, 16, 64), device="cpu", steps: int = 10, widths=None, compare: bool = True,
               amp=None, channels_last: bool | None = None, batch_size: int = PAPER_BASE.batch_size) -> dict:
     """Measure the ensemble for each M (and the separate torch.optim models beside it); return a table."""
-    cfg = TrainConfig(optimizer="nesterov", eta=0.01, lam=5e-4, widths=widths or PAPER_BASE.widths,
+    cfg = TrainConfig(optimizer="nesterov_torch", eta=0.01, lam=5e-4, widths=widths or PAPER_BASE.widths,
                       batch_size=batch_size)
     device = torch.device(device)
     rows = []

@@ -22,15 +22,26 @@ from pathlib import Path
 
 import numpy as np
 
-from .analysis import (angle_at_fit, derived_exponents, equilibrated, family, final_test_error, fit_norm_exponents,
-                       fit_optimal_eta, grid_values, load_records, norm_at_fit, of_family, optimal_eta)
+from .analysis import (RELAXATION_CLAIMS, equilibrated, family, filters_at_fit, final_test_error, load_records,
+                       norm_at_fit, of_family)
+from .checks import CHECKS
+from .checks_laws import KEYS, _evaluate, leading_law
+from .fits import (angle_at_fit, derived_exponents, fit_norm_exponents, fit_optimal_eta, grid_values, optimal_eta)
 
-RULE_ORDER = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "normalized")
+RULE_ORDER = ("sgd", "momentum", "nesterov_torch", "rmsprop_torch", "adam", "adamw", "normalized", "lion")
+#: the claims each figure reads, per rule of the harness (torch's Nesterov and RMSprop have no Table 1 claims)
+NORM_CLAIMS = {"sgd": "table1.sgd.norm", "momentum": "table1.momentum.norm", "adam": "table1.adam.norm",
+               "adamw": "table1.adamw.norm"}
+EFF_LR_CLAIMS = {"sgd": "table1.sgd.eff_lr_eq", "momentum": "table1.momentum.eff_lr_eq",
+                 "adam": "table1.adam.eff_lr_eq", "adamw": "table1.adamw.eff_lr_eq"}
+OPTIMAL_CLAIMS = {"sgd": "lr.optimal.sgd", "momentum": "lr.optimal.momentum",
+                  "nesterov_torch": "lr.optimal.nesterov_torch", "rmsprop_torch": "lr.optimal.rmsprop_torch",
+                  "adam": "lr.optimal.adam", "adamw": "lr.optimal.adamw"}
 
 
 def constant_eff_lr_slope(rule: str) -> float | None:
     """Slope of log eta against log lam along which ``eta^p lam^q`` (the derived eff. lr) is constant: -q/p."""
-    derived = derived_exponents(f"table1.{rule}.eff_lr_eq")
+    derived = derived_exponents(EFF_LR_CLAIMS[rule]) if rule in EFF_LR_CLAIMS else None
     if not derived or derived["exponent_eta"] == 0:
         return None
     return -derived["exponent_lam"] / derived["exponent_eta"]
@@ -158,7 +169,7 @@ def figure_optimal_lr(records, path: Path) -> Path | None:
         if fit is not None:
             s = fit.get("exponent_lam")
             label += f": slope {s['value']:.2f} [{s['ci'][0]:.2f}, {s['ci'][1]:.2f}]"
-        derived = derived_exponents(f"lr.optimal.{rule}", ("exponent_lam",))
+        derived = derived_exponents(OPTIMAL_CLAIMS[rule], ("exponent_lam",)) if rule in OPTIMAL_CLAIMS else None
         if derived:
             label += f", derived {derived['exponent_lam']:.3g} (dashed)"
         line = ax.plot(lam[inner], star[inner], "o", label=label)[0]
@@ -184,9 +195,7 @@ def _law_points(records, rule: str) -> tuple | None:
     """``(measured, with C, C fixed)`` norms of the live filters of the settled cells, or of the cells' mean
     norms when the records carry no per-filter C (then ``with C`` is None); each law scaled to the measurements
     by one constant, fitted in log."""
-    from .analysis import filters_at_fit
-    from .checks import KEYS
-    derived = derived_exponents(f"table1.{rule}.norm", KEYS)
+    derived = derived_exponents(NORM_CLAIMS[rule], KEYS) if rule in NORM_CLAIMS else None
     if derived is None:
         return None
     n, with_c, fixed = [], [], []
@@ -212,8 +221,7 @@ def _law_points(records, rule: str) -> tuple | None:
 
 def _angle_points(records, rule: str) -> tuple | None:
     """``(measured, derived)`` angles per step of the settled cells (the derived angle is absolute: no fit)."""
-    from .checks import _evaluate, leading_law
-    law = leading_law(f"later.angle.{rule}", "angle_leading")
+    law = leading_law(RELAXATION_CLAIMS[rule], "angle_leading") if rule in RELAXATION_CLAIMS else None
     if law is None:
         return None
     rows = [(angle_at_fit(r), _evaluate(law, r)) for r in records if equilibrated(r) and r["config"]["lam"] > 0]
@@ -244,7 +252,8 @@ def figure_laws(records, path: Path) -> Path | None:
         if kind == "norm":
             n, with_c, fixed = pts
             unit = "cell means" if with_c is None else "live filters"
-            ax.plot(fixed, n, "o", mfc="none", color="grey", ms=3, alpha=0.5, label="law with C fixed (paper's reading)")
+            ax.plot(fixed, n, "o", mfc="none", color="grey", ms=3, alpha=0.5,
+                    label="law with C fixed (paper's reading)")
             if with_c is not None:
                 ax.plot(with_c, n, "o", ms=3, alpha=0.5, label="law with each filter's measured C")
             _identity(ax, *[a for a in (n, with_c, fixed) if a is not None])
@@ -268,7 +277,6 @@ def figure_laws(records, path: Path) -> Path | None:
 
 def make_figures(results_dir, out_dir) -> dict:
     """Draw every figure the records allow into ``out_dir``; return the paths and the registry checks."""
-    from .checks import CHECKS
     records = load_records(results_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

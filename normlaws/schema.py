@@ -173,9 +173,9 @@ LABEL = text(label=True)
 # ---- the sweep's records.jsonl ------------------------------------------------------------------------------
 
 def _config_fields() -> dict:
-    from .gpu.config import OPTIMIZERS  # torch-free
+    from .gpu.config import IMAGE_SIZES, NETWORKS, RECORD_OPTIMIZERS  # torch-free
     r = validate.TRAINING
-    return {"optimizer": text(choices=OPTIMIZERS), "eta": number(0, lo_open=True), "lam": number(0),
+    return {"optimizer": text(choices=RECORD_OPTIMIZERS), "eta": number(0, lo_open=True), "lam": number(0),
             "epochs": number(rng=r["epochs"], integer=True), "batch_size": number(rng=r["batch_size"], integer=True),
             "milestones": items(number(rng=r["epochs"], integer=True)), "lr_drop": number(rng=r["lr_drop"]),
             "widths": items(number(rng=r["width"], integer=True), length=4),
@@ -184,7 +184,15 @@ def _config_fields() -> dict:
             "translate": number(rng=r["translate"], integer=True), "flip": boolean,
             "momentum": number(rng=validate.unit_interval), "rho": number(rng=validate.unit_interval),
             "beta1": number(rng=validate.unit_interval), "beta2": number(rng=validate.unit_interval),
-            "eps": number(0), "decay_head": boolean}
+            "eps": number(0), "decay_head": boolean, "network": text(choices=NETWORKS),
+            "image_size": number(integer=True, rng=validate.Number(int, min(IMAGE_SIZES), max(IMAGE_SIZES))),
+            "init_scale": number(0, lo_open=True), "bn_eps": number(0)}
+
+
+def _config_required() -> tuple:
+    """The fields every sweep record's config has: all but those added later (older records lack them)."""
+    from .gpu.config import ADDED_DEFAULTS
+    return tuple(k for k in _config_fields() if k not in ADDED_DEFAULTS)
 
 
 FIRST_LAYER = ("conv1",)     # the layer the figures and checks read by default; the others are optional
@@ -201,7 +209,7 @@ FINAL = obj({"test_error": NUM, "conv1_norm_fit_epoch": NUM, "conv1_norm_final":
 
 def _sweep_spec():
     return obj({"key": text(), "status": text(choices=("done", "diverged")),
-                "config": obj(_config_fields(), required=tuple(_config_fields()), exact=True),
+                "config": obj(_config_fields(), required=_config_required(), exact=True),
                 "final": FINAL, "diverged_at": obj({"step": COUNT, "epoch": COUNT}, required=("step", "epoch"),
                                                    null=True),
                 "epochs": EPOCHS, "trajectory": text(null=True), "ensemble": anything, "architecture": TEXT,

@@ -28,7 +28,7 @@ def test_train_ensemble_json(data_dir, tmp_path, capsys):
 
 def test_sweep_then_resume_then_figures(data_dir, tmp_path, capsys):
     pytest.importorskip("torch")
-    args = ["sweep", "--optimizers", "nesterov", "--etas", "0.01", "0.1", "--lams", "1e-4", "1e-2",
+    args = ["sweep", "--optimizers", "nesterov_torch", "--etas", "0.01", "0.1", "--lams", "1e-4", "1e-2",
             "--data", str(data_dir), "--out", str(tmp_path / "res")] + TINY
     assert main(args) == 0
     assert "4 run, 0 already recorded" in capsys.readouterr().out
@@ -52,7 +52,7 @@ def test_bench_table(capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["train", "--eta", "-1"], "must be > 0"),
-    (["train", "--optimizer", "lion"], "invalid choice"),
+    (["train", "--optimizer", "sophia"], "invalid choice"),
     (["sweep", "--widths", "1", "2"], "expected 4 arguments"),
     (["train", "--data", "/nonexistent/cifar", "--device", "cpu"], "/nonexistent/cifar: no CIFAR-10 there"),
     (["train", "--n-train", "10", "--device", "cpu"], "smaller than one batch"),

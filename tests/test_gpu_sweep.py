@@ -8,7 +8,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from normlaws.gpu import sweep  # noqa: E402
-from normlaws.gpu.config import Grid, TrainConfig, group_configs  # noqa: E402
+from normlaws.gpu.config import TrainConfig, group_configs  # noqa: E402
+from normlaws.gpu.presets import grid_block  # noqa: E402
 from normlaws.records import read_records  # noqa: E402
 
 BASE = TrainConfig(optimizer="nesterov", epochs=2, milestones=(1,), batch_size=32, widths=(2, 3, 4, 5),
@@ -22,7 +23,7 @@ def spec(synthetic_cifar):
 
 
 def grid(etas=(0.01, 0.1), lams=(1e-4, 1e-2)):
-    return Grid({"nesterov": etas}, {"nesterov": lams}).configs(BASE)
+    return grid_block("nesterov_torch", etas=etas, lams=lams).configs(BASE)
 
 
 def test_records_and_trajectories(spec, tmp_path):

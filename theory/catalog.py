@@ -14,12 +14,12 @@ from functools import lru_cache
 from normlaws import derivation_cache
 from normlaws.errors import UsageError
 
-from . import (angular, bn_unit, discussion, displays, experiments, grad_ratio, hoffer, li_arora, lion, newton,
-               norm_growth, normalization, schedules, section4, updates, verbal)
+from . import (adaptive_equilibria, angular, bn_unit, discussion, displays, experiments, grad_ratio, hoffer, li_arora,
+               lion, newton, norm_growth, normalization, rescaling, schedules, section4, updates, verbal)
 
 #: the modules that export CLAIMS, in report order
 MODULES = (normalization, updates, newton, section4, discussion, angular, lion, li_arora, grad_ratio, norm_growth,
-           hoffer, schedules, bn_unit, verbal, displays, experiments)
+           hoffer, adaptive_equilibria, rescaling, schedules, bn_unit, verbal, displays, experiments)
 
 
 @lru_cache(maxsize=None)

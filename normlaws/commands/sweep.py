@@ -14,11 +14,16 @@ HELP = "train a grid of (optimizer, eta, lam) as ensembles; resumable; inline, l
 
 def add_arguments(parser) -> None:
     """Options: the grid, the executor and its settings, and the training options of ``train``."""
-    from ..gpu.config import OPTIMIZERS, PAPER_GRID
+    from ..gpu.config import NETWORKS, OPTIMIZERS
+    from ..gpu.presets import PAPER_RULES
     from ..gpu.sweep import EXECUTORS
     parser.add_argument("--optimizers", nargs="+", choices=OPTIMIZERS, metavar="RULE",
-                        help=f"update rules (default {' '.join(PAPER_GRID.etas)}; --quick nesterov); "
-                             f"choose from {', '.join(OPTIMIZERS)}")
+                        help=f"update rules, named as in normlaws.rules (default {' '.join(PAPER_RULES)}; --quick: "
+                             f"all); choose from {', '.join(OPTIMIZERS)}")
+    parser.add_argument("--networks", nargs="+", choices=NETWORKS, metavar="NET",
+                        help="standard and/or invariant (default standard; --quick: the preset's, both)")
+    parser.add_argument("--seeds", nargs="+", type=validate.seed, metavar="SEED",
+                        help="seeds of every rule (default --seed; --quick: the preset's)")
     parser.add_argument("--etas", type=validate.TRAINING["eta"], nargs="+", metavar="ETA",
                         help="learning rates for every rule (default: 7 log-spaced values per rule)")
     parser.add_argument("--lams", type=validate.TRAINING["lam"], nargs="+", metavar="LAM",
@@ -37,10 +42,11 @@ def add_arguments(parser) -> None:
 
 def grid_configs(args) -> tuple:
     """``(configs, base)``: the preset's grid, restricted or replaced by the explicit options, and its base."""
-    from ..gpu.config import preset_grid
+    from ..gpu.presets import preset_configs
     base = base_config(args)
-    grid = preset_grid(args.quick, args.optimizers, args.etas, args.lams)
-    return [with_momentum(c, args) for c in grid.configs(base)], base
+    configs = preset_configs(args.quick, base, args.optimizers, args.etas, args.lams,
+                             args.networks or ([args.network] if args.network else None), args.seeds)
+    return [with_momentum(c, args) for c in configs], base
 
 
 def run(args) -> int:

@@ -21,9 +21,12 @@ HELP = "train the Section 6 BN ConvNet on CIFAR-10 for one optimizer and one or 
 
 def add_training_arguments(parser, out_default: str) -> None:
     """Options shared by ``train`` and ``sweep``: the preset, the base configuration, data, device, output."""
+    from ..gpu.config import IMAGE_SIZES, NETWORKS
     parser.add_argument("--quick", action="store_true",
-                        help="CPU preset: 5,000/1,000 images, widths 16,16,32,32, 4 epochs at constant lr")
-    parser.add_argument("--epochs", type=R["epochs"], help="epochs (default 100; --quick 4)")
+                        help="CPU preset (what verify trains): 3,200/1,000 images average-pooled to 16x16, widths "
+                             "4,8,16,32, batch 32, 3 epochs at constant lr; sweep: every rule, cells on lines of "
+                             "constant derived relaxation time (normlaws.gpu.presets)")
+    parser.add_argument("--epochs", type=R["epochs"], help="epochs (default 100; --quick 3)")
     parser.add_argument("--milestones", type=R["epochs"], nargs="*", metavar="EPOCH",
                         help="epochs after which lr is divided by --lr-drop (default 50 80; --quick none); "
                              "each at most --epochs")
@@ -34,11 +37,16 @@ def add_training_arguments(parser, out_default: str) -> None:
     parser.add_argument("--n-train", type=R["n_train"], help="first N training images (default 50000)")
     parser.add_argument("--n-test", type=R["n_test"], help="first N test images (default 10000)")
     parser.add_argument("--seed", type=validate.seed, help="initial weights and data order (default 0)")
-    parser.add_argument("--momentum", type=validate.unit_interval, help="momentum of sgd/nesterov/normalized "
-                        "(default 0 for sgd, 0.9 otherwise)")
+    parser.add_argument("--momentum", type=validate.unit_interval, help="momentum of momentum/nesterov_torch/"
+                        "normalized (default 0.9; sgd with a momentum is heavy-ball momentum)")
+    parser.add_argument("--image-size", type=int, choices=IMAGE_SIZES,
+                        help="input pixels: 32, or CIFAR-10 average-pooled to 16 or 8 (default 32; --quick 16)")
     parser.add_argument("--translate", type=R["translate"], help="random shift in pixels, 0..16 (default 4)")
     parser.add_argument("--no-flip", action="store_true", help="no horizontal flips")
     parser.add_argument("--no-head-decay", action="store_true", help="no L2 on the linear head's weight")
+    parser.add_argument("--network", choices=NETWORKS, default=None,
+                        help="standard (the paper's: trained BN affine and head) or invariant (every trained weight "
+                             "scale-invariant: no BN affine, frozen random head); default standard, --quick invariant")
     parser.add_argument("--data", metavar="DIR", type=validate.text,
                         help="CIFAR-10 folder (.npz shards or cifar-10-batches-py); default $NORMLAWS_DATA, "
                              "else ../shared/data/cifar10 beside the repo, else ./data")
@@ -61,7 +69,9 @@ def add_training_arguments(parser, out_default: str) -> None:
 def add_arguments(parser) -> None:
     """Options: the optimizer, the (eta, lam) values (their product is trained as one ensemble), the base."""
     from ..gpu.config import OPTIMIZERS
-    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="nesterov", help="update rule (default nesterov)")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="nesterov_torch",
+                        help="update rule, named as in normlaws.rules (default nesterov_torch: torch's "
+                             "SGD(nesterov=True))")
     parser.add_argument("--eta", type=R["eta"], nargs="+", default=[0.01], metavar="ETA",
                         help="base learning rate(s) (default 0.01)")
     parser.add_argument("--lam", type=R["lam"], nargs="+", default=[5e-4], metavar="LAM",
@@ -71,10 +81,11 @@ def add_arguments(parser) -> None:
 
 def base_config(args):
     """The base :class:`TrainConfig` from the preset and the explicit options (explicit ones win)."""
-    from ..gpu.config import PAPER_BASE, QUICK_BASE
+    from ..gpu.presets import PAPER_BASE, QUICK_BASE
     base = QUICK_BASE if args.quick else PAPER_BASE
     explicit = {"epochs": args.epochs, "batch_size": args.batch_size, "n_train": args.n_train,
                 "n_test": args.n_test, "seed": args.seed, "translate": args.translate, "lr_drop": args.lr_drop,
+                "image_size": args.image_size, "network": getattr(args, "network", None),
                 "widths": tuple(args.widths) if args.widths else None,
                 "milestones": tuple(args.milestones) if args.milestones is not None else None}
     base = replace(base, **{k: v for k, v in explicit.items() if v is not None})
@@ -91,8 +102,8 @@ def base_config(args):
 
 
 def with_momentum(cfg, args):
-    """Apply ``--momentum`` to the rules that have one."""
-    if args.momentum is not None and cfg.optimizer in ("sgd", "nesterov", "normalized"):
+    """Apply ``--momentum`` to the rules that have one (``sgd`` with a momentum becomes ``momentum``)."""
+    if args.momentum is not None and cfg.optimizer in ("sgd", "momentum", "nesterov_torch", "normalized"):
         return replace(cfg, momentum=args.momentum)
     return cfg
 
@@ -138,17 +149,20 @@ def progress_factory(args):
 
 def result_rows(records) -> list:
     """Table rows: optimizer, eta, lam, status, final test error, conv1 norm at the fit epoch and at the end."""
-    from ..gpu.analysis import as_float, equilibrated
+    from ..gpu.analysis import as_float, equilibrated, family, network_of
     rows = []
-    for r in sorted(records, key=lambda r: (r["config"]["optimizer"], r["config"]["eta"], r["config"]["lam"])):
+    for r in sorted(records, key=lambda r: (family(r), network_of(r), r["config"]["seed"], r["config"]["eta"],
+                                            r["config"]["lam"])):
         f = r["final"]
-        rows.append([r["config"]["optimizer"], f"{r['config']['eta']:.4g}", f"{r['config']['lam']:.4g}", r["status"],
+        rows.append([family(r), network_of(r), r["config"]["seed"], f"{r['config']['eta']:.4g}",
+                     f"{r['config']['lam']:.4g}", r["status"],
                      f"{as_float(f.get('test_error')):.4f}", f"{as_float(f.get('conv1_norm_fit_epoch')):.4f}",
                      f"{as_float(f.get('conv1_norm_final')):.4f}", "yes" if equilibrated(r) else "no"])
     return rows
 
 
-ROW_HEADER = ["optimizer", "eta", "lam", "status", "test error", "conv1 norm (fit epoch)", "conv1 norm (end)",
+ROW_HEADER = ["optimizer", "network", "seed", "eta", "lam", "status", "test error", "conv1 norm (fit epoch)",
+              "conv1 norm (end)",
               "equilibrated"]
 
 
@@ -159,7 +173,7 @@ def report(args, outcome: dict, configs: list) -> int:
     from ..gpu.sweep import RECORDS
     keys = {c.key for c in configs}
     records = [r for r in load_records(Path(args.out) / RECORDS) if r["key"] in keys]
-    name = {c.key: f"{c.optimizer} eta={c.eta:g} lam={c.lam:g}" for c in configs}
+    name = {c.key: f"{c.optimizer} ({c.network}, seed {c.seed}) eta={c.eta:g} lam={c.lam:g}" for c in configs}
     running, not_run = outcome.get("running", {}), outcome.get("not_run", [])
     if args.json:
         print_json({"out": str(args.out), "skipped": outcome["skipped"], "ran": len(outcome["ran"]),

@@ -1,0 +1,68 @@
+"""The C-free equilibrium checks read their derived values from the claims and compare per-run moment ratios.
+
+Synthetic records of the invariant network (no torch): every filter's step sums over the equilibrium window are
+built so that ``1 - cos theta`` and the chord ratio equal the derived ones of ``later.angle.sgd`` times a known
+factor per run; the check agrees when the factors scatter around 1 and disagrees when they sit 30 % off.
+"""
+import numpy as np
+import pytest
+
+from normlaws.gpu import checks
+from normlaws.gpu.config import TrainConfig
+from normlaws.gpu.derived import derivation
+from normlaws.gpu.observables import LAYERS
+from normlaws.records import append_record
+from normlaws.theory.symbols import eta as eta_s
+from normlaws.theory.symbols import lam as lam_s
+
+EPOCHS, FILTERS = 3, 4
+CELLS = ((0.3, 0.05), (0.3, 0.025), (0.1, 0.05), (0.1, 0.1))
+#: per-run factors on the derived (1 - cos theta) and chord ratio: scatter of 1 %, mean exactly 1
+SCATTER = (0.99, 1.01, 1.005, 0.995)
+
+
+def derived_cos(eta, lam):
+    """``later.angle.sgd``'s derived cos theta* at these numbers (from the claim, not retyped)."""
+    return float(derivation("later.angle.sgd").result.subs({eta_s: eta, lam_s: lam}))
+
+
+def sgd_record(folder, eta, lam, factor, seed=0):
+    cfg = TrainConfig(optimizer="sgd", eta=eta, lam=lam, epochs=EPOCHS, milestones=(), network="invariant",
+                      widths=(FILTERS,) * 4, n_train=3200, batch_size=32, image_size=16, seed=seed)
+    steps = cfg.steps_per_epoch
+    cos = 1 - factor * (1 - derived_cos(eta, lam))
+    chord = derivation("later.angle.sgd").extras["chord_ratio"]
+    chord_ratio = factor * float(chord.subs({eta_s: eta, lam_s: lam}))
+    arrays = {}
+    for layer in LAYERS:
+        norms = np.full((EPOCHS + 1, FILTERS), 0.7)
+        sum_sq = np.full((EPOCHS, FILTERS), steps * 0.7**2)
+        arrays.update({f"{layer}_filter_norms": norms, f"{layer}_grad_unit_sq": np.ones((EPOCHS, FILTERS)),
+                       f"{layer}_sum_sq": sum_sq, f"{layer}_sum_dot": cos * sum_sq,
+                       f"{layer}_sum_chord": chord_ratio * sum_sq})
+    (folder / "traj").mkdir(exist_ok=True)
+    np.savez(folder / "traj" / f"{cfg.key}.npz", **arrays)
+    record = {"key": cfg.key, "status": "done", "config": cfg.as_dict(), "final": {}, "trajectory":
+              f"traj/{cfg.key}.npz", "epochs": {"init_filter_norm_mean": {layer: 0.7 for layer in LAYERS},
+                                                "filter_norm_mean": {layer: [0.7] * EPOCHS for layer in LAYERS},
+                                                "angle_mean": {layer: [0.01] * EPOCHS for layer in LAYERS},
+                                                "test_error": [0.5] * EPOCHS}}
+    append_record(folder / "records.jsonl", record)
+
+
+@pytest.mark.parametrize("offset, status", [(1.0, "agrees"), (1.3, "disagrees")])
+def test_angle_check_compares_each_run_with_its_derived_angle(tmp_path, offset, status):
+    for (eta, lam), factor in zip(CELLS, SCATTER):
+        sgd_record(tmp_path, eta, lam, offset * factor)
+    out = checks.CHECKS["later.angle.sgd"](tmp_path)
+    assert out["status"] == status, out["detail"]
+    angle, chord = out["components"]
+    assert angle["measured"] == pytest.approx(offset * np.mean(SCATTER), rel=1e-9)
+    assert chord["measured"] == pytest.approx(offset * np.mean(SCATTER), rel=1e-9)
+    assert angle["predicted"] == 1.0 and "4 equilibrated runs" in out["detail"]
+
+
+def test_too_few_equilibrated_runs_is_skipped_with_the_reason(tmp_path):
+    sgd_record(tmp_path, 0.3, 0.05, 1.0)
+    out = checks.CHECKS["later.angle.sgd"](tmp_path)
+    assert out["status"] == "skipped" and "needs 3" in out["detail"]
