@@ -260,26 +260,26 @@ def test_every_check_names_a_registry_claim_with_derived_exponents():
 
 
 def test_leading_exponent_of_a_result_without_extras(monkeypatch):
-    from normlaws import registry
+    from normlaws.theory import catalog
     from normlaws.theory.symbols import eta, lam
 
     class Normalized:
         class derivation:
             result, extras = eta / (1 - 2 * eta * lam), {"k": 0}
-    original = registry.get
-    monkeypatch.setattr(registry, "get", lambda cid: Normalized if cid == "n" else original(cid))
+    original = catalog.get
+    monkeypatch.setattr(catalog, "get", lambda cid: Normalized if cid == "n" else original(cid))
     assert fits.derived_exponents("n") == {"exponent_eta": 1.0, "exponent_lam": 0.0}
 
 
 def test_derived_exponents_come_from_the_registry(monkeypatch):
     import sympy as sp
-    from normlaws import registry
+    from normlaws.theory import catalog
 
     class FakeClaim:
         class derivation:
             extras = {"exponent_eta": sp.Rational(1, 3), "exponent_lam": -sp.Rational(1, 3)}
-    original = registry.get
-    monkeypatch.setattr(registry, "get", lambda cid: FakeClaim if cid == "x.y" else original(cid))
+    original = catalog.get
+    monkeypatch.setattr(catalog, "get", lambda cid: FakeClaim if cid == "x.y" else original(cid))
     assert fits.derived_exponents("x.y") == {"exponent_eta": 1 / 3, "exponent_lam": -1 / 3}
 
 
