@@ -25,7 +25,7 @@ import time
 import numpy as np
 
 from .monitor import Monitor
-from .monitor_units import Watch
+from .monitor_harness import watch_ensemble
 
 
 def _sync(device) -> None:
@@ -68,34 +68,21 @@ def _torch_loop(model, opt, x, y):
 
 
 def _ensemble(torch, device, models: int, every: int):
-    """The harness's EnsembleTrainer with a monitor on its filters, wired by wrapping its optimizer's step."""
+    """The harness's EnsembleTrainer with a monitor on its filters (``monitor_harness.watch_ensemble``)."""
     from dataclasses import replace
 
     from .gpu.config import TrainConfig
     from .gpu.train import EnsembleTrainer
-    cfg = TrainConfig(optimizer="nesterov", eta=0.1, lam=5e-4)
+    cfg = TrainConfig(optimizer="nesterov_torch", eta=0.1, lam=5e-4)
     trainer = EnsembleTrainer([replace(cfg, eta=cfg.eta * 2 ** (i / 2)) for i in range(models)], device)
-    watches = [Watch(f"conv{i + 1}", (f"conv_weights.{i}",), [w], "channel", "per-channel", model_axis=True)
-               for i, w in enumerate(trainer.filters)]
-    opt = trainer.opt
-    rho = cfg.momentum if cfg.momentum is not None else 0.9
-
-    def hyper(watch):
-        return {"eta": opt.eta.cpu().numpy(), "lam": opt.lam.cpu().numpy(), "rho": rho, "beta1": 0.9, "beta2": 0.999}
-
-    monitor = Monitor(trainer.model, opt, rule="nesterov_torch", every=every, watches=watches, hyper=hyper,
-                      attach=False)
-    plain_step = opt.step
+    plain_step = trainer.opt.step
+    monitor = watch_ensemble(trainer, every)
+    monitored_step = trainer.opt.step
     x = torch.randn(cfg.batch_size, 3, 32, 32, device=device)
     y = torch.randint(0, 10, (cfg.batch_size,), device=device)
 
-    def monitored(*args, **kwargs):
-        monitor.before_step()
-        plain_step(*args, **kwargs)
-        monitor.after_step()
-
     def switch(on: bool):
-        opt.step = monitored if on else plain_step
+        trainer.opt.step = monitored_step if on else plain_step
     return (lambda: trainer.step(x, y)), switch, monitor, f"gpu EnsembleTrainer, {models} models, batch 128"
 
 
