@@ -14,12 +14,12 @@ HELP = "train a grid of (optimizer, eta, lam) as ensembles; resumable; inline, l
 
 def add_arguments(parser) -> None:
     """Options: the grid, the executor and its settings, and the training options of ``train``."""
-    from ..gpu.config import NETWORKS, OPTIMIZERS
+    from ..gpu.config import NETWORKS, OPTIMIZERS, rule_name
     from ..gpu.presets import PAPER_RULES
     from ..gpu.sweep import EXECUTORS
-    parser.add_argument("--optimizers", nargs="+", choices=OPTIMIZERS, metavar="RULE",
+    parser.add_argument("--optimizers", nargs="+", choices=OPTIMIZERS, metavar="RULE", type=rule_name,
                         help=f"update rules, named as in normlaws.rules (default {' '.join(PAPER_RULES)}; --quick: "
-                             f"all); choose from {', '.join(OPTIMIZERS)}")
+                             f"all); choose from {', '.join(OPTIMIZERS)} (older nesterov, rmsprop: torch's rules)")
     parser.add_argument("--networks", nargs="+", choices=NETWORKS, metavar="NET",
                         help="standard and/or invariant (default standard; --quick: the preset's, both)")
     parser.add_argument("--seeds", nargs="+", type=validate.seed, metavar="SEED",
