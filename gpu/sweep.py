@@ -24,7 +24,8 @@ cleared at the end of the next run. A record is appended only when its key has n
 every requested configuration that is neither recorded nor running elsewhere, and why.
 
 Executors: ``inline`` (this process), ``local-gpus`` (one worker process per visible GPU; one CPU process
-without GPUs), ``submitit`` (SLURM, or submitit's local executor with ``cluster='local'``).
+without GPUs), ``local-cpus`` (one one-thread worker process per CPU core: the CPU preset's default),
+``submitit`` (SLURM, or submitit's local executor with ``cluster='local'``).
 """
 from __future__ import annotations
 
