@@ -21,6 +21,8 @@ older records' ``nesterov``) or of torch's RMSprop (``rmsprop_torch``, epsilon o
 """
 from __future__ import annotations
 
+import functools
+
 from .analysis import norm_at_fit
 from .checks_equilibrium import adamw_rms_check, angle_check, defazio_check, l2_identity_check, lion_norm_check
 from .checks_growth import growth_bound_check, growth_check
@@ -41,8 +43,21 @@ def _eff_lr_law(claim_id: str, rule: str):
     return law_check(claim_id, rule, eff_lr_at_fit, _EFF_LR, filter_power=eff_lr_power)
 
 
-#: claim id -> check(results_dir) -> dict
-CHECKS = {
+def _with_report_keys(check):
+    """``check`` whose result always has the report's ``derived`` and ``ci`` (None where it gives none, e.g. a
+    skipped check), as ``normlaws figures`` and the report read them."""
+
+    @functools.wraps(check)
+    def checked(results_dir=None) -> dict:
+        out = check(results_dir)
+        out.setdefault("derived", out.get("predicted"))
+        out.setdefault("ci", None)
+        return out
+
+    return checked
+
+
+_CHECKS = {
     # C-free equilibrium quantities, invariant network
     "later.angle.sgd": angle_check("later.angle.sgd", "sgd"),
     "later.angle.momentum": angle_check("later.angle.momentum", "momentum"),
@@ -86,3 +101,6 @@ CHECKS = {
     "update.lion.equivariance": equivariance_check("update.lion.equivariance", "lion"),
     "later.li_arora.exp_lr": li_arora_check,
 }
+
+#: claim id -> check(results_dir) -> dict
+CHECKS = {claim_id: _with_report_keys(check) for claim_id, check in _CHECKS.items()}

@@ -25,6 +25,18 @@ from ..rules import RECORD_ALIASES, canonical, check
 OPTIMIZERS = ("sgd", "momentum", "nesterov_torch", "rmsprop_torch", "adam", "adamw", "normalized", "lion")
 #: the names a record's ``config.optimizer`` may have: the vocabulary's and the harness's older spellings
 RECORD_OPTIMIZERS = OPTIMIZERS + tuple(RECORD_ALIASES)
+
+
+def rule_name(name: str) -> str:
+    """The harness's name for a rule given on the command line: the vocabulary's, or an older spelling of the
+    harness (``nesterov``, ``rmsprop``) read as torch's rule it always trained.
+
+    >>> rule_name("nesterov"), rule_name("adam")
+    ('nesterov_torch', 'adam')
+    """
+    return canonical(name, RECORD_ALIASES)
+
+
 #: how the key hashes a rule: its name before the vocabulary, so that a record keeps its identity across it
 _KEY_NAME = {"nesterov_torch": "nesterov", "rmsprop_torch": "rmsprop", "momentum": "sgd"}
 

@@ -24,12 +24,14 @@ cleared at the end of the next run. A record is appended only when its key has n
 every requested configuration that is neither recorded nor running elsewhere, and why.
 
 Executors: ``inline`` (this process), ``local-gpus`` (one worker process per visible GPU; one CPU process
-without GPUs), ``submitit`` (SLURM, or submitit's local executor with ``cluster='local'``).
+without GPUs), ``local-cpus`` (one one-thread worker process per CPU core: the CPU preset's default),
+``submitit`` (SLURM, or submitit's local executor with ``cluster='local'``).
 """
 from __future__ import annotations
 
 import io
 import multiprocessing
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -48,11 +50,13 @@ from .config import TrainConfig, group_configs
 RECORDS = "records.jsonl"
 TRAJ_DIR = "traj"
 CLAIMS_DIR = "claims"      # <key>.claim while a process trains that configuration
-EXECUTORS = ("inline", "local-gpus", "submitit")
+EXECUTORS = ("inline", "local-gpus", "local-cpus", "submitit")
 #: torch threads of a CPU ensemble: the CPU preset's ensembles (9 models, 16 x 16 images, widths 4..32) are made of
 #: small operations, for which a second thread costs more in synchronisation than it gives; on a loaded 2-core
 #: machine one thread trained 50 steps of 9 models in 2.5 s against 17 s with two (``normlaws bench`` compares)
 CPU_THREADS = 1
+#: ``local-cpus``: one worker process (of one thread) per CPU core, at most this many
+MAX_CPU_WORKERS = 8
 
 
 @dataclass(frozen=True)
@@ -212,8 +216,11 @@ def _worker_device() -> str:
 
 
 def local_devices(device: str) -> list:
-    """One device name per worker: every visible GPU for ``auto``/``cuda``, else the one device given."""
+    """One device name per worker: every visible GPU for ``auto``/``cuda``; ``cpu`` once per core (at most
+    :data:`MAX_CPU_WORKERS`) for ``cpu-workers`` (the ``local-cpus`` executor); else the one device given."""
     import torch
+    if device == "cpu-workers":
+        return ["cpu"] * max(1, min(MAX_CPU_WORKERS, os.cpu_count() or 1))
     if device in ("auto", "cuda") and torch.cuda.is_available():
         return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
     return [resolve_device(device)]
@@ -237,7 +244,10 @@ def run_sweep(configs, spec: DataSpec, out, *, executor: str = "inline", device:
     todo = pending(configs, out)
     skipped = len({c.key for c in configs}) - len(todo)
     groups = group_configs(todo, max_models)
-    runner = {"inline": _run_inline, "local-gpus": _run_local, "submitit": _run_submitit}[executor]
+    runner = {"inline": _run_inline, "local-gpus": _run_local, "local-cpus": _run_local,
+              "submitit": _run_submitit}[executor]
+    if executor == "local-cpus":
+        device = "cpu-workers"
     ran, failed = runner(groups, spec, str(out), device, amp, progress_factory,
                          {**(submitit_options or {}), "lease": lease})
     clear_stale_claims(out / CLAIMS_DIR, lease)  # left on finished work by a process killed before releasing them

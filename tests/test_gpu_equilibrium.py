@@ -26,6 +26,18 @@ def derived_cos(eta, lam):
     return float(derivation("later.angle.sgd").result.subs({eta_s: eta, lam_s: lam}))
 
 
+def write_run(folder, cfg, arrays):
+    """The run's trajectory under ``traj/`` and its record (the sweep's schema) in ``records.jsonl``."""
+    (folder / "traj").mkdir(exist_ok=True)
+    np.savez(folder / "traj" / f"{cfg.key}.npz", **arrays)
+    record = {"key": cfg.key, "status": "done", "config": cfg.as_dict(), "final": {}, "trajectory":
+              f"traj/{cfg.key}.npz", "epochs": {"init_filter_norm_mean": {layer: 0.7 for layer in LAYERS},
+                                                "filter_norm_mean": {layer: [0.7] * EPOCHS for layer in LAYERS},
+                                                "angle_mean": {layer: [0.01] * EPOCHS for layer in LAYERS},
+                                                "test_error": [0.5] * EPOCHS}}
+    append_record(folder / "records.jsonl", record)
+
+
 def sgd_record(folder, eta, lam, factor, seed=0):
     cfg = TrainConfig(optimizer="sgd", eta=eta, lam=lam, epochs=EPOCHS, milestones=(), network="invariant",
                       widths=(FILTERS,) * 4, n_train=3200, batch_size=32, image_size=16, seed=seed)
@@ -40,14 +52,7 @@ def sgd_record(folder, eta, lam, factor, seed=0):
         arrays.update({f"{layer}_filter_norms": norms, f"{layer}_grad_unit_sq": np.ones((EPOCHS, FILTERS)),
                        f"{layer}_sum_sq": sum_sq, f"{layer}_sum_dot": cos * sum_sq,
                        f"{layer}_sum_chord": chord_ratio * sum_sq})
-    (folder / "traj").mkdir(exist_ok=True)
-    np.savez(folder / "traj" / f"{cfg.key}.npz", **arrays)
-    record = {"key": cfg.key, "status": "done", "config": cfg.as_dict(), "final": {}, "trajectory":
-              f"traj/{cfg.key}.npz", "epochs": {"init_filter_norm_mean": {layer: 0.7 for layer in LAYERS},
-                                                "filter_norm_mean": {layer: [0.7] * EPOCHS for layer in LAYERS},
-                                                "angle_mean": {layer: [0.01] * EPOCHS for layer in LAYERS},
-                                                "test_error": [0.5] * EPOCHS}}
-    append_record(folder / "records.jsonl", record)
+    write_run(folder, cfg, arrays)
 
 
 @pytest.mark.parametrize("offset, status", [(1.0, "agrees"), (1.3, "disagrees")])
@@ -66,3 +71,30 @@ def test_too_few_equilibrated_runs_is_skipped_with_the_reason(tmp_path):
     sgd_record(tmp_path, 0.3, 0.05, 1.0)
     out = checks.CHECKS["later.angle.sgd"](tmp_path)
     assert out["status"] == "skipped" and "needs 3" in out["detail"]
+
+
+def no_decay_record(folder, eta, factor, seed=0):
+    """SGD without decay whose every filter's ||w||^2 grows by ``factor`` times its summed increments
+    ``eta^2 ||g_t||^2`` (the identity ``later.growth.sgd`` states for a scale-invariant unit: factor 1)."""
+    cfg = TrainConfig(optimizer="sgd", eta=eta, lam=0.0, epochs=EPOCHS, milestones=(), network="invariant",
+                      widths=(FILTERS,) * 4, n_train=3200, batch_size=32, image_size=16, seed=seed)
+    steps, increment = cfg.steps_per_epoch, 0.1           # per-epoch sum of eta^2 ||g_t||^2 per filter
+    arrays = {}
+    for layer in LAYERS:
+        n_sq = 0.49 + factor * increment * np.arange(EPOCHS + 1)
+        arrays.update({f"{layer}_filter_norms": np.repeat(np.sqrt(n_sq)[:, None], FILTERS, 1),
+                       f"{layer}_grad_unit_sq": np.ones((EPOCHS, FILTERS)),
+                       f"{layer}_sum_sq": np.full((EPOCHS, FILTERS), steps * 0.5),
+                       f"{layer}_sum_growth": np.full((EPOCHS, FILTERS), increment),
+                       f"{layer}_sum_euler": np.zeros((EPOCHS, FILTERS))})
+    write_run(folder, cfg, arrays)
+
+
+@pytest.mark.parametrize("factor, status", [(1.0, "agrees"), (1.01, "disagrees")])
+def test_growth_check_holds_the_identity_to_rounding(tmp_path, factor, status):
+    no_decay_record(tmp_path, 0.3, factor)
+    no_decay_record(tmp_path, 0.1, factor)
+    out = checks.CHECKS["later.growth.sgd"](tmp_path)
+    assert out["status"] == status, out["detail"]
+    assert out["components"][0]["measured"] == pytest.approx(factor, rel=1e-9)
+    assert out["components"][0]["tolerance"] < 1e-3       # float32 rounding of the updates, not a loose bound

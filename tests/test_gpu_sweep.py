@@ -136,6 +136,19 @@ def test_local_process_executor(spec, tmp_path):
     assert len(read_records(tmp_path / sweep.RECORDS)) == 2
 
 
+def test_cpu_workers_write_the_records_of_one_inline_process(spec, tmp_path, monkeypatch):
+    """``local-cpus``: one one-thread worker per core (2 here), each group's records bitwise those of the same
+    groups trained inline with one thread."""
+    monkeypatch.setattr(sweep.os, "cpu_count", lambda: 2)
+    assert sweep.local_devices("cpu-workers") == ["cpu", "cpu"]
+    configs = grid(lams=(1e-3,))
+    outcome = sweep.run_sweep(configs, spec, tmp_path / "w", executor="local-cpus", device="cpu", max_models=1)
+    assert len(outcome["ran"]) == 2 and not outcome["failed"]
+    sweep.run_sweep(configs, spec, tmp_path / "i", executor="inline", device="cpu", max_models=1)
+    final = {name: {r["key"]: r["final"] for r in read_records(tmp_path / name / sweep.RECORDS)} for name in "wi"}
+    assert final["w"] == final["i"] and len(final["w"]) == 2
+
+
 def test_submitit_local_executor(spec, tmp_path):
     pytest.importorskip("submitit")
     configs = grid(etas=(0.05,), lams=(1e-3, 1e-2))

@@ -9,7 +9,8 @@
 import numpy as np
 from hypothesis import given, strategies as st
 
-from normlaws.gpu.analysis import layer_summary, ols
+from normlaws.gpu.analysis import layer_summary
+from normlaws.gpu.fits import ols
 
 norm_st = st.one_of(st.floats(1e-3, 1e3), st.just(0.0), st.floats(1e-12, 1e-8))
 grid_st = st.tuples(st.integers(2, 5), st.integers(1, 12)).flatmap(

@@ -14,12 +14,12 @@ HELP = "train a grid of (optimizer, eta, lam) as ensembles; resumable; inline, l
 
 def add_arguments(parser) -> None:
     """Options: the grid, the executor and its settings, and the training options of ``train``."""
-    from ..gpu.config import NETWORKS, OPTIMIZERS
+    from ..gpu.config import NETWORKS, OPTIMIZERS, rule_name
     from ..gpu.presets import PAPER_RULES
     from ..gpu.sweep import EXECUTORS
-    parser.add_argument("--optimizers", nargs="+", choices=OPTIMIZERS, metavar="RULE",
+    parser.add_argument("--optimizers", nargs="+", choices=OPTIMIZERS, metavar="RULE", type=rule_name,
                         help=f"update rules, named as in normlaws.rules (default {' '.join(PAPER_RULES)}; --quick: "
-                             f"all); choose from {', '.join(OPTIMIZERS)}")
+                             f"all); choose from {', '.join(OPTIMIZERS)} (older nesterov, rmsprop: torch's rules)")
     parser.add_argument("--networks", nargs="+", choices=NETWORKS, metavar="NET",
                         help="standard and/or invariant (default standard; --quick: the preset's, both)")
     parser.add_argument("--seeds", nargs="+", type=validate.seed, metavar="SEED",
@@ -28,8 +28,9 @@ def add_arguments(parser) -> None:
                         help="learning rates for every rule (default: 7 log-spaced values per rule)")
     parser.add_argument("--lams", type=validate.TRAINING["lam"], nargs="+", metavar="LAM",
                         help="the paper's lambdas for every rule (default 1e-5 ... 1e-2, 7 values)")
-    parser.add_argument("--executor", choices=EXECUTORS, default="inline",
-                        help="inline (this process), local-gpus (a process per GPU), submitit (SLURM)")
+    parser.add_argument("--executor", choices=EXECUTORS, default=None,
+                        help="inline (this process), local-gpus (a process per GPU), local-cpus (a one-thread "
+                             "process per CPU core), submitit (SLURM); default inline, --quick on the CPU local-cpus")
     parser.add_argument("--models-per-run", type=validate.TRAINING["models"], default=64, metavar="M",
                         help="configurations trained at once in one ensemble (default 64)")
     parser.add_argument("--cluster", choices=("auto", "slurm", "local", "debug"), default="auto",
@@ -60,7 +61,8 @@ def run(args) -> int:
     check_ensemble_memory(min(args.models_per_run, len(configs)), base.widths, base.batch_size, device)
     options = {"cluster": None if args.cluster == "auto" else args.cluster, "partition": args.partition,
                "timeout_min": args.timeout_min}
-    outcome = run_sweep(configs, data_spec(args, base), args.out, executor=args.executor, device=args.device,
+    executor = args.executor or ("local-cpus" if args.quick and device == "cpu" else "inline")
+    outcome = run_sweep(configs, data_spec(args, base), args.out, executor=executor, device=args.device,
                         max_models=args.models_per_run, amp=args.amp, progress_factory=progress_factory(args),
                         submitit_options=options, lease=args.lease)
     return report(args, outcome, configs)

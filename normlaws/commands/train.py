@@ -68,10 +68,10 @@ def add_training_arguments(parser, out_default: str) -> None:
 
 def add_arguments(parser) -> None:
     """Options: the optimizer, the (eta, lam) values (their product is trained as one ensemble), the base."""
-    from ..gpu.config import OPTIMIZERS
-    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="nesterov_torch",
+    from ..gpu.config import OPTIMIZERS, rule_name
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="nesterov_torch", type=rule_name,
                         help="update rule, named as in normlaws.rules (default nesterov_torch: torch's "
-                             "SGD(nesterov=True))")
+                             "SGD(nesterov=True); the older nesterov, rmsprop name torch's rules)")
     parser.add_argument("--eta", type=R["eta"], nargs="+", default=[0.01], metavar="ETA",
                         help="base learning rate(s) (default 0.01)")
     parser.add_argument("--lam", type=R["lam"], nargs="+", default=[5e-4], metavar="LAM",
