@@ -191,6 +191,27 @@ def _product(factors):
     return sp.Mul(*factors, evaluate=False)
 
 
+def _componentwise(display, canonical, equal) -> bool | None:
+    """``equal`` applied to each part when the objects are containers or equations (None for a plain expression,
+    True or False for two Nones or one): the structure shared by the two equality tests below."""
+    if canonical is None or display is None:
+        return canonical is None and display is None
+    if isinstance(canonical, sp.MatrixBase) and getattr(display, "shape", None) != canonical.shape:
+        return False
+    if isinstance(canonical, (tuple, list, sp.Tuple, sp.MatrixBase)):
+        display, canonical = list(display), list(canonical)
+        return len(display) == len(canonical) and all(equal(a, b) for a, b in zip(display, canonical))
+    if isinstance(canonical, sp.Equality):
+        return equal(display.lhs, canonical.lhs) and equal(display.rhs, canonical.rhs)
+    return None
+
+
+def _cancels(display, canonical):
+    """``(difference, True)`` when the difference cancels symbolically, else ``(difference, False)``."""
+    difference = sp.sympify(display).doit() - sp.sympify(canonical)
+    return difference, difference == 0 or sp.cancel(difference) == 0
+
+
 def equals_canonical(display, canonical, points: int = 6, seed: int = 1706) -> bool:
     """Whether a display form is the same mathematical object as the canonical expression.
 
@@ -199,21 +220,11 @@ def equals_canonical(display, canonical, points: int = 6, seed: int = 1706) -> b
     sign unless it is declared positive, to 30 significant digits, complex values included (so a rewrite that
     is only true on part of the domain, across a branch cut, fails).
     """
-    if canonical is None or display is None:
-        return canonical is None and display is None
-    if isinstance(canonical, (tuple, list, sp.Tuple)):
-        return len(display) == len(canonical) and all(
-            equals_canonical(a, b, points, seed) for a, b in zip(display, canonical))
-    if isinstance(canonical, sp.MatrixBase):
-        return display.shape == canonical.shape and all(
-            equals_canonical(a, b, points, seed) for a, b in zip(display, canonical))
-    if isinstance(canonical, sp.Equality):
-        return (equals_canonical(display.lhs, canonical.lhs, points, seed)
-                and equals_canonical(display.rhs, canonical.rhs, points, seed))
-    difference = sp.sympify(display).doit() - sp.sympify(canonical)
-    if difference == 0 or sp.cancel(difference) == 0:
-        return True
-    if sp.count_ops(difference) < 40 and sp.simplify(difference) == 0:
+    parts = _componentwise(display, canonical, lambda a, b: equals_canonical(a, b, points, seed))
+    if parts is not None:
+        return parts
+    difference, cancels = _cancels(display, canonical)
+    if cancels or (sp.count_ops(difference) < 40 and sp.simplify(difference) == 0):
         return True
     try:
         return _numerically_equal(sp.sympify(display).doit(), sp.sympify(canonical), points, seed)
@@ -273,17 +284,11 @@ def regime_positive(expr) -> bool:
 def equal_in_regime(display, canonical, points: int = POINTS, seed: int = 1706) -> bool:
     """Whether a display form equals the canonical expression in the regime: their difference cancels, or they
     agree to 1e-20 (relative) at ``points`` random points of :data:`REGIME`, complex values included."""
-    if canonical is None or display is None:
-        return canonical is None and display is None
-    if isinstance(canonical, (tuple, list, sp.Tuple, sp.MatrixBase)):
-        display, canonical = list(display), list(canonical)
-        return len(display) == len(canonical) and all(
-            equal_in_regime(a, b, points, seed) for a, b in zip(display, canonical))
-    if isinstance(canonical, sp.Equality):
-        return (equal_in_regime(display.lhs, canonical.lhs, points, seed)
-                and equal_in_regime(display.rhs, canonical.rhs, points, seed))
-    difference = sp.sympify(display).doit() - sp.sympify(canonical)
-    if difference == 0 or sp.cancel(difference) == 0:
+    parts = _componentwise(display, canonical, lambda a, b: equal_in_regime(a, b, points, seed))
+    if parts is not None:
+        return parts
+    difference, cancels = _cancels(display, canonical)
+    if cancels:
         return True
     try:
         return all(abs(v) <= 1e-20 * max(1.0, abs(w)) for v, w in zip(_values(difference, points, seed),

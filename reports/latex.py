@@ -130,7 +130,9 @@ _SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": 
             "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}",
             ">": r"\textgreater{}", "|": r"\textbar{}"}
 #: characters after which a line may break: long SymPy strings and paths in the text must not overrun the margin
-_BREAK_AFTER = set("*/+=^_")
+_BREAK_AFTER = set("*/+=^")
+#: a word at least this long may also break after an underscore (file names such as hoffer2018_norm_matters.md)
+_LONG_WORD = 24
 _UNICODE = {"α": r"$\alpha$", "β": r"$\beta$", "γ": r"$\gamma$", "δ": r"$\delta$", "ε": r"$\varepsilon$",
             "η": r"$\eta$", "θ": r"$\theta$", "λ": r"$\lambda$", "μ": r"$\mu$", "ρ": r"$\rho$", "σ": r"$\sigma$",
             "τ": r"$\tau$", "φ": r"$\phi$", "ω": r"$\omega$", "Δ": r"$\Delta$", "Σ": r"$\Sigma$", "∇": r"$\nabla$",
@@ -145,13 +147,15 @@ _UNICODE = {"α": r"$\alpha$", "β": r"$\beta$", "γ": r"$\gamma$", "δ": r"$\de
 def escape_text(text) -> str:
     r"""``text`` with every LaTeX special character escaped, so that it prints as written.
 
-    Line breaks are allowed after ``* / + = ^`` inside a word and after a dot before a letter, so that long
-    SymPy strings, paths and dotted claim ids wrap.
+    Line breaks are allowed after ``* / + = ^`` inside a word, after a dot before a letter and after an underscore
+    in a word of :data:`_LONG_WORD` characters or more, so that long SymPy strings, paths and dotted claim ids wrap.
 
     >>> escape_text("50% of x_i & #3 ~ {a}")
     '50\\% of x\\_i \\& \\#3 \\textasciitilde{} \\{a\\}'
     >>> escape_text("eta*lambda")
     'eta*\\allowbreak{}lambda'
+    >>> escape_text("papers/hoffer2018_norm_matters.md").count("allowbreak")
+    4
     """
     text = str(text)
     if text.count("`") >= 2:  # `code` spans (commands, paths) print in typewriter
@@ -159,9 +163,11 @@ def escape_text(text) -> str:
         return "".join(escape_text(p) if i % 2 == 0 or i == len(parts) - 1 else r"\texttt{" + escape_code(p) + "}"
                        for i, p in enumerate(parts))
     out = []
+    long_words = {m.start() + k for m in re.finditer(r"\S{%d,}" % _LONG_WORD, text) for k in range(len(m.group()))}
     for i, ch in enumerate(text):
         after = text[i + 1:i + 2]
-        if (ch in _BREAK_AFTER and after not in ("", " ", "*", ch)) or (ch == "." and after.isalpha()):
+        breaks = ch in _BREAK_AFTER or (ch == "_" and i in long_words)
+        if (breaks and after not in ("", " ", "*", ch)) or (ch == "." and after.isalpha()):
             out.append(_SPECIAL.get(ch, ch) + r"\allowbreak{}")
         elif ch in _SPECIAL:
             out.append(_SPECIAL[ch])

@@ -131,7 +131,7 @@ def test_sweep_exits_non_zero_naming_what_it_did_not_run(synthetic_cifar, tmp_pa
     assert main(argv) == 1
     payload = json.loads(capsys.readouterr().out)
     assert [r["key"] for r in payload["records"]] == [first]
-    assert payload["not_run"] == [{"key": second, "config": "nesterov eta=0.05 lam=0.001",
+    assert payload["not_run"] == [{"key": second, "config": "nesterov_torch (standard, seed 0) eta=0.05 lam=0.001",
                                    "why": "RuntimeError: CUDA out of memory"}]
 
 
