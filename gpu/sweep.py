@@ -228,8 +228,9 @@ def local_devices(device: str) -> list:
 
 def run_sweep(configs, spec: DataSpec, out, *, executor: str = "inline", device: str = "auto",
               max_models: int = 64, amp=None, progress_factory=None, submitit_options: dict | None = None,
-              lease: float = LEASE_S) -> dict:
-    """Run every configuration without a record, grouped into ensembles of at most ``max_models``.
+              lease: float = LEASE_S, on_step=None) -> dict:
+    """Run every configuration without a record, grouped into ensembles of at most ``max_models``; ``on_step``
+    (picklable for the process executors) is every ensemble's per-step hook (:func:`run_group`).
 
     Returns ``{"skipped": n already recorded, "ran": summaries, "failed": [(keys, error)], "running": {key:
     'host pid, heartbeat'} held by other live processes, "not_run": [(key, why)]}``: every requested
@@ -249,7 +250,7 @@ def run_sweep(configs, spec: DataSpec, out, *, executor: str = "inline", device:
     if executor == "local-cpus":
         device = "cpu-workers"
     ran, failed = runner(groups, spec, str(out), device, amp, progress_factory,
-                         {**(submitit_options or {}), "lease": lease})
+                         {**(submitit_options or {}), "lease": lease, "on_step": on_step})
     clear_stale_claims(out / CLAIMS_DIR, lease)  # left on finished work by a process killed before releasing them
     running, not_run = unfinished(configs, out, failed, lease)
     return {"skipped": skipped, "ran": ran, "failed": failed, "groups": len(groups), "running": running,
@@ -274,7 +275,7 @@ def _run_inline(groups, spec, out, device, amp, progress_factory, opts):
     bar = progress_factory(steps, "sweep") if progress_factory else None
     for group in groups:
         try:
-            ran += run_group(group, spec, out, device, amp, bar, opts["lease"])
+            ran += run_group(group, spec, out, device, amp, bar, opts["lease"], opts.get("on_step"))
         except Exception as exc:  # noqa: BLE001 - one failing group must not stop the sweep
             if is_environment_error(exc):
                 raise
@@ -316,8 +317,8 @@ def _run_local(groups, spec, out, device, amp, progress_factory, opts):
         if progress_factory else None
     with ProcessPoolExecutor(max_workers=len(devices), mp_context=ctx, initializer=_init_worker,
                              initargs=(queue,)) as pool:
-        futures = {pool.submit(run_group, [c.as_dict() for c in g], spec, out, "worker", amp, None, opts["lease"]): g
-                   for g in groups}
+        futures = {pool.submit(run_group, [c.as_dict() for c in g], spec, out, "worker", amp, None, opts["lease"],
+                               opts.get("on_step")): g for g in groups}
         return _collect(futures, bar)
 
 
@@ -339,7 +340,7 @@ def _run_submitit(groups, spec, out, device, amp, progress_factory, opts):
         return [], []
     n = len(groups)
     jobs = executor.map_array(run_group, [[c.as_dict() for c in g] for g in groups], [spec] * n, [out] * n,
-                              [device] * n, [amp] * n, [None] * n, [opts["lease"]] * n)
+                              [device] * n, [amp] * n, [None] * n, [opts["lease"]] * n, [opts.get("on_step")] * n)
     bar = progress_factory(sum(len(g) for g in groups), f"sweep via submitit ({executor.cluster})") \
         if progress_factory else None
     last_line = lambda exc: (str(exc).strip().splitlines() or [""])[-1]  # noqa: E731 - submitit wraps tracebacks

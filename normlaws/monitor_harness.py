@@ -2,12 +2,16 @@
 
 :func:`watch_ensemble` watches every BN-followed conv layer of every model (one entry per model and layer,
 ``conv1/m0``), wired by wrapping the trainer's optimizer step, with each model's own (eta, lam) and the step's
-learning-rate factor. ``normlaws monitor --bench`` times it, and the test
+learning-rate factor. ``normlaws sweep --monitor N`` attaches it to every ensemble it trains
+(:class:`SweepMonitor`), ``normlaws monitor --bench`` times it, and the test
 ``tests/test_monitor_harness.py`` holds its angles and gradient ratios to the harness's own per-step statistics.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from .monitor import Monitor
+from .records import append_record
 from .monitor_units import Watch
 from .rules import RECORD_ALIASES, canonical
 
@@ -40,3 +44,22 @@ def watch_ensemble(trainer, every: int = 10, jsonl=None) -> Monitor:
 
     opt.step = monitored_step
     return monitor
+
+
+class SweepMonitor:
+    """The sweep's per-step hook (``gpu.sweep.run_sweep(on_step=...)``; picklable for the process executors): at an
+    ensemble's first step it writes ``OUT/monitor/<key of its first configuration>.jsonl``, whose first line names
+    the models' configuration keys in order (``m0``, ``m1``, ...), and attaches :func:`watch_ensemble` to it, so
+    the monitor's records start at the second step."""
+
+    def __init__(self, out, every: int = 10):
+        self.folder, self.every = Path(out) / "monitor", int(every)
+        self._watched: set = set()
+
+    def __call__(self, trainer, stats) -> None:
+        if id(trainer) in self._watched:
+            return
+        self._watched.add(id(trainer))
+        path = self.folder / f"{trainer.configs[0].key}.jsonl"
+        append_record(path, {"models": [c.key for c in trainer.configs], "every": self.every})
+        watch_ensemble(trainer, self.every, jsonl=path)

@@ -2,6 +2,8 @@
 statistics, and its derived angle is the equilibrium at the model's own eta and lam."""
 import math
 
+import numpy as np
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -52,3 +54,25 @@ def test_the_predicted_angle_is_the_equilibrium_of_the_models_own_eta_and_lam():
                              float(entry["d"]), entry["C"], 0.9, 0.9, 0.999)
     assert entry["angle_eq"] == pytest.approx(eq["angle"], rel=1e-9)
     assert math.isfinite(entry["angle_eq"]) and entry["angle_eq"] > 0
+
+
+def test_the_sweep_records_the_monitor_beside_its_records(synthetic_cifar, tmp_path, capsys):
+    from normlaws.cli import main
+    from normlaws.records import read_records
+    out = tmp_path / "res"
+    args = ["sweep", "--optimizers", "nesterov_torch", "--etas", "0.01", "0.1", "--lams", "1e-3", "--epochs", "2",
+            "--batch-size", "32", "--widths", "2", "3", "4", "5", "--n-train", "64", "--n-test", "32",
+            "--device", "cpu", "--no-progress", "--no-verify", "--data", str(synthetic_cifar), "--out", str(out),
+            "--executor", "inline", "--monitor", "1"]
+    assert main(args) == 0
+    capsys.readouterr()
+    [path] = (out / "monitor").glob("*.jsonl")
+    header, *lines = read_records(path)
+    records = {r["key"]: r for r in read_records(out / "records.jsonl")}
+    assert sorted(header["models"]) == sorted(records)
+    # 2 steps per epoch; the monitor starts at the second step, so it saw both steps of epoch 2
+    assert len(lines) == 3
+    for m, key in enumerate(header["models"]):
+        for layer in ("conv1", "conv4"):
+            measured = np.mean([line["groups"][f"{layer}/m{m}"]["angle"] for line in lines[-2:]])
+            assert measured == pytest.approx(records[key]["epochs"]["angle_mean"][layer][1], rel=1e-5)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from .. import validate
 from ..errors import UsageError
+from ..monitor_harness import SweepMonitor
 from .train import add_training_arguments, base_config, check_ensemble_memory, data_spec, progress_factory, \
     report, require_torch, with_momentum
 
@@ -39,6 +40,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--timeout-min", type=validate.Number(int, 1, 7 * 24 * 60, why="at most a week"),
                         default=240, help="SLURM time limit in minutes (default 240)")
     add_training_arguments(parser, "results/sweep")
+    _monitor_arguments(parser)
 
 
 def grid_configs(args) -> tuple:
@@ -48,6 +50,12 @@ def grid_configs(args) -> tuple:
     configs = preset_configs(args.quick, base, args.optimizers, args.etas, args.lams,
                              args.networks or ([args.network] if args.network else None), args.seeds)
     return [with_momentum(c, args) for c in configs], base
+
+
+def _monitor_arguments(parser) -> None:
+    parser.add_argument("--monitor", type=validate.Number(int, 1, 10**6, why="a record every N steps"), metavar="N",
+                        help="record normlaws.monitor every N steps to OUT/monitor/<key>.jsonl (its first line "
+                             "names the models of the ensemble)")
 
 
 def run(args) -> int:
@@ -64,5 +72,6 @@ def run(args) -> int:
     executor = args.executor or ("local-cpus" if args.quick and device == "cpu" else "inline")
     outcome = run_sweep(configs, data_spec(args, base), args.out, executor=executor, device=args.device,
                         max_models=args.models_per_run, amp=args.amp, progress_factory=progress_factory(args),
-                        submitit_options=options, lease=args.lease)
+                        submitit_options=options, lease=args.lease,
+                        on_step=SweepMonitor(args.out, args.monitor) if args.monitor else None)
     return report(args, outcome, configs)
