@@ -64,7 +64,8 @@ def _edges(values: np.ndarray) -> np.ndarray:
 
 
 def _heatmap(ax, records, value, title, log_color=False):
-    etas, lams, table = grid_values(records, value)
+    # runs without decay (lam = 0, the preset's growth runs) have no cell on a log-lambda axis
+    etas, lams, table = grid_values([r for r in records if r["config"]["lam"] > 0], value)
     shown = np.log10(table) if log_color else table
     mesh = ax.pcolormesh(_edges(lams), _edges(etas), np.ma.masked_invalid(shown), cmap="viridis", shading="flat")
     ax.set_xscale("log")

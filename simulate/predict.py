@@ -284,7 +284,9 @@ def printed_value(claim_id: str, hyper: Hyper, d: int, C: float, **extra) -> np.
     return evaluate(expr, **model_values(hyper, d, C), **paper_values(d, C), **extra)
 
 
-def derived_value(claim_id: str, hyper: Hyper, d: int, C: float, **extra) -> np.ndarray:
-    """The registry's derived formula of a claim (``claim.derivation.result``) at the same numbers."""
-    return evaluate(catalog.get(claim_id).derivation.result, **model_values(hyper, d, C), **paper_values(d, C),
-                    **extra)
+def derived_value(claim_id: str, hyper: Hyper, d: int, C: float, named: str | None = None, **extra) -> np.ndarray:
+    """The registry's derived formula of a claim (``claim.derivation.result``, or its named result ``extras[named]``)
+    at the same numbers."""
+    dv = catalog.get(claim_id).derivation
+    return evaluate(dv.result if named is None else dv.extras[named], **model_values(hyper, d, C),
+                    **paper_values(d, C), **extra)

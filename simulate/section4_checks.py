@@ -71,7 +71,9 @@ def rmsprop_recursion(size: str = "quick", seed: int = 0) -> dict:
     """``sec52.rmsprop.recursion``: RMSProp's one-step ``E[dN]`` with the accumulator at its mean ``C/(d N)``."""
     hyper = _hyper("rmsprop")
     N_star = float(predict.closure_N("rmsprop", hyper, D, float(D)))
-    derived = lambda N: predict.derived_value("sec52.rmsprop.recursion", hyper, D, float(D), r=np.sqrt(N))  # noqa
+    # the derivation's result is in the paper's BN unit (its C has a batch size); the model here has E||g||^2 = C
+    derived = lambda N: predict.derived_value("sec52.rmsprop.recursion", hyper, D, float(D), "in_C",  # noqa: E731
+                                              r=np.sqrt(N))
     return _recursion_check("sec52.rmsprop.recursion", "rmsprop", hyper, derived,
                             N_star * np.array([0.25, 1.0, 4.0]), size, seed,
                             "The step divides by sqrt(rho s + (1-rho) G^2): the current gradient is inside the "

@@ -305,6 +305,16 @@ def test_figures_are_drawn_from_records(tmp_path, monkeypatch):
     json.dumps(summary)
 
 
+def test_figures_leave_out_runs_without_decay(tmp_path, monkeypatch):
+    # the CPU preset trains no-decay runs (lam = 0) beside the grid: a log-lam heatmap has no cell for them
+    monkeypatch.setattr("normlaws.gpu.figures.derived_exponents",
+                        fake_derived({"exponent_lam": -1.0, "exponent_eta": 0.25}))
+    records = power_law_records("nesterov", 0.25, -0.25) + [record("nesterov", 0.01, 0.0, 2.0, 0.5)]
+    from normlaws.gpu.figures import make_figures
+    summary = make_figures(write(tmp_path / "res", records), tmp_path / "fig")
+    assert any(p.endswith("fig1_norm.png") for p in summary["figures"])
+
+
 def test_leg_modules_import_without_torch():
     code = ("import sys; import normlaws.gpu, normlaws.gpu.checks, normlaws.gpu.figures, normlaws.gpu.analysis, "
             "normlaws.gpu.data, normlaws.cli; normlaws.cli.build_parser(); "

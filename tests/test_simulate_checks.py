@@ -79,6 +79,13 @@ def test_one_step_recursion_is_exact_and_the_printed_one_is_not():
     assert abs(low["printed"] - low["measured"]) > 10 * checks.Z * low["se"]
 
 
+def test_rmsprop_recursion_is_checked_in_the_model_s_own_C():
+    # the derivation's result carries the paper's BN unit (its C has a batch size B); the check's model has
+    # E||g||^2 = C, so it evaluates the same increment in C (extras["in_C"]), never the result with B unset
+    r = checks.CHECKS["sec52.rmsprop.recursion"](size="quick", seed=0)
+    assert r["status"] == "agrees", r.get("detail")
+
+
 def test_relaxation_time_matches_the_derived_time_constant():
     r = checks.CHECKS["sec4.sgd.relaxation"](size="quick", seed=0)
     assert r["status"] == "agrees"
@@ -125,3 +132,11 @@ def test_gamma_law_formulas_against_quadrature():
     density = lambda n: n ** (d / 2) * math.exp(-(n**2) * d / 4)     # N^2 ~ Gamma(k), N* = 1  # noqa: E731
     Z_, m1 = (integrate.quad(lambda n: density(n) * n**p, 0, 20)[0] for p in (0, 1))
     assert m1 / Z_ == pytest.approx(B.sgd_law_ratio(d), rel=1e-9)
+
+
+@pytest.mark.slow
+def test_no_registered_check_ends_in_an_error_at_quick_size():
+    # what verify's Monte-Carlo stage runs (about 90 s): a check that raises is a bug of the suite, not a verdict
+    out = checks.run_all(size="quick", seed=0, progress=False)
+    errors = {cid: r.get("detail") for cid, r in out.items() if r["status"] not in ("agrees", "disagrees", "skipped")}
+    assert not errors, errors
