@@ -98,11 +98,21 @@ def _rules(records, exclude=()):
     return [o for o in RULE_ORDER if o in present and o not in exclude]
 
 
+#: panels per row: more rules than this wrap onto further rows, so that each panel stays legible when printed
+PANELS_PER_ROW = 4
+
+
 def _panels(plt, n):
-    fig, axes = plt.subplots(1, max(n, 1), figsize=(4.2 * max(n, 1), 3.9), squeeze=False)
+    n = max(n, 1)
+    cols = min(n, PANELS_PER_ROW)
+    rows = -(-n // cols)
+    fig, grid = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.9 * rows), squeeze=False)
+    for ax in grid.flat[n:]:
+        ax.set_visible(False)
+    axes = grid.flatten()[:n]
     fig.text(0.01, 0.01, "o: norm not equilibrated by the end of the first phase (under 3 derived relaxation "
              "times, or still drifting where none is derived; left out of fits); x: diverged", fontsize=7)
-    return fig, axes[0]
+    return fig, axes
 
 
 def _rule_figure(records, path: Path, rules, draw) -> Path | None:
