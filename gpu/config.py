@@ -49,6 +49,8 @@ DEFAULT_BETA2 = {"lion": 0.99}
 DEFAULT_WIDTHS = (32, 64, 128, 256)
 #: the two networks (``normlaws.gpu.model``): the paper's, and one whose every trained parameter is scale-invariant
 NETWORKS = ("standard", "invariant")
+#: the rules of the paper's own figures (Section 6: Nesterov, Adam, normalized SGD); the default of a full sweep
+PAPER_RULES = ("nesterov_torch", "adam", "normalized")
 #: input resolutions: CIFAR-10's 32 x 32, or the images average-pooled to 16 x 16 or 8 x 8 (the CPU preset)
 IMAGE_SIZES = (32, 16, 8)
 

@@ -30,7 +30,7 @@ from ..theory.symbols import eta as eta_s
 from ..theory.symbols import lam as lam_s
 from ..theory.symbols import rho as rho_s
 from .analysis import RELAXATION_CLAIMS
-from .config import OPTIMIZERS, TrainConfig
+from .config import OPTIMIZERS, PAPER_RULES, TrainConfig
 from .derived import derivation
 
 
@@ -174,8 +174,6 @@ PAPER_ETAS = {"sgd": log_grid(1e-2, 10.0, 7), "momentum": _SGD_ETAS, "nesterov_t
               "normalized": _SGD_ETAS, "rmsprop_torch": _ADAM_ETAS, "adam": _ADAM_ETAS, "adamw": _ADAM_ETAS,
               "lion": log_grid(1e-6, 1e-3, 7)}
 PAPER_LAMS = {**{r: _LAMS for r in OPTIMIZERS}, "adamw": log_grid(1e-3, 1.0, 7), "lion": log_grid(1e-2, 10.0, 7)}
-#: the rules of the paper's own figures (Section 6: Nesterov, Adam, normalized SGD)
-PAPER_RULES = ("nesterov_torch", "adam", "normalized")
 PAPER_BASE = TrainConfig()
 
 

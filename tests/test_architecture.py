@@ -37,7 +37,8 @@ OPTIONAL = ("torch", "matplotlib", "jinja2", "submitit", "tensorboard", "lightni
             "hypothesis", "pytest", "mypy", "ruff")
 #: project modules that need an optional dependency at import time (torch, jinja2) or import modules that do:
 #: importing one of these inside a function is importing that dependency
-NEEDS_OPTIONAL = ("normlaws.gpu.", "normlaws.archs", "normlaws.testing.layers", "normlaws.reports.builder")
+NEEDS_OPTIONAL = ("normlaws.gpu.", "normlaws.archs", "normlaws.testing.layers", "normlaws.reports.builder",
+                  "normlaws.monitor")   # the monitor measures torch tensors: nothing of it runs without torch
 MAX_LINES = 400
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from .. import validate
 from ..errors import UsageError
-from ..monitor_harness import SweepMonitor
 from .train import add_training_arguments, base_config, check_ensemble_memory, data_spec, progress_factory, \
     report, require_torch, with_momentum
 
@@ -15,8 +14,7 @@ HELP = "train a grid of (optimizer, eta, lam) as ensembles; resumable; inline, l
 
 def add_arguments(parser) -> None:
     """Options: the grid, the executor and its settings, and the training options of ``train``."""
-    from ..gpu.config import NETWORKS, OPTIMIZERS, rule_name
-    from ..gpu.presets import PAPER_RULES
+    from ..gpu.config import NETWORKS, OPTIMIZERS, PAPER_RULES, rule_name
     from ..gpu.sweep import EXECUTORS
     parser.add_argument("--optimizers", nargs="+", choices=OPTIMIZERS, metavar="RULE", type=rule_name,
                         help=f"update rules, named as in normlaws.rules (default {' '.join(PAPER_RULES)}; --quick: "
@@ -58,6 +56,15 @@ def _monitor_arguments(parser) -> None:
                              "names the models of the ensemble)")
 
 
+def _monitor_hook(args):
+    """The sweep's per-step hook for ``--monitor N`` (None without it: the monitor, which imports the audit and the
+    theory's predictions, is loaded only when asked for)."""
+    if not args.monitor:
+        return None
+    from ..monitor_harness import SweepMonitor
+    return SweepMonitor(args.out, args.monitor)
+
+
 def run(args) -> int:
     """Run the pending part of the grid and print every record of the grid."""
     require_torch()
@@ -73,5 +80,5 @@ def run(args) -> int:
     outcome = run_sweep(configs, data_spec(args, base), args.out, executor=executor, device=args.device,
                         max_models=args.models_per_run, amp=args.amp, progress_factory=progress_factory(args),
                         submitit_options=options, lease=args.lease,
-                        on_step=SweepMonitor(args.out, args.monitor) if args.monitor else None)
+                        on_step=_monitor_hook(args))
     return report(args, outcome, configs)
