@@ -1,6 +1,7 @@
 """normlaws's pytest plugin (``normlaws.testing.plugin``, entry point ``pytest11``): the profiles without a
 conftest, the relaxed deadline for Hypothesis tests that use ``normlaws.testing``, the fixtures; and the README's
 example test file in a fresh project (slow)."""
+import os
 import re
 import site
 import subprocess
@@ -14,10 +15,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_pytest(folder, *args, python=sys.executable, timeout=600):
+def run_pytest(folder, *args, python=sys.executable, timeout=600, env=None):
     """pytest in ``folder`` (no conftest there), in a fresh process; returns (exit code, output)."""
     proc = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args], cwd=folder,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, env=env)
     return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -56,18 +57,27 @@ def test_with_its_own_settings(x):
 
 def test_deadlines():
     assert test_drawn._hypothesis_internal_use_settings.deadline {expected}
+    assert settings.default.deadline is not None     # the run is outside CI: Hypothesis's default has a deadline
     assert test_with_its_own_settings._hypothesis_internal_use_settings.deadline.total_seconds() == 0.123
 '''
 
 
 @pytest.mark.parametrize("import_line, expected", [
     ("import normlaws.testing as nt", "is None"),             # uses normlaws.testing: no deadline
-    ("import math", "is not None"),                            # does not: Hypothesis's default left alone
+    ("import math", "== settings.default.deadline"),         # does not: Hypothesis's default left alone
 ])
 def test_default_profile_deadline_is_lifted_only_for_tests_that_use_normlaws(tmp_path, import_line, expected):
     (tmp_path / "test_deadline.py").write_text(DEADLINE_TESTS.format(import_line=import_line, expected=expected))
-    code, out = run_pytest(tmp_path)
+    code, out = run_pytest(tmp_path, env=environment_outside_ci())
     assert code == 0, out
+
+
+def environment_outside_ci():
+    """This process's environment without the variables by which Hypothesis detects CI (its CI profile has no
+    deadline, which would make the deadline tests above unable to fail)."""
+    import hypothesis._settings as hypothesis_settings
+    ci_variables = getattr(hypothesis_settings, "_CI_VARS", {"CI": None, "GITHUB_ACTIONS": "true"})
+    return {k: v for k, v in os.environ.items() if k not in ci_variables}
 
 
 FIXTURE_TESTS = '''
