@@ -24,6 +24,7 @@ from ..schema import read_trajectory
 from ..simulate.predict import evaluate, lion_Q
 from ..theory.symbols import eta, lam, rho
 from .derived import derivation
+from .settling import COUPLED_MODELS, approach_steps, coupled_relaxation, layer_fan_in
 
 #: the claim whose derivation gives each rule's relaxation time (``extras["relaxation_leading"]``)
 RELAXATION_CLAIMS = {"sgd": "later.angle.sgd", "momentum": "later.angle.momentum",
@@ -219,30 +220,59 @@ def _relaxation_function(rule: str):
     return sp.lambdify((eta, lam, rho), sp.sympify(tau), "math")
 
 
-def relaxation_steps(record) -> float | None:
+def relaxation_steps(record, layer: str = "conv1") -> float | None:
     """The derived relaxation time (steps) of the norm for the record's rule and (eta, lam, momentum), or None.
 
     From ``later.angle.<rule>`` (leading order: ``1/(8 eta lam)`` for SGD, ``(1-rho)/(8 eta lam)`` with momentum
-    rho, ``1/(2 eta lam)`` for AdamW and Lion); None for rules whose derived time depends on the gradient
-    statistics (Adam, RMSProp) or without decay.
+    rho, ``1/(2 eta lam)`` for AdamW and Lion); for Adam and RMSProp with L2, whose time depends on the gradient
+    statistics, the moment model's ``1/(3 c eta)`` at the layer's measured ``C`` and fan-in
+    (:func:`~normlaws.gpu.settling.coupled_relaxation`; None for records without ``C``). None without decay.
     """
-    cfg = record["config"]
-    tau = _relaxation_function(family(record))
-    if tau is None or cfg["lam"] <= 0:
+    cfg, rule = record["config"], family(record)
+    if cfg["lam"] <= 0:
         return None
-    return float(tau(cfg["eta"], cfg["lam"], cfg.get("momentum") or 0.0))
+    if rule in COUPLED_MODELS:
+        tau = coupled_relaxation(rule, cfg["eta"], cfg["lam"], layer_fan_in(cfg, layer),
+                                 gradient_scale_at_fit(record, layer), cfg.get("beta1", 0.9))
+        return tau if math.isfinite(tau) else None
+    tau = _relaxation_function(rule)
+    return None if tau is None else float(tau(cfg["eta"], cfg["lam"], cfg.get("momentum") or 0.0))
+
+
+def settle_steps(record, layer: str = "conv1") -> float | None:
+    """Steps after which the run's ``layer`` is in equilibrium, where the theory gives its relaxation time tau:
+    :data:`RELAXATION_MULTIPLE` tau after the initial norm has been left behind, or None.
+
+    The start: for AdamW and Lion, whose equilibrium ``N*`` is C-free and whose relaxation is linear
+    (``N_t - N* = (N_0 - N*) (1 - eta lam)^(2t)``), ``tau ln|N_0/N* - 1|`` more for a start far from ``N*``; for
+    Adam and RMSProp with L2, the steps their decay alone needs from the initial RMS of the weights to the fit
+    epoch's (:func:`~normlaws.gpu.settling.approach_steps`, a lower bound of the real approach).
+    """
+    tau = relaxation_steps(record, layer)
+    if tau is None:
+        return None
+    need = RELAXATION_MULTIPLE * tau
+    start = as_float(record["epochs"]["init_filter_norm_mean"][layer])
+    if family(record) in COUPLED_MODELS:
+        d = math.sqrt(layer_fan_in(record["config"], layer))
+        return need + approach_steps(record["config"], family(record), start / d, norm_at_fit(record, layer) / d)
+    target = c_free_norm_sq(record, layer)
+    if target and math.isfinite(start) and abs(start**2 / target - 1) > 1:
+        need += tau * math.log(abs(start**2 / target - 1))
+    return need
 
 
 def equilibrated(record, layer: str = "conv1", fraction: float = EQUILIBRIUM_FRACTION) -> bool:
-    """Whether the norm had forgotten its initial value by the fit epoch.
+    """Whether the norm read at the fit epoch is an equilibrium one: its whole last epoch was in equilibrium.
 
-    Where the theory derives the relaxation time tau (:func:`relaxation_steps`): the first phase lasted at least
-    :data:`RELAXATION_MULTIPLE` tau. A drift test would wrongly reject such cells: their norm goes on tracking
-    the equilibrium of the current gradient scale, which moves as training proceeds. Elsewhere the drift test
-    (see :data:`EQUILIBRIUM_FRACTION`): with ``k = max(1, E//5)``, ``|log n(E)/n(E-k)| < fraction *
-    |log n(E)/n(0)|``; a norm still drifting fails, and so does one that moved by less than
-    :data:`EQUILIBRIUM_MIN_MOVE` in log from its initial value, which cannot be told apart from one that never
-    started to relax. Normalized runs have a fixed norm: they count as settled when they finished.
+    Where the theory derives the relaxation time (:func:`settle_steps`): the equilibrium window
+    (:func:`equilibrium_epochs`) is not empty. A drift test would wrongly reject such cells: their norm goes on
+    tracking the equilibrium of the current gradient scale, which moves as training proceeds. Elsewhere (records
+    without the gradient scale Adam's and RMSProp's time needs) the drift test (see :data:`EQUILIBRIUM_FRACTION`):
+    with ``k = max(1, E//5)``, ``|log n(E)/n(E-k)| < fraction * |log n(E)/n(0)|``; a norm still drifting fails,
+    and so does one that moved by less than :data:`EQUILIBRIUM_MIN_MOVE` in log from its initial value, which
+    cannot be told apart from one that never started to relax. Normalized runs have a fixed norm: they count as
+    settled when they finished.
     """
     if record["status"] != "done":
         return False
@@ -253,9 +283,8 @@ def equilibrated(record, layer: str = "conv1", fraction: float = EQUILIBRIUM_FRA
     first, last = series[0], series[e]
     if not (np.all(np.isfinite([first, last])) and min(first, last) > 0):
         return False
-    tau = relaxation_steps(record)
-    if tau is not None:
-        return e * steps_per_epoch(record) >= RELAXATION_MULTIPLE * tau
+    if settle_steps(record, layer) is not None:
+        return bool(equilibrium_epochs(record, layer))
     before = series[e - max(1, e // 5)]
     if not (math.isfinite(before) and before > 0):
         return False
@@ -270,7 +299,7 @@ def c_free_norm_sq(record, layer: str) -> float | None:
     claim = C_FREE_NORM_CLAIMS.get(rule)
     if claim is None or c["lam"] <= 0:
         return None
-    d = ([3] + list(c["widths"]))[int(layer[-1]) - 1] * 9
+    d = layer_fan_in(c, layer)
     dv = derivation(claim)
     values = {"eta": c["eta"], "lam": c["lam"], "beta1": c.get("beta1", 0.9), "d": float(d)}
     if rule == "lion":
@@ -281,24 +310,17 @@ def c_free_norm_sq(record, layer: str) -> float | None:
 def equilibrium_epochs(record, layer: str = "conv1") -> list:
     """The 0-based epochs of the first constant-learning-rate phase in which the run is in equilibrium.
 
-    Where the theory derives the relaxation time tau: the epochs that start at least :data:`RELAXATION_MULTIPLE`
-    tau after the first step -- plus ``tau ln|N_0/N* - 1|`` where the derived equilibrium ``N*`` is C-free
-    (AdamW, Lion: their relaxation is linear, ``N_t - N* = (N_0 - N*) (1 - eta lam)^(2t)``, so a start far from
-    ``N*`` needs that much longer to be forgotten to the same ``exp(-3)``). Elsewhere (Adam, RMSProp): the last
-    fifth of the phase when the drift test of :func:`equilibrated` passes. Normalized runs: every epoch after the
-    first. None of a diverged run or one without decay (it has no equilibrium).
+    Where the theory derives the relaxation time: the epochs that start at least :func:`settle_steps` after the
+    first step. Elsewhere (records without Adam's and RMSProp's gradient scale): the last fifth of the phase when
+    the drift test of :func:`equilibrated` passes. Normalized runs: every epoch after the first. None of a
+    diverged run or one without decay (it has no equilibrium).
     """
     if record["status"] != "done" or record["config"]["lam"] <= 0:
         return []
     e, per = fit_epoch(record), steps_per_epoch(record)
     if family(record) == "normalized":
         return list(range(1, e))
-    tau = relaxation_steps(record)
-    if tau is not None:
-        need = RELAXATION_MULTIPLE * tau
-        target = c_free_norm_sq(record, layer)
-        start = as_float(record["epochs"]["init_filter_norm_mean"][layer]) ** 2 if target else math.nan
-        if target and math.isfinite(start) and abs(start / target - 1) > 1:
-            need += tau * math.log(abs(start / target - 1))
-        return [k for k in range(e) if k * per >= need]
+    need = settle_steps(record, layer)
+    if need is not None:
+        return [k for k in range(e) if k * per >= need] if math.isfinite(norm_at_fit(record, layer)) else []
     return list(range(e - max(1, e // 5), e)) if equilibrated(record, layer) else []
