@@ -98,3 +98,37 @@ def test_growth_check_holds_the_identity_to_rounding(tmp_path, factor, status):
     assert out["status"] == status, out["detail"]
     assert out["components"][0]["measured"] == pytest.approx(factor, rel=1e-9)
     assert out["components"][0]["tolerance"] < 1e-3       # float32 rounding of the updates, not a loose bound
+
+
+def _window(optimizer, eta, lam, n_start, n_end, steps=200, momentum=None):
+    """One layer's window of 4 filters whose summed squared norm is ``steps`` times 1 per filter."""
+    from normlaws.gpu.observables import Window
+    cfg = TrainConfig(optimizer=optimizer, eta=eta, lam=lam, epochs=EPOCHS, milestones=(), network="invariant",
+                      widths=(FILTERS,) * 4, momentum=momentum)
+    record = {"config": cfg.as_dict()}
+    return record, Window(record, "conv2", [1, 2], steps, {"sum_sq": np.full(FILTERS, float(steps))},
+                          np.full(FILTERS, n_start), np.full(FILTERS, n_end), np.ones(FILTERS, bool))
+
+
+def test_sgds_boundary_bias_is_the_norms_drift_over_its_stationarity_identity():
+    """SGD: ``sum ||g||^2/sum N`` moves by ``Delta N/((1 - a^2) sum N)``, the chord by ``Delta N/(4 eta lam sum N)``
+    (both pathwise identities of ``w' = a w - eta g`` with ``g`` orthogonal to ``w``)."""
+    from normlaws.gpu.checks_equilibrium import boundary_bias
+    eta, lam = 0.3, 0.05
+    rec, w = _window("sgd", eta, lam, 1.0, 1.2)
+    delta = 4 * 0.2 / (4 * 200.0)
+    assert boundary_bias("grad_ratio", rec, w) == pytest.approx(delta / (1 - (1 - 2 * eta * lam) ** 2), rel=1e-9)
+    assert boundary_bias("chord", rec, w) == pytest.approx(delta / (4 * eta * lam), rel=1e-9)
+
+
+def test_heavy_balls_boundary_bias_is_not_sgds():
+    """With momentum the norm's boundary term counts (1 - rho)^2 less than SGD's formula would make it (the old
+    check's bias, 100 times too large at rho = 0.9); the buffer's unmeasured ends add their stationary size."""
+    from normlaws.gpu.checks_equilibrium import boundary_bias
+    eta, lam, rho = 0.03, 0.0125, 0.9
+    rec, drifting = _window("momentum", eta, lam, 1.0, 1.2, momentum=rho)
+    _, still = _window("momentum", eta, lam, 1.1, 1.1, momentum=rho)
+    norm_part = boundary_bias("grad_ratio", rec, drifting) - boundary_bias("grad_ratio", rec, still)
+    sgd_form = (4 * 0.2 / (4 * 200.0)) / (4 * eta * lam * (1 - rho) * (1 + rho - eta * lam) / (1 + rho))
+    assert norm_part == pytest.approx(sgd_form * (1 - rho) ** 2, rel=0.1)
+    assert boundary_bias("grad_ratio", rec, still) > 0               # the velocity's ends, bounded, not zero
