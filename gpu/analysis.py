@@ -252,7 +252,7 @@ def settle_steps(record, layer: str = "conv1") -> float | None:
     if tau is None:
         return None
     need = RELAXATION_MULTIPLE * tau
-    start = as_float(record["epochs"]["init_filter_norm_mean"][layer])
+    start = as_float(record["epochs"].get("init_filter_norm_mean", {}).get(layer, math.nan))
     if family(record) in COUPLED_MODELS:
         d = math.sqrt(layer_fan_in(record["config"], layer))
         return need + approach_steps(record["config"], family(record), start / d, norm_at_fit(record, layer) / d)

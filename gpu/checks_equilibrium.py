@@ -21,13 +21,16 @@ Adam buffer's bounded by its stationary size at both ends). Per-filter quartiles
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
+import sympy as sp
 from scipy.optimize import curve_fit
 
 from ..outcome import result, skipped
 from ..simulate.predict import evaluate, lion_Q
+from ..theory import symbols as S
 from ..theory.windows import boundary_coefficients, end_moment_ratios, lion_chord_coefficient
 from .analysis import family, fit_epoch, load_records, steps_per_epoch, trajectory
 from .derived import derivation
@@ -49,19 +52,38 @@ def _values(record, d: int) -> dict:
     return values
 
 
+@functools.lru_cache(maxsize=None)
+def _boundary_terms(rule: str, observable: str) -> tuple:
+    """``((ij, k_ij(eta, lam, rho, beta1), end ratio(eta, lam, rho, beta1)), ...)`` of ``theory.windows``, compiled
+    once per rule."""
+    names = (S.eta, S.lam, S.rho, S.beta1)
+    ends = end_moment_ratios(rule)
+    return tuple((ij, sp.lambdify(names, k, "math"), sp.lambdify(names, ends[ij], "math"))
+                 for ij, k in boundary_coefficients(rule, observable).items())
+
+
 def boundary_bias(observable: str, record, w) -> float:
     """The relative shift a window's boundary terms can give ``observable`` ('grad_ratio' or 'chord') of the run's
     rule (``theory.windows``): ``sum_ij |k_ij| |D_ij|/N`` with the norm's ``D_00`` measured (``w.drift()``) and the
     other moments' bounded by their stationary magnitudes at both ends of the window."""
-    values = _values(record, w.d)
-    coefficients = boundary_coefficients(family(record), observable)
-    ends = end_moment_ratios(family(record))
+    v = _values(record, w.d)
+    at = (v["eta"], v["lam"], v["rho"], v["beta1"])
     both_ends = float((w.n_start + w.n_end)[w.live].sum()) / w.pooled("sum_sq")
     total = 0.0
-    for ij, k in coefficients.items():
-        size = w.drift() if ij == (0, 0) else float(evaluate(ends[ij], **values)) * both_ends
-        total += abs(float(evaluate(k, **values))) * size
+    for ij, k, end in _boundary_terms(family(record), observable):
+        size = w.drift() if ij == (0, 0) else end(*at) * both_ends
+        total += abs(k(*at)) * size
     return total
+
+
+@functools.lru_cache(maxsize=None)
+def _lion_chord_function():
+    return sp.lambdify((S.eta, S.lam), lion_chord_coefficient(), "math")
+
+
+def _lion_chord(eta: float, lam: float) -> float:
+    """Lion's chord per unit boundary ``D_00/N`` (``theory.windows.lion_chord_coefficient``)."""
+    return float(_lion_chord_function()(eta, lam))
 
 
 def derived_value(claim_id: str, record, d: int, extra: str | None = None, **more) -> float:
@@ -116,7 +138,7 @@ def angle_check(claim_id: str, rule: str):
     def chord(rec, w):
         if rule == "lion":                       # no moment model: the pathwise identity's boundary term
             predicted = 2 * (1 - derived_value(claim_id, rec, w.d))
-            shift = abs(float(evaluate(lion_chord_coefficient(), **_values(rec, w.d)))) * w.drift() / predicted
+            shift = abs(_lion_chord(rec["config"]["eta"], rec["config"]["lam"])) * w.drift() / predicted
             return w.ratio("sum_chord") / predicted, shift, w.per_filter("sum_chord") / predicted
         predicted = derived_value(claim_id, rec, w.d, "chord_ratio")
         return (w.ratio("sum_chord") / predicted, boundary_bias("chord", rec, w),

@@ -18,6 +18,7 @@ last one read is drawn.
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -70,16 +71,33 @@ def _heatmap(ax, records, value, title, log_color=False):
     mesh = ax.pcolormesh(_edges(lams), _edges(etas), np.ma.masked_invalid(shown), cmap="viridis", shading="flat")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _grid_ticks(ax.xaxis, lams)
+    _grid_ticks(ax.yaxis, etas)
     ax.set_xlabel("lambda (penalty lambda*||w||^2)")
     ax.set_ylabel("eta (base learning rate)")
     ax.set_title(title, fontsize=9)
     for r in records:
         cfg = r["config"]
+        if cfg["lam"] <= 0:
+            continue
         if r["status"] == "diverged":
             ax.text(cfg["lam"], cfg["eta"], "x", ha="center", va="center", color="red", fontsize=9)
         elif not equilibrated(r):
             ax.text(cfg["lam"], cfg["eta"], "o", ha="center", va="center", color="white", fontsize=7)
     return mesh, etas, lams
+
+
+#: a heatmap axis labels every grid value while there are at most this many, else every second one
+GRID_LABELS = 7
+
+
+def _grid_ticks(axis, values) -> None:
+    """Ticks at the grid's own values (2 significant digits), no minor ticks: a log axis spanning less than a
+    decade otherwise labels its minor ticks, which run into each other on a narrow panel."""
+    from matplotlib import ticker
+    step = 1 if len(values) <= GRID_LABELS else 2
+    axis.set_ticks(values[::step], [f"{v:.2g}" for v in values[::step]], fontsize=7)
+    axis.set_minor_locator(ticker.NullLocator())
 
 
 def _constant_lr_lines(ax, etas, lams, slope):
@@ -91,6 +109,19 @@ def _constant_lr_lines(ax, etas, lams, slope):
         ax.plot(x, np.exp(c + slope * np.log(x)), color="white", lw=0.8, ls="--", alpha=0.8)
     ax.set_xlim(_edges(lams)[[0, -1]])
     ax.set_ylim(_edges(etas)[[0, -1]])
+
+
+#: characters of a 7-point footnote per inch of figure width (its average glyph is about 3.5 pt wide)
+FOOTNOTE_CHARS_PER_INCH = 19
+
+
+def _footnote_and_layout(fig, text: str) -> None:
+    """Write ``text`` at the figure's foot, wrapped to its width, and lay the panels out above it."""
+    width, height = fig.get_size_inches()
+    lines = textwrap.wrap(text, int(width * FOOTNOTE_CHARS_PER_INCH))
+    fig.text(0.01, 0.01, "\n".join(lines), fontsize=7, va="bottom")
+    foot = (len(lines) * 9 + 6) / (72 * height)            # 9 pt per line, 6 pt of margin
+    fig.tight_layout(rect=(0, foot, 1, 1))
 
 
 def _rules(records, exclude=()):
@@ -109,10 +140,12 @@ def _panels(plt, n):
     fig, grid = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.9 * rows), squeeze=False)
     for ax in grid.flat[n:]:
         ax.set_visible(False)
-    axes = grid.flatten()[:n]
-    fig.text(0.01, 0.01, "o: norm not equilibrated by the end of the first phase (under 3 derived relaxation "
-             "times, or still drifting where none is derived; left out of fits); x: diverged", fontsize=7)
-    return fig, axes
+    return fig, grid.flatten()[:n]
+
+
+#: the heatmaps' footnote
+CELL_MARKS = ("o: norm not equilibrated by the end of the first phase (under 3 derived relaxation times, or still "
+              "drifting where none is derived; left out of fits); x: diverged")
 
 
 def _rule_figure(records, path: Path, rules, draw) -> Path | None:
@@ -123,7 +156,7 @@ def _rule_figure(records, path: Path, rules, draw) -> Path | None:
     fig, axes = _panels(plt, len(rules))
     for ax, rule in zip(axes, rules):
         draw(fig, ax, of_family(records, rule), rule)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    _footnote_and_layout(fig, CELL_MARKS)
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
@@ -194,9 +227,10 @@ def figure_optimal_lr(records, path: Path) -> Path | None:
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("lambda")
-    ax.set_ylabel("optimal eta (open: at the grid's edge or not equilibrated, not fitted)")
+    ax.set_ylabel("optimal eta")
     ax.legend(fontsize=7)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    _footnote_and_layout(fig, "filled: optimum inside the grid in an equilibrated cell (fitted); open: at the grid's "
+                         "edge or not equilibrated (not fitted); dashed: the derived slope")
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
@@ -245,6 +279,25 @@ def _identity(ax, *arrays):
     ax.plot([lo, hi], [lo, hi], color="black", lw=0.8)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    for axis in (ax.xaxis, ax.yaxis):
+        _sparse_log_labels(axis, lo, hi)
+
+
+#: a log axis spanning at most this many decades gets four plain labels, a wider one its powers of ten only
+#: (matplotlib's default labels the minor ticks of a narrow axis, or falls back to linear ticks, which collide)
+NARROW_DECADES = 1.5
+
+
+def _sparse_log_labels(axis, lo: float, hi: float) -> None:
+    """Label ``axis`` (log, data from ``lo`` to ``hi``) at major ticks only, spaced so that labels do not meet."""
+    from matplotlib import ticker
+    narrow = math.log10(hi / lo) <= NARROW_DECADES if lo > 0 and hi > lo else True
+    if narrow:        # over a decade or so a log axis looks linear: four plain labels
+        axis.set_major_locator(ticker.MaxNLocator(nbins=4))
+        axis.set_major_formatter(ticker.FormatStrFormatter("%.2g"))
+    else:
+        axis.set_major_locator(ticker.LogLocator(subs=(1.0,)))
+    axis.set_minor_formatter(ticker.NullFormatter())
 
 
 def figure_laws(records, path: Path) -> Path | None:
@@ -258,8 +311,8 @@ def figure_laws(records, path: Path) -> Path | None:
     if not panels:
         return None
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.0), squeeze=False)
-    for ax, (rule, kind, pts) in zip(axes[0], panels):
+    fig, axes = _panels(plt, len(panels))
+    for ax, (rule, kind, pts) in zip(axes, panels):
         if kind == "norm":
             n, with_c, fixed = pts
             unit = "cell means" if with_c is None else "live filters"
@@ -279,8 +332,7 @@ def figure_laws(records, path: Path) -> Path | None:
             ax.set_xlabel("derived leading angle (no fitted constant)")
             ax.set_ylabel("measured mean angle per step")
             ax.set_title(f"{rule}: rotational equilibrium", fontsize=9)
-    fig.text(0.01, 0.01, "settled cells only; black: measured = derived", fontsize=7)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    _footnote_and_layout(fig, "settled cells only; black: measured = derived")
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path

@@ -80,8 +80,13 @@ def approach_steps(config: dict, rule: str, rms_start: float, rms_end: float) ->
     from ``rms_start`` down to ``rms_end`` (0 when it starts at or below; ``inf`` past :data:`MAX_APPROACH`)."""
     if not rms_start > rms_end > 0:
         return 0.0
-    hyper = Hyper(eta=np.array([config["eta"]]), lam=np.array([config["lam"]]), rho=config.get("rho", 0.9),
-                  beta1=config.get("beta1", 0.9), beta2=config.get("beta2", 0.999), eps=config.get("eps", 1e-8))
+    return _approach(rule, config["eta"], config["lam"], config.get("rho", 0.9), config.get("beta1", 0.9),
+                     config.get("beta2", 0.999), config.get("eps", 1e-8), rms_start, rms_end)
+
+
+@functools.lru_cache(maxsize=4096)
+def _approach(rule, eta, lam, rho, beta1, beta2, eps, rms_start, rms_end) -> float:
+    hyper = Hyper(eta=np.array([eta]), lam=np.array([lam]), rho=rho, beta1=beta1, beta2=beta2, eps=eps)
     chains = VectorChains(rule, hyper, NoGradient(), np.full((1, 1, 1), rms_start), warm=False, dtype=np.float64)
     for t in range(1, MAX_APPROACH + 1):
         chains.step(None)
