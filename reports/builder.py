@@ -161,6 +161,15 @@ def log_problems(log_text: str) -> list[str]:
     return [line for line in log_text.splitlines() if _PROBLEMS.search(line)]
 
 
+def overfull_points(log_text: str) -> list[float]:
+    r"""How far (pt) each overfull box of a LaTeX log sticks out.
+
+    >>> overfull_points("Overfull \\hbox (12.5pt too wide) in paragraph at lines 3--4\nok")
+    [12.5]
+    """
+    return [float(m) for m in re.findall(r"Overfull \\[hv]box \(([0-9.]+)pt too (?:wide|high)\)", log_text)]
+
+
 def pdf_pages(pdf: Path) -> int | None:
     """The number of pages of a PDF (``pdfinfo`` when present, else the page objects counted)."""
     tool = shutil.which("pdfinfo")

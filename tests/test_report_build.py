@@ -209,6 +209,7 @@ def test_pdf_of_a_small_run(tmp_path, monkeypatch):
     assert "Undefined control sequence" not in log
     assert not re.search(r"File `[^']*' not found", log)
     assert "LaTeX Error" not in log
+    assert max(builder.overfull_points(log), default=0.0) <= 5.0       # no line sticks out by more than 5 pt
     text = subprocess.run(["pdftotext", str(compiled.pdf), "-"], capture_output=True, text=True, check=True).stdout
     for claim_id in SMALL + [fake.id]:
         assert claim_id in text, f"{claim_id} missing from the PDF"
