@@ -31,6 +31,7 @@ from scipy.optimize import curve_fit
 from ..outcome import result, skipped
 from ..simulate.predict import evaluate, lion_Q
 from ..theory import symbols as S
+from ..theory.moments import c_l2
 from ..theory.windows import boundary_coefficients, end_moment_ratios, lion_chord_coefficient
 from .analysis import family, fit_epoch, load_records, steps_per_epoch, trajectory
 from .derived import derivation
@@ -52,26 +53,38 @@ def _values(record, d: int) -> dict:
     return values
 
 
+#: the moment model (``theory.moments.MODELS``) of each rule the harness trains, where the names differ
+MOMENT_MODEL = {"rmsprop_torch": "rmsprop"}
+
+
 @functools.lru_cache(maxsize=None)
-def _boundary_terms(rule: str, observable: str) -> tuple:
-    """``((ij, k_ij(eta, lam, rho, beta1), end ratio(eta, lam, rho, beta1)), ...)`` of ``theory.windows``, compiled
-    once per rule."""
-    names = (S.eta, S.lam, S.rho, S.beta1)
-    ends = end_moment_ratios(rule)
+def _boundary_terms(model: str, observable: str) -> tuple:
+    """``((ij, k_ij, end ratio), ...)`` of ``theory.windows``, each a function of ``(eta, lam, rho, beta1, c_L2)``,
+    compiled once per model."""
+    names = (S.eta, S.lam, S.rho, S.beta1, c_l2)
+    ends = end_moment_ratios(model)
     return tuple((ij, sp.lambdify(names, k, "math"), sp.lambdify(names, ends[ij], "math"))
-                 for ij, k in boundary_coefficients(rule, observable).items())
+                 for ij, k in boundary_coefficients(model, observable).items())
 
 
-def boundary_bias(observable: str, record, w) -> float:
-    """The relative shift a window's boundary terms can give ``observable`` ('grad_ratio' or 'chord') of the run's
-    rule (``theory.windows``): ``sum_ij |k_ij| |D_ij|/N`` with the norm's ``D_00`` measured (``w.drift()``) and the
-    other moments' bounded by their stationary magnitudes at both ends of the window."""
+def boundary_bias(observable: str, record, w, c: float = 0.0) -> float:
+    """The relative shift a window's boundary terms can give ``observable`` of the run's rule (``theory.windows``):
+    ``sum_ij |k_ij| |D_ij|/N`` with the norm's ``D_00`` measured (``w.drift()``), the buffer's measured where the
+    record has its ends (``Window.boundary``), else bounded by their stationary magnitudes at both ends. 'grad_ratio' is also the shift of the level ``sum N``
+    at a given noise power (RMS^2, Adam's L2 identity); ``c`` is the coupled rules' ``c_L2``."""
     v = _values(record, w.d)
-    at = (v["eta"], v["lam"], v["rho"], v["beta1"])
+    at = (v["eta"], v["lam"], v["rho"], v["beta1"], c)
     both_ends = float((w.n_start + w.n_end)[w.live].sum()) / w.pooled("sum_sq")
+    measured = w.boundary() or {}
+    model = MOMENT_MODEL.get(family(record), family(record))
     total = 0.0
-    for ij, k, end in _boundary_terms(family(record), observable):
-        size = w.drift() if ij == (0, 0) else end(*at) * both_ends
+    for ij, k, end in _boundary_terms(model, observable):
+        if ij == (0, 0):
+            size = w.drift()
+        elif ij in measured:                      # the buffer's ends as recorded
+            size = abs(measured[ij])
+        else:                                     # bounded by their stationary size at both ends
+            size = end(*at) * both_ends
         total += abs(k(*at)) * size
     return total
 
@@ -224,11 +237,12 @@ def adamw_rms_check(results_dir) -> dict:
     def rms(rec, w):
         predicted = derived_value(claim_id, rec, w.d, "rms_sq")
         per_filter = w.sums["sum_sq"][w.live] / (w.steps * w.d)
-        return float(per_filter.mean()) / predicted, w.drift(), per_filter / predicted
+        return float(per_filter.mean()) / predicted, boundary_bias("grad_ratio", rec, w), per_filter / predicted
 
     values, biases, filters = _per_run(runs, rms)
     comps = [replicate_component("RMS(w)^2 measured/derived", values, 1.0, float(np.mean(biases)),
-                                 "bias bound: the windows' relative drift", filter_quartiles=quartiles(filters))]
+                                 "bias bound: the window identity's boundary terms (theory.windows, AdamW's moment "
+                                 "model)", filter_quartiles=quartiles(filters))]
     taus = []
     for rec, wins in runs:
         traj, end = trajectory(rec), fit_epoch(rec) * steps_per_epoch(rec)
@@ -255,7 +269,8 @@ def l2_identity_check(claim_id: str, rule: str):
         p_bar = w.pooled("sum_precond") / w.pooled("sum_sq")
         predicted = derived_value(claim_id, rec, w.d, c=2 * c["lam"] * p_bar)
         per_filter = 4 * c["lam"] * w.sums["sum_precond"][w.live] / (c["eta"] * w.d * w.steps)
-        return float(per_filter.mean()) / predicted, w.drift(), per_filter / predicted
+        bias = boundary_bias("grad_ratio", rec, w, c=2 * c["lam"] * p_bar)
+        return float(per_filter.mean()) / predicted, bias, per_filter / predicted
 
     def noise(rec, w):
         per_filter = w.sums["sum_noise"][w.live] / (w.d * w.steps)
@@ -270,7 +285,9 @@ def l2_identity_check(claim_id: str, rule: str):
                               ("normalized noise power sum (P_j g_j)^2/d (assumed 1)", noise)):
             values, biases, filters = _per_run(runs, measure)
             comps.append(replicate_component(name, values, 1.0, float(np.mean(biases)),
-                                             "bias bound: the windows' relative drift",
+                                             "bias bound: the identity's, the window identity's boundary terms "
+                                             "(theory.windows, the coupled moment model at the measured c); the "
+                                             "noise power's, the windows' relative drift",
                                              filter_quartiles=quartiles(filters)))
         return _finish(claim_id, rule, comps, runs, "P_j = 1/(sqrt(v_hat_j) + eps) as the optimizer applied it, "
                        "summed over each run's equilibrium window; C-free")

@@ -39,6 +39,8 @@ class Window:
     n_start: np.ndarray   # ||w_j||^2 at the window's start
     n_end: np.ndarray     # ||w_j||^2 at its end
     live: np.ndarray      # (C,) bool: not collapsed through the window
+    buffer_start: tuple | None = None   # (<w_j, v_j>, ||v_j||^2) of the rule's buffer at the start, if recorded
+    buffer_end: tuple | None = None     # and at the end
 
     @property
     def d(self) -> int:
@@ -67,6 +69,16 @@ class Window:
             return self.sums["sum_dot"][self.live] / np.sqrt(self.sums["sum_sq"][self.live] * after[self.live])
         return self.pooled("sum_dot") / math.sqrt(self.pooled("sum_sq") * float(after[self.live].sum()))
 
+    def boundary(self) -> dict | None:
+        """``{(i, j): D_ij/sum N}``: the window's boundary terms ``S_end - S_start`` of the state (norm, buffer)
+        summed over the live filters, relative to ``sum_t N_t``; None where the buffer's ends were not recorded."""
+        if self.buffer_start is None or self.buffer_end is None:
+            return None
+        total = self.pooled("sum_sq")
+        pooled = lambda a, b: float((b - a)[self.live].sum()) / total  # noqa: E731
+        return {(0, 0): pooled(self.n_start, self.n_end), (0, 1): pooled(self.buffer_start[0], self.buffer_end[0]),
+                (1, 1): pooled(self.buffer_start[1], self.buffer_end[1])}
+
     def drift(self) -> float:
         """``|sum_live (N_end - N_start)| / sum_live sum_t N_t``: how far the window is from stationary (it is the
         boundary term by which moment identities of a stationary state fail over a finite window)."""
@@ -91,8 +103,11 @@ def window(record, layer: str, epochs: list | None = None) -> Window | None:
     live = np.all(norms[first:last + 2] > floor, axis=0) & np.all(np.isfinite(norms[first:last + 2]), axis=0)
     if not live.any():
         return None
+    buffers = [traj.get(f"{layer}_buffer_{k}") for k in ("dot", "sq")]
+    start, end = ((None, None) if any(b is None for b in buffers)
+                  else (tuple(b[first] for b in buffers), tuple(b[last + 1] for b in buffers)))
     return Window(record, layer, epochs, len(epochs) * steps_per_epoch(record), sums, norms[first] ** 2,
-                  norms[last + 1] ** 2, live)
+                  norms[last + 1] ** 2, live, start, end)
 
 
 def windows(records, rule: str, network: str = "invariant", decay: bool = True) -> list:

@@ -150,6 +150,18 @@ class EnsembleOptimizer:
         """The buffer ``b`` (gradient units, as torch's) of a momentum rule after the last step, else None."""
         return self.state[id(p)].get("momentum") if self.rule in BUFFERED else None
 
+    def model_buffer(self, p) -> torch.Tensor | None:
+        """The rule's buffer in its moment model's units (``theory.moments.MODELS``), at the base learning rate:
+        heavy ball's and Nesterov's velocity ``v = -eta b``; Adam's and AdamW's first moment of the preconditioned
+        gradient ``m_hat P``; else None (no buffer, or none yet)."""
+        state = self.state[id(p)]
+        eta = self.eta.view(-1, *[1] * (p.dim() - 1))
+        if self.rule in ("momentum", "nesterov_torch") and "momentum" in state:
+            return -eta * state["momentum"]
+        if self.rule in ("adam", "adamw") and "exp_avg" in state and self.steps > 0:
+            return state["exp_avg"] / (1 - self.betas[0] ** self.steps) * self.preconditioner(p)
+        return None
+
     def preconditioner(self, p) -> torch.Tensor | None:
         """``1/(sqrt(v_hat) + eps)`` of an adaptive rule as applied in the last step (``v_hat`` bias-corrected
         for Adam and AdamW), else None."""

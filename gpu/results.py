@@ -3,7 +3,9 @@
 Trajectory arrays (``traj/<key>.npz``; every array float, NaN from a divergence on), per layer ``L`` of
 ``conv1..conv4``: ``L_filter_norms`` (epochs + 1, C) at initialisation and after each epoch; ``L_grad_unit_sq``
 (epochs, C) the epoch's mean of ``(||grad_j L|| ||w_j||)^2`` over its steps; ``L_probe_unit_sq`` (epochs, C) the
-same at the epoch's end on held-out probe batches; ``L_<sum>`` (epochs, C) for each sum of
+same at the epoch's end on held-out probe batches; ``L_buffer_dot``, ``L_buffer_sq`` (epochs + 1, C) the rule's
+buffer ``v_j`` in its moment model's units at initialisation and after each epoch, ``<w_j, v_j>`` and
+``||v_j||^2`` (zeros for rules without one); ``L_<sum>`` (epochs, C) for each sum of
 :data:`normlaws.gpu.stats.SUMS`. Per run: ``trace_step`` (P,) and ``trace_norm_sq`` (P, 4), each layer's
 ``sum_j ||w_j||^2`` every few steps; ``angle_mean``, ``grad_ratio_mean`` (epochs, 4) and the losses and errors
 (epochs,).
@@ -17,6 +19,8 @@ from .analysis import layer_summary
 from .stats import SUMS
 
 LAYERS = ("conv1", "conv2", "conv3", "conv4")
+#: the arrays read at initialisation and after each epoch (epochs + 1 rows; the others have one row per epoch)
+AT_EPOCH_ENDS = ("_filter_norms", "_buffer_dot", "_buffer_sq")
 
 
 def _host(tensors) -> np.ndarray:
@@ -33,6 +37,9 @@ def _trajectory(i: int, logs: dict, norms: list, trace: dict) -> dict:
         traj[f"{name}_probe_unit_sq"] = _host([epoch[j][i] for epoch in logs["probe_unit_sq"]])
         for s in SUMS:
             traj[f"{name}_{s}"] = _host([epoch[s][j][i] for epoch in logs["sums"]])
+        for key in ("buffer_dot", "buffer_sq"):
+            if logs.get(key):
+                traj[f"{name}_{key}"] = _host([epoch[j][i] for epoch in logs[key]])
     traj["trace_step"] = np.asarray(trace["step"], dtype=np.float64)
     traj["trace_norm_sq"] = _host([t[i] for t in trace["norm_sq"]])
     for key in ("angle", "grad_ratio"):
@@ -53,7 +60,7 @@ def _blank_after_divergence(traj: dict, bad_step: int, steps_per_epoch: int) -> 
         if name == "trace_norm_sq":
             arr[traj["trace_step"] > bad_step] = np.nan
         else:
-            arr[bad_epoch + (1 if name.endswith("_filter_norms") else 0):] = np.nan
+            arr[bad_epoch + (1 if name.endswith(AT_EPOCH_ENDS) else 0):] = np.nan
     return {"step": bad_step, "epoch": bad_epoch}
 
 

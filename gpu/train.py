@@ -223,6 +223,19 @@ class EnsembleTrainer:
         self.opt.zero_grad()
         return total
 
+    def buffer_moments(self) -> tuple:
+        """Per layer, per filter ``<w_j, v_j>`` and ``||v_j||^2`` of the rule's buffer in its moment model's units
+        (:meth:`EnsembleOptimizer.model_buffer`; zeros without one), (M, C_i) each: the boundary terms of a
+        window's moment identities (``theory.windows``)."""
+        dots, squares = [], []
+        for w in self.filters:
+            v = self.opt.model_buffer(w)
+            if v is None:
+                v = torch.zeros_like(w)
+            dots.append((w.detach() * v).flatten(2).sum(2).clone())
+            squares.append(v.pow(2).flatten(2).sum(2).clone())
+        return dots, squares
+
     def filter_norms(self) -> list:
         """Per-filter norms of the four BN-followed conv layers, (M, C_i) each (copies)."""
         return [filter_norms(w).detach().clone() for w in self.filters]
@@ -260,7 +273,8 @@ def train_ensemble(configs, data: DeviceData, *, amp: bool | None = None, progre
     norms = [[n] for n in trainer.filter_norms()]          # per layer: (M, C) at init and after each epoch
     trace = {"step": [0], "norm_sq": [torch.stack([w.detach().flatten(1).pow(2).sum(1) for w in trainer.filters], 1)]}
     logs = {k: [] for k in ("train_loss", "train_error", "test_loss", "test_error", "angle", "grad_ratio",
-                            "grad_unit_sq", "sums", "probe_unit_sq")}
+                            "grad_unit_sq", "sums", "probe_unit_sq", "buffer_dot", "buffer_sq")}
+    _log_buffers(logs, trainer)
     for epoch in range(base.epochs):
         factor = base.lr_factor(epoch)
         sums = None
@@ -281,6 +295,7 @@ def train_ensemble(configs, data: DeviceData, *, amp: bool | None = None, progre
             logs[key].append(value / steps_per_epoch)
         logs["sums"].append(trainer.sums.epoch())
         logs["probe_unit_sq"].append(trainer.probe_unit_sq(probes))
+        _log_buffers(logs, trainer)
         logs["test_loss"].append(test_loss)
         logs["test_error"].append(test_err)
         if progress is not None:
@@ -290,6 +305,12 @@ def train_ensemble(configs, data: DeviceData, *, amp: bool | None = None, progre
     wall = time.monotonic() - start
     return [RunResult(*collect_result(i, cfg, logs, norms, trace, int(first_bad[i]), steps_per_epoch), wall)
             for i, cfg in enumerate(configs)]
+
+
+def _log_buffers(logs: dict, trainer: EnsembleTrainer) -> None:
+    dots, squares = trainer.buffer_moments()
+    logs["buffer_dot"].append(dots)
+    logs["buffer_sq"].append(squares)
 
 
 def final_summary(result: RunResult) -> dict:

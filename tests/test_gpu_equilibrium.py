@@ -132,3 +132,19 @@ def test_heavy_balls_boundary_bias_is_not_sgds():
     sgd_form = (4 * 0.2 / (4 * 200.0)) / (4 * eta * lam * (1 - rho) * (1 + rho - eta * lam) / (1 + rho))
     assert norm_part == pytest.approx(sgd_form * (1 - rho) ** 2, rel=0.1)
     assert boundary_bias("grad_ratio", rec, still) > 0               # the velocity's ends, bounded, not zero
+
+
+def test_recorded_buffer_ends_replace_the_bound():
+    """With the buffer's ends recorded, its boundary terms are the measured ones: a window whose buffer did not
+    change has the norm's term alone."""
+    from normlaws.gpu.checks_equilibrium import boundary_bias
+    eta, lam, rho = 0.03, 0.0125, 0.9
+    rec, w = _window("momentum", eta, lam, 1.0, 1.2, momentum=rho)
+    bounded = boundary_bias("grad_ratio", rec, w)
+    same = (np.full(FILTERS, -0.001), np.full(FILTERS, 1e-4))
+    w.buffer_start, w.buffer_end = same, same
+    measured = boundary_bias("grad_ratio", rec, w)
+    _, still = _window("momentum", eta, lam, 1.1, 1.1, momentum=rho)
+    assert measured == pytest.approx(bounded - boundary_bias("grad_ratio", rec, still), rel=1e-9)
+    w.buffer_end = (np.full(FILTERS, -0.002), np.full(FILTERS, 1e-4))
+    assert boundary_bias("grad_ratio", rec, w) > measured

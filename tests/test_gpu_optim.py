@@ -165,3 +165,35 @@ def test_inactive_models_do_not_move():
     for p, b in zip(ens.parameters(), before):
         assert torch.equal(p[1], b[1])
         assert not torch.equal(p[0], b[0])
+
+
+@pytest.mark.parametrize("rule", ["momentum", "nesterov_torch", "adam", "adamw", "sgd"])
+def test_the_buffer_in_the_moment_models_units(rule):
+    """``model_buffer`` is the state the moment model (``theory.moments``) evolves: heavy ball moves ``w`` by ``v``;
+    Nesterov's ``v`` obeys ``v' = rho v - eta G``; Adam moves ``w`` by ``-eta m``, AdamW by ``-eta m`` after its
+    decoupled shrink; SGD has none."""
+    from normlaws.gpu.optim import EnsembleOptimizer
+    torch.manual_seed(0)
+    eta, lam, rho = torch.tensor([0.1, 0.03]), torch.tensor([0.01, 0.02]), 0.9
+    p = torch.nn.Parameter(torch.randn(2, 3, 4, 3, 3, dtype=torch.float64))
+    opt = EnsembleOptimizer([p], rule, eta, lam, decayed=[p], momentum=rho if rule != "adam" else 0.0)
+    eta_b = eta.double().view(-1, 1, 1, 1, 1)
+    for step in range(4):
+        before, v_before = p.detach().clone(), opt.model_buffer(p)
+        p.grad = torch.randn_like(p)
+        G = p.grad + 2 * lam.double().view(-1, 1, 1, 1, 1) * before        # the suite's lam: penalty lam ||w||^2
+        opt.step()
+        v = opt.model_buffer(p)
+        if rule == "sgd":
+            assert v is None
+            return
+        moved = p.detach() - before
+        if rule == "momentum":
+            assert torch.allclose(moved, v, atol=1e-12)
+        elif rule == "nesterov_torch":
+            previous = torch.zeros_like(p) if v_before is None else v_before
+            assert torch.allclose(v, rho * previous - eta_b * G, atol=1e-12)
+        elif rule == "adam":
+            assert torch.allclose(moved, -eta_b * v, atol=1e-12)
+        else:
+            assert torch.allclose(moved + eta_b * lam.double().view(-1, 1, 1, 1, 1) * before, -eta_b * v, atol=1e-12)

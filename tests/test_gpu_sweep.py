@@ -41,6 +41,10 @@ def test_records_and_trajectories(spec, tmp_path):
     assert traj["conv1_filter_norms"].shape == (3, 2) and traj["conv4_filter_norms"].shape == (3, 5)
     np.testing.assert_allclose(traj["conv1_filter_norms"][1:].mean(1), r["epochs"]["filter_norm_mean"]["conv1"])
     assert np.all(np.asarray(r["epochs"]["angle_mean"]["conv2"]) > 0)
+    # the velocity's moments at initialisation (no buffer yet) and after each epoch: |<w, v>| <= ||w|| ||v||
+    dot, sq = traj["conv2_buffer_dot"], traj["conv2_buffer_sq"]
+    assert dot.shape == sq.shape == (3, 3) and np.all(dot[0] == 0) and np.all(sq[1:] > 0)
+    assert np.all(np.abs(dot) <= traj["conv2_filter_norms"] * np.sqrt(sq) * (1 + 1e-6))
 
 
 def test_resume_skips_finished_configurations(spec, tmp_path, monkeypatch):
