@@ -26,7 +26,7 @@ from functools import partial
 import sympy as sp
 
 from .claim import Claim, Printed
-from .derivation import Derivation, Step
+from .derivation import Derivation, Step, simplified
 from .moments import MODELS, _lead, _lead_coupled, c_l2, moment_jacobian, relaxation_leading, stationary_moments
 from .symbols import beta1, eta, lam
 
@@ -52,9 +52,9 @@ def adamw_rms_derivation() -> Derivation:
                     charpoly),
                Step("the slowest, A^2, sets the relaxation of every second moment: time constant (steps)", tau),
                Step("to leading order", tau_lead)],
-        proofs={"leading_rms_sq": sp.simplify(lead - eta / (2 * lam)),
+        proofs={"leading_rms_sq": simplified(lead - eta / (2 * lam)),
                 "eigenvalues": sp.expand(J.charpoly(_mu).as_expr() - expected),
-                "relaxation_matches_moments": sp.simplify(tau_lead - relaxation_leading("adamw"))},
+                "relaxation_matches_moments": simplified(tau_lead - relaxation_leading("adamw"))},
         summary="AdamW (decoupled decay lam, preconditioned noise of unit power per coordinate): RMS(w)^2 = s_00 "
                 "exactly in the model, -> eta/(2 lam), so RMS(w) -> sqrt(eta/(2 lam)) whatever the gradient scale; "
                 "every second moment relaxes as (1 - eta lam)^(2t): time constant -1/(2 log(1 - eta lam)) ~ "
@@ -84,7 +84,7 @@ def l2_identity_derivation(rule: str) -> Derivation:
                     lead),
                Step("with noise power E(P_j g_j)^2 = p_j instead of 1 the model is linear in it: "
                     "4 lam sum_j P_j w_j^2 = eta sum_j p_j (1 + O(eta c))")],
-        proofs={"leading_is_one": sp.simplify(lead - 1), "closed_form": sp.simplify(ratio - closed)},
+        proofs={"leading_is_one": simplified(lead - 1), "closed_form": simplified(ratio - closed)},
         summary=f"{MODELS[rule].title}: at equilibrium 4 lam sum_j w_j^2/(sqrt(v_j) + eps) = eta d (1 + O(eta c)) "
                 "(canonical lam; torch's wd = 2 lam: 2 wd sum_j w_j^2/sqrt(v_j) = eta d), with no C in it; "
                 "exactly 2(1 + beta1)/(2(1 + beta1) - eta c (1 - beta1)) per coordinate in the model",

@@ -7,19 +7,23 @@ paraphrased (``theory.paraphrase``), not transcribed.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import sympy as sp
 
 from .claim import Claim
-from .derivation import Derivation, Step
+from .derivation import Derivation, Step, simplified
 from .moments import (MODELS, _lead, angle_leading, c_l2, chord_ratio, cos_angle, relaxation_leading, stationary_N,
-                      stationary_moments)
+                      stationary_moments, stationary_residual)
 from .paraphrase import paraphrased, with_target
 from .symbols import C, d, eta, lam, rho
 from . import section4
 
 
+@lru_cache(maxsize=None)
 def _torch_nesterov_factor(momentum: float = 0.9) -> float:
-    """``theta*^2`` of torch's Nesterov iterate over heavy-ball's, to leading order, at ``rho = momentum``."""
+    """``theta*^2`` of torch's Nesterov iterate over heavy-ball's, to leading order, at ``rho = momentum`` (every
+    rule's summary table quotes it: computed once)."""
     ratio = angle_leading("nesterov_torch") ** 2 / angle_leading("momentum") ** 2
     return float(sp.simplify(ratio).subs(rho, sp.Rational(str(momentum))))
 
@@ -30,7 +34,7 @@ def angle_derivation(rule: str) -> Derivation:
     S = stationary_moments(rule)
     cos_star = cos_angle(rule)
     lead = angle_leading(rule)
-    proofs = {"stationary": (m.M * S * m.M.T + m.b * m.b.T - S).applyfunc(sp.factor)}
+    proofs = {"stationary": stationary_residual(rule)}
     steps = [Step(f"the rule as a linear map of the state {m.state}: {m.note}", m.M),
              Step("stationary second moments S/q (S_ij = E<x_i, x_j>) solve S = M S M^T + b b^T", S),
              Step(f"the claim reads y = T x with T = {list(m.T)}; E<y_t, y_(t+1)> = T S M^T T^T (the noise is "
@@ -48,12 +52,12 @@ def angle_derivation(rule: str) -> Derivation:
         proofs["matches_section4_N"] = stationary_N("momentum") - section4.stationary_N("momentum")
     if rule in ("nesterov", "nesterov_torch"):
         ratio = _lead(stationary_N("nesterov")) / _lead(stationary_N("nesterov_torch"))
-        proofs["variables_agree_in_norm_to_leading_order"] = sp.simplify(sp.powsimp(ratio, force=True) - 1)
+        proofs["variables_agree_in_norm_to_leading_order"] = simplified(sp.powsimp(ratio, force=True) - 1)
     if rule == "adamw":
         proofs["matches_section4_N"] = stationary_N("adamw") - section4.stationary_N("adamw")
     if rule == "adam":
         c = 2 * lam * sp.sqrt(d * sp.Symbol("N", positive=True) / C)
-        proofs["matches_section4_closure"] = sp.simplify(
+        proofs["matches_section4_closure"] = simplified(
             stationary_N("adam").subs(c_l2, c) - (section4.adaptive_fixed_point_equation("adam")
                                                   + sp.Symbol("N", positive=True)))
     if m.noise == "coupled":

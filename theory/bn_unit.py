@@ -33,7 +33,7 @@ import sympy as sp
 
 from .claim import Claim, Printed
 from .compare import Verdict, judged
-from .derivation import Derivation, Step
+from .derivation import Derivation, Step, simplified
 from .gradients import standardized_loss_radial
 from .norm_model import FULL, STOPGRAD
 from .symbols import beta, d, gamma, sigma_g, sigma_x
@@ -190,7 +190,7 @@ def unit_C_derivation(loss: str = "sum", backward: str = "stop_gradient") -> Der
         "closed_form_at_beta_0": at_zero - expected_zero,
         "per_sample_limit": per_sample - (d * gamma**2 * sigma_g**2 / 2 if backward == "stop_gradient"
                                           else (d - 1) * gamma**2 * sigma_g**2 / 2),
-        "mean_is_sum_over_B_squared": sp.simplify(unit_C("mean", backward) * B**2 - unit_C("sum", backward)),
+        "mean_is_sum_over_B_squared": simplified(unit_C("mean", backward) * B**2 - unit_C("sum", backward)),
         # the law of one coordinate: a density, with E[x_hat_i^2] = (B - 1) E[v^2] = 1 (sum x_hat^2 = B), at B = 8
         "coordinate_law_normalized": sp.integrate(coordinate_density(8), (_v, -1, 1)) - 1,
         "coordinate_law_second_moment": 7 * sp.integrate(_v**2 * coordinate_density(8), (_v, -1, 1)) - 1,

@@ -43,7 +43,7 @@ from functools import lru_cache
 
 import sympy as sp
 
-from .derivation import Derivation, Step
+from .derivation import Derivation, Step, simplified
 from .symbols import beta1, d, eta, lam, rho
 
 #: 1 - beta2, the accumulator's weight on the current squared gradient
@@ -154,13 +154,13 @@ def adaptive_derivation() -> Derivation:
                Step("E[N]/N* - 1, isotropic and orthogonal", sp.Matrix([iso, orth])),
                Step("a fast accumulator (kappa << epsilon) and a slow one (epsilon << kappa)",
                     sp.Matrix([fast_accumulator, slow_accumulator]))],
-        proofs={"fast_accumulator_variance": sp.simplify(V_fast - 4 / (3 * d)),
-                "fast_accumulator_bias": sp.simplify(fast_accumulator + 1 / (3 * d)),
-                "slow_accumulator_bias": sp.simplify(slow_accumulator - 1 / (3 * d)),
-                "rmsprop_window_first_order": sp.simplify(
+        proofs={"fast_accumulator_variance": simplified(V_fast - 4 / (3 * d)),
+                "fast_accumulator_bias": simplified(fast_accumulator + 1 / (3 * d)),
+                "slow_accumulator_bias": simplified(slow_accumulator - 1 / (3 * d)),
+                "rmsprop_window_first_order": simplified(
                     sp.series(sp.Rational(2, 3) * (window_terms()[0] - window_terms()[1]).subs(beta1, 0),
                               epsilon_acc, 0, 2).removeO() + epsilon_acc / 4),
-                "isotropic_direction_has_no_anisotropy": sp.simplify(anisotropy_term().subs(epsilon_acc, 0))},
+                "isotropic_direction_has_no_anisotropy": simplified(anisotropy_term().subs(epsilon_acc, 0))},
         summary="the closure's E[N]/N* - 1 for RMSProp and Adam: (2/3)(delta_q - delta_c) from the accumulator's "
                 "window (-epsilon/4 for RMSProp), the orthogonal noise's anisotropy (up to -2/(3d)) and the "
                 "isotropic noise's norm fluctuations (from -1/(3d) with a fast accumulator to +1/(3d) with a slow "

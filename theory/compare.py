@@ -19,10 +19,11 @@ verdict says which part holds (``Verdict.holds``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import sympy as sp
 
-from .derivation import numerically_nonzero, reduce_to_zero
+from .derivation import at_point, numerically_nonzero, reduce_to_zero
 from .symbols import eta, lam
 
 AGREES = "agrees exactly"
@@ -86,19 +87,106 @@ def verdict_for(holds: str, asserted: str, detail: str, pe=None, de=None) -> Ver
 def _scaled(expr: sp.Basic, small=(eta, lam), large=()) -> sp.Basic:
     scale = {v: v * _h for v in small}
     scale.update({v: v / _h for v in large})
-    return sp.sympify(expr).subs(scale, simultaneous=True)
+    return at_point(sp.sympify(expr), scale)
 
 
 def leading_term(expr: sp.Basic, variables=(eta, lam), large=()) -> sp.Basic:
     """The leading term of ``expr`` when every variable in ``variables`` is scaled by ``h -> 0`` (and every one
-    in ``large`` by ``1/h``).
+    in ``large`` by ``1/h``). Memoized: a verdict asks for the same leading term up to three times.
 
     >>> leading_term(eta / (4*lam - 2*eta*lam**2))
     eta/(4*lamda)
     """
-    lead = sp.powsimp(sp.expand_power_base(_scaled(expr, variables, large).as_leading_term(_h), force=True),
+    return _leading_term(sp.sympify(expr), tuple(variables), tuple(large))
+
+
+@lru_cache(maxsize=None)
+def _leading_term(expr: sp.Basic, variables: tuple, large: tuple) -> sp.Basic:
+    lead = sp.powsimp(sp.expand_power_base(lowest_order_term(_scaled(expr, variables, large), _h), force=True),
                       force=True)
-    return sp.powsimp(sp.simplify(lead.subs(_h, 1)), force=True)
+    return sp.powsimp(sp.simplify(at_point(lead, {_h: 1})), force=True)
+
+
+def lowest_order_term(expr: sp.Basic, h: sp.Symbol) -> sp.Basic:
+    """``expr.as_leading_term(h)`` as ``h -> 0``; for a rational function, from the lowest-order terms in ``h`` of
+    its cancelled numerator and denominator (the same function, without the series machinery, which takes up to
+    tens of times longer). The two forms may differ: use it where the term is then put in a normal form
+    (``factor``'s, the same for equal rational functions; :func:`leading_term` simplifies it).
+
+    >>> h = sp.Symbol("h", positive=True)
+    >>> lowest_order_term((h * eta - 2 * h**2) / (4 * lam + h), h)
+    eta*h/(4*lamda)
+    """
+    if not expr.is_rational_function():
+        return expr.as_leading_term(h)
+    num, den = sp.fraction(sp.cancel(expr))
+    (k_num,), c_num = sp.Poly(num, h).terms()[-1]
+    (k_den,), c_den = sp.Poly(den, h).terms()[-1]
+    return c_num / c_den * h ** (k_num - k_den)
+
+
+def limit_at_zero(expr: sp.Basic, h: sp.Symbol) -> sp.Basic:
+    """``sp.limit(expr, h, 0)``; directly 0 where ``expr`` is a rational function of ``h`` whose cancelled
+    denominator does not vanish at ``h = 0`` and whose numerator does (continuous there, with value 0).
+
+    >>> h = sp.Symbol("h", positive=True)
+    >>> limit_at_zero(h * eta / (lam + h), h), limit_at_zero(sp.sin(h) / h, h)
+    (0, 1)
+    """
+    if expr.is_rational_function(h):
+        num, den = sp.fraction(sp.cancel(expr))
+        if sp.cancel(den.subs(h, 0)) != 0 and sp.cancel(num.subs(h, 0)) == 0:
+            return sp.Integer(0)
+    return sp.limit(expr, h, 0)
+
+
+def log_derivative(expr: sp.Basic, v: sp.Symbol) -> sp.Basic:
+    """``sp.simplify(v * d(log expr)/dv)``, the power of ``v`` in a monomial: ``cancel`` first, which gives that number
+    at once (``simplify`` returns it too); ``simplify`` only when symbols are left.
+
+    >>> log_derivative(3 * eta**2 / sp.sqrt(lam), lam), log_derivative(eta + lam, eta)
+    (-1/2, eta/(eta + lamda))
+    """
+    e = v * sp.diff(sp.log(expr), v)
+    quick = sp.cancel(e)
+    return quick if quick.is_Number else sp.simplify(e)
+
+
+def power_of(lead: sp.Basic, v: sp.Symbol) -> sp.Basic:
+    """The power of ``v`` in ``lead``: ``v d(log lead)/dv`` when that is a constant, else ``nan``.
+
+    ``cancel`` gives the number at once for a monomial. Otherwise, when the log-derivative visibly takes two values
+    (:func:`_varies`) it is no constant and ``simplify`` could not make it one; only the rest is simplified.
+
+    >>> power_of(3 * eta**2 / sp.sqrt(lam), lam), power_of(eta + lam, eta)
+    (-1/2, nan)
+    """
+    e = v * sp.diff(sp.log(lead), v)
+    quick = sp.cancel(e)
+    if quick.is_Number:
+        return quick
+    if _varies(quick):
+        return sp.nan
+    e = sp.simplify(e)
+    return e if not e.free_symbols else sp.nan
+
+
+def _varies(expr: sp.Basic, seed: int = 1706_05350) -> bool:
+    """True when ``expr`` takes two clearly different finite values at two random admissible points (so it is no
+    constant); False when that is not seen (a point where it is not finite, or equal values)."""
+    import random
+    rng = random.Random(seed)
+    values = []
+    for _ in range(2):
+        point = {s: sp.Rational(rng.randint(1, 97), 97) if s.is_positive else sp.Rational(rng.randint(-300, 300), 100)
+                 for s in expr.free_symbols}
+        try:
+            values.append(complex(sp.N(at_point(expr, point), 30)))
+        except (TypeError, ValueError, ZeroDivisionError):
+            return False
+    a, b = values
+    finite = all(x == x and abs(x) != float("inf") for x in values)
+    return finite and abs(a - b) > 1e-9 * (1 + abs(a) + abs(b))
 
 
 def exponents(expr: sp.Basic, variables=(eta, lam), large=()) -> dict[str, sp.Basic]:
@@ -110,13 +198,26 @@ def exponents(expr: sp.Basic, variables=(eta, lam), large=()) -> dict[str, sp.Ba
     lead = leading_term(expr, variables, large)
     out = {}
     for v in variables:
-        e = sp.simplify(v * sp.diff(sp.log(lead), v))
-        out[str(v)] = e if not e.free_symbols else sp.nan
+        out[str(v)] = power_of(lead, v)
     return out
 
 
 def _equal(a: sp.Basic, b: sp.Basic) -> bool:
     return not numerically_nonzero(a - b) and reduce_to_zero(a - b) == 0
+
+
+def _is_one(ratio: sp.Basic) -> bool:
+    """Whether ``sp.simplify(ratio) == 1``, without ``simplify`` where ``cancel`` already gives 1 (``simplify``
+    returns that form too) or where the ratio visibly differs from 1 at a point (no form of it is then 1).
+
+    >>> _is_one(eta * lam / (lam * eta)), _is_one(2 * eta / eta)
+    (True, False)
+    """
+    if sp.cancel(ratio) == 1:
+        return True
+    if numerically_nonzero(ratio - 1):
+        return False
+    return sp.simplify(ratio) == 1
 
 
 def _regime(variables, large) -> str:
@@ -149,14 +250,14 @@ def compare_formula(printed: sp.Basic, derived: sp.Basic, form: str = "exact", v
     if not variables and not large:
         return verdict_for(NOT_AT_ALL, asserted, f"the printed formula differs from the derived one: printed "
                            f"{show(printed)}, derived {show(derived)}{note}", pe, de)
-    ratio = sp.simplify(leading_term(printed, *regime) / leading_term(derived, *regime))
-    if ratio == 1:
+    ratio = leading_term(printed, *regime) / leading_term(derived, *regime)
+    if _is_one(ratio):
         return verdict_for(LEADING, asserted, f"equal leading terms as {_regime(*regime)}; they differ beyond "
                            f"leading order (printed/derived = {show(sp.simplify(printed / derived))}){note}",
                            pe, de)
     if pe and pe == de and all(v is not sp.nan for v in pe.values()):
         return verdict_for(SCALING, asserted, f"same exponents {_fmt(de)}; printed/derived leading ratio = "
-                           f"{show(ratio)}{note}", pe, de)
+                           f"{show(sp.simplify(ratio))}{note}", pe, de)
     if pe and all(v is not sp.nan for v in list(pe.values()) + list(de.values())):
         detail = f"printed exponents {_fmt(pe)}, derived {_fmt(de)}"
     else:

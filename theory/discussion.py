@@ -181,7 +181,9 @@ def derive_regularized_parameters() -> Derivation:
     lam_ = lam
     norm2, vv = sp.Symbol("N_last", positive=True), sp.Symbol("V2", positive=True)   # gamma2^2+beta2^2, V^2
     orbit_penalty = lam_ * (c**2 * norm2 + vv / c**2)
-    c_star = sp.solve(sp.diff(orbit_penalty, c), c)
+    # the roots of the stationarity condition, kept where c > 0 (what solve's own check would keep, without its
+    # slow re-substitution of each root)
+    c_star = [x for x in sp.solve(sp.diff(orbit_penalty, c), c, check=False) if x.is_positive]
     minimum = sp.simplify(orbit_penalty.subs(c, c_star[0]))
     proofs = {f"scaling {name} alone leaves the output unchanged": residual
               for name, (residual, vanishes) in table.items() if vanishes}

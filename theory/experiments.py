@@ -11,15 +11,15 @@ import sympy as sp
 
 from . import section4, updates
 from .claim import Claim, Printed
-from .compare import Verdict, judged
-from .derivation import Derivation, Step
+from .compare import Verdict, judged, log_derivative
+from .derivation import Derivation, Step, simplified
 from .symbols import C, eta, lam, rho
 
 
 def _slope(invariant: sp.Expr) -> sp.Expr:
     """``d ln eta/d ln lambda`` along a level set of ``invariant`` (a monomial in eta and lambda)."""
-    e_eta = sp.simplify(eta * sp.diff(sp.log(invariant), eta))
-    e_lam = sp.simplify(lam * sp.diff(sp.log(invariant), lam))
+    e_eta = log_derivative(invariant, eta)
+    e_lam = log_derivative(invariant, lam)
     return sp.simplify(-e_lam / e_eta)
 
 
@@ -31,7 +31,7 @@ def fig1_regions() -> Derivation:
     return Derivation(result=sp.Matrix([d_eff, d_tau]),
                       steps=[Step("equilibrium eta_eff (Nesterov, leading order): grows with lambda", eff),
                              Step("the norm's relaxation time (steps): longest at small eta lambda", tau)],
-                      proofs={"eta_eff is a function of eta lambda": sp.simplify(
+                      proofs={"eta_eff is a function of eta lambda": simplified(
                           eff - eff.subs({eta: eta * 2, lam: lam / 2}))},
                       summary="the effective learning rate at equilibrium grows with lambda (~ sqrt(eta lambda)) and "
                               "the time to reach equilibrium falls with it (~ 1/(8 eta lambda)): low lambda means a "

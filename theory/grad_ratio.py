@@ -6,7 +6,7 @@ from __future__ import annotations
 import sympy as sp
 
 from .claim import Claim
-from .derivation import Derivation, Step
+from .derivation import Derivation, Step, simplified
 from .moments import _lead, stationary_moments
 from .paraphrase import paraphrased, with_target
 from .symbols import eta, lam, rho
@@ -24,7 +24,7 @@ def defazio_derivation(rule: str) -> Derivation:
              Step("to leading order", lead)]
     extras = {"ratio_sq": ratio_sq, "ratio": sp.sqrt(ratio_sq), "ratio_leading": sp.sqrt(lead),
               "ratio_torch_leading": sp.sqrt(lead.subs(lam, wd / 2))}
-    proofs = {"exact_vs_moments": sp.simplify(ratio_sq * eta**2 * s00 - 1)}
+    proofs = {"exact_vs_moments": simplified(ratio_sq * eta**2 * s00 - 1)}
     if rule == "sgd":
         a = 1 - 2 * eta * lam
         steps.insert(0, Step("pathwise, with grad L orthogonal to w: ||w'||^2 = a^2 ||w||^2 + eta^2 ||grad L||^2; "
@@ -37,7 +37,7 @@ def defazio_derivation(rule: str) -> Derivation:
     else:
         damp = sp.factor(lead.subs(eta, eta * (1 - rho)))       # dampened form = undampened at eta (1 - rho)
         extras["ratio_sq_dampened_leading"] = damp
-        proofs["dampened_form_leading"] = sp.simplify(damp - _lead(1 / (eta**2 * stationary_moments("sgd")[0, 0])))
+        proofs["dampened_form_leading"] = simplified(damp - _lead(1 / (eta**2 * stationary_moments("sgd")[0, 0])))
         summary = ("E||grad L||^2/E||w||^2 = 4 lam (1 - rho)(1 + rho - eta lam)/(eta (1 + rho)) exactly in the noise "
                    "model (needs grad L uncorrelated with the buffer): ratio ~ sqrt(4 lam (1 - rho)/eta), i.e. "
                    "sqrt(2 wd (1 - rho)/eta) for torch's undampened momentum and sqrt(2 wd/eta) for the dampened "

@@ -2,6 +2,7 @@
 derived on the normalization model (``theory.norm_model``)."""
 from __future__ import annotations
 
+from functools import lru_cache
 
 import sympy as sp
 
@@ -179,6 +180,7 @@ def derive_grad_formula_wn() -> Derivation:
                  "the paper's next sentence says."))
 
 
+@lru_cache(maxsize=None)
 def standardized_loss_radial(convention: str):
     """``u . grad_u L`` for ``L = F(s_1(u), s_2(u), s_3(u))`` (equal to ``w . grad_w L`` for u = Xw), one fraction."""
     if convention == STOPGRAD:

@@ -10,7 +10,7 @@ import sympy as sp
 from . import section4
 from .claim import Claim, Printed
 from .compare import Verdict, judged
-from .derivation import Derivation, Step
+from .derivation import Derivation, Step, simplified
 from .norm_growth import G_unit, N_sym, s_dir
 from .symbols import C, eta, lam, r
 
@@ -47,8 +47,8 @@ def sphere_step_derivation() -> Derivation:
                Step("so the step on the sphere is eta ||grad L(w_hat)||/||w||^2 to first order", first_order)],
         proofs={"radial_second_order": sp.expand(rad2 + e**2 * G_unit**2 / 2),
                 "tangential_third_order": sp.expand(tan3 + e * G_unit - e**3 * G_unit**3 / 2),
-                "unit_norm": sp.simplify(radial * (radial + 2) + tangential**2),   # ||w_hat'||^2 - 1 = 0
-                "first_order_in_eta": sp.simplify(-tangential.diff(e).subs(e, 0) * eta / r**2 - first_order)},
+                "unit_norm": simplified(radial * (radial + 2) + tangential**2),   # ||w_hat'||^2 - 1 = 0
+                "first_order_in_eta": simplified(-tangential.diff(e).subs(e, 0) * eta / r**2 - first_order)},
         summary="the direction moves by eta/||w||^2 times the gradient at the unit vector (first order); the exact "
                 "second-order term is radial, -(eta^2 ||grad L(w_hat)||^2/(2||w||^4)) w_hat, and the tangential "
                 "part is correct to third order",
@@ -63,8 +63,8 @@ def hoffer_norm_step() -> Derivation:
                       steps=[Step("rho_{t+1}^2 from the exact recursion (later.growth.sgd, Hoffer's form)",
                                   exact**2),
                              Step("its square root, expanded to first order in eta", first)],
-                      proofs={"first order": sp.simplify(first - (r - eta * s_dir / r)),
-                              "rho sqrt(1 - 2 eta rho^-2 s + eta^2 rho^-4 G^2) form": sp.simplify(
+                      proofs={"first order": simplified(first - (r - eta * s_dir / r)),
+                              "rho sqrt(1 - 2 eta rho^-2 s + eta^2 rho^-4 G^2) form": simplified(
                                   exact - r * sp.sqrt(1 - 2 * eta * s_dir / r**2 + eta**2 * G_unit**2 / r**4))},
                       summary="rho_{t+1} = rho_t sqrt(1 - 2 eta rho^-2 w_hat . grad L(w_hat) + eta^2 rho^-4 "
                               "||grad L(w_hat)||^2) exactly, = rho_t - eta rho_t^-1 w_hat . grad L(w_hat) + O(eta^2)")
@@ -97,8 +97,8 @@ def lr_correction_derivation() -> Derivation:
                Step("at the decayed run's equilibrium r_t^2 = N* (closure), the per-layer correction is", practical),
                Step("the tangent of the angle per step is then eta ||g||/(a N*), i.i.d. over steps; without the "
                     "correction it decays like", no_decay_angle)],
-        proofs={"direction_map": sp.simplify((eta_t / s_t**2 - decayed).subs(eta_t, exact)),
-                "practical_is_exact_at_equilibrium": sp.simplify(
+        proofs={"direction_map": simplified((eta_t / s_t**2 - decayed).subs(eta_t, exact)),
+                "practical_is_exact_at_equilibrium": simplified(
                     practical - exact.subs(r_t**2, section4.stationary_N("sgd")))},
         summary="decay-free SGD reproduces the decayed run's direction sequence exactly with eta_t = eta s_t^2/((1 - "
                 "2 eta lam) r_t^2) (r_t the decayed run's norm), and its equilibrium angular statistics with eta_t = "

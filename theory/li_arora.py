@@ -6,7 +6,7 @@ from __future__ import annotations
 import sympy as sp
 
 from .claim import Claim
-from .derivation import Derivation, Step
+from .derivation import Derivation, Step, simplified
 from .paraphrase import alpha_la, paraphrased
 from .paraphrase import step_k as _k
 from .symbols import eta, lam, rho
@@ -61,9 +61,9 @@ def li_arora_derivation() -> Derivation:
                Step("real roots need a non-negative discriminant, i.e. 2 eta lam <= (1 - sqrt(rho))^2", disc_factored),
                Step("the larger root, to leading order: eta_k grows like exp(4 eta lam k/(1 - rho))", growth_lead),
                Step("without momentum (rho = 0): alpha = 1 - 2 eta lam and the buffer does not matter")],
-        proofs={"buffer_induction": sp.simplify(buffer_residual.subs(lam, lam_root)),
-                "weight_induction": sp.simplify(weight_residual.subs(lam, lam_root)),
-                "first_step": sp.simplify((W0 - eta_k.subs(_k, 0) * (rho * bt_init + _G)
+        proofs={"buffer_induction": simplified(buffer_residual.subs(lam, lam_root)),
+                "weight_induction": simplified(weight_residual.subs(lam, lam_root)),
+                "first_step": simplified((W0 - eta_k.subs(_k, 0) * (rho * bt_init + _G)
                                            - (W0 - eta * (_G + 2 * lam * W0)) / alpha_la).subs(lam, lam_root)),
                 "discriminant": sp.expand(disc - disc_factored),
                 "root_leading": sp.cancel(sp.expand(li_arora_quadratic().subs(

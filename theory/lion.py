@@ -9,7 +9,7 @@ from __future__ import annotations
 import sympy as sp
 
 from .claim import Claim
-from .derivation import Derivation, Step
+from .derivation import Derivation, Step, simplified
 from .moments import _lead
 from .paraphrase import paraphrased
 from .symbols import beta1, beta2, d, eta, lam
@@ -72,10 +72,10 @@ def lion_derivation() -> Derivation:
                Step("leading order (A -> 1, Q -> Q1 = sum rho_m): theta*^2 = 2 eta lam/(1 + 2 Q1)", theta_sq_lead),
                Step("without the interpolation (beta1 = 0) every rho_m = 0: Q = 0, cos theta* = A, "
                     "N* = eta^2 d/(1 - A^2) ~ eta d/(2 lam)")],
-        proofs={"double_sum": sp.simplify(N_star - double_sum),
+        proofs={"double_sum": simplified(N_star - double_sum),
                 "beta1_zero_uncorrelated": lion_correlation().subs(beta1, 0),
-                "no_correlation_limit": sp.simplify(cos_star.subs(Q_lion, 0) - A_dec),
-                "leading_angle": sp.simplify(theta_sq_lead
+                "no_correlation_limit": simplified(cos_star.subs(Q_lion, 0) - A_dec),
+                "leading_angle": simplified(theta_sq_lead
                                              - 2 * eta * lam / (1 + 2 * Q1_lion))},
         summary="Lion with decoupled decay in the noise model: ||w||^2 = eta^2 d (1 + 2AQ)/(1 - A^2) and cos theta* = "
                 "A + (1 - A^2) Q/(1 + 2AQ); the momentum interpolation correlates successive signs, so theta* ~ "

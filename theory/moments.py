@@ -24,6 +24,8 @@ from functools import lru_cache
 
 import sympy as sp
 
+from .compare import lowest_order_term
+from .derivation import at_point
 from .symbols import C, beta1, d, eta, lam, rho
 
 _h = sp.Symbol("h", positive=True)
@@ -108,6 +110,18 @@ MODELS = _models()
 LINEAR_RULES = tuple(MODELS)
 
 
+def _twin(rule: str) -> str:
+    """The first rule with the same dynamics (``M``, ``b``, noise, gradient point) as ``rule``: both Nesterov
+    variables are one system read out two ways, so their moments, Jacobian and relaxation are computed once.
+
+    >>> _twin("nesterov_torch"), _twin("adam")
+    ('nesterov', 'adam')
+    """
+    m = MODELS[rule]
+    return next(name for name, o in MODELS.items()
+                if (o.M, o.b, o.noise, o.grad_at) == (m.M, m.b, m.noise, m.grad_at))
+
+
 def _moment_unknowns(k: int):
     S = sp.zeros(k, k)
     unknowns = []
@@ -131,12 +145,24 @@ def stationary_moments(rule: str) -> sp.Matrix:
     >>> stationary_moments("sgd")[0, 0]
     -1/(4*eta*lamda*(eta*lamda - 1))
     """
+    if _twin(rule) != rule:
+        return stationary_moments(_twin(rule))
     m = MODELS[rule]
     S, unknowns = _moment_unknowns(m.M.shape[0])
     rhs = m.M * S * m.M.T + m.b * m.b.T
     eqs = [sp.Eq(S[i, j], rhs[i, j]) for i in range(S.shape[0]) for j in range(i, S.shape[0])]
-    solution = sp.solve(eqs, unknowns, dict=True)[0]
+    (values,) = sp.linsolve(eqs, unknowns)         # a linear system with one solution
+    solution = dict(zip(unknowns, values))
     return S.subs(solution).applyfunc(sp.factor)
+
+
+@lru_cache(maxsize=None)
+def stationary_residual(rule: str) -> sp.Matrix:
+    """``M S M^T + b b^T - S`` at the stationary ``S``, entry by entry factored: the zero matrix (a proof)."""
+    if _twin(rule) != rule:
+        return stationary_residual(_twin(rule))
+    m, S = MODELS[rule], stationary_moments(rule)
+    return (m.M * S * m.M.T + m.b * m.b.T - S).applyfunc(sp.factor)
 
 
 def readout_moment(rule: str) -> sp.Expr:
@@ -188,14 +214,14 @@ def stationary_N(rule: str) -> sp.Expr:
 
 def _lead(expr: sp.Expr) -> sp.Expr:
     """Leading term as ``eta, lam -> 0`` together (``eta/lam`` fixed)."""
-    scaled = sp.sympify(expr).subs({eta: eta * _h, lam: lam * _h}, simultaneous=True)
-    return sp.factor(sp.powsimp(scaled.as_leading_term(_h).subs(_h, 1), force=True))
+    scaled = at_point(sp.sympify(expr), {eta: eta * _h, lam: lam * _h})
+    return sp.factor(sp.powsimp(at_point(lowest_order_term(scaled, _h), {_h: 1}), force=True))
 
 
 def _lead_coupled(expr: sp.Expr) -> sp.Expr:
     """Leading term as ``eta -> 0`` with ``c_L2 eta`` small: scale ``c_L2 -> h c_L2``, ``eta -> h eta``."""
-    scaled = sp.sympify(expr).subs({eta: eta * _h, c_l2: c_l2 * _h}, simultaneous=True)
-    return sp.factor(scaled.as_leading_term(_h).subs(_h, 1))
+    scaled = at_point(sp.sympify(expr), {eta: eta * _h, c_l2: c_l2 * _h})
+    return sp.factor(at_point(lowest_order_term(scaled, _h), {_h: 1}))
 
 
 @lru_cache(maxsize=None)
@@ -218,6 +244,8 @@ def moment_jacobian(rule: str) -> sp.Matrix:
     (``q/q* = g*/g`` with ``g = G s G^T``); coupled rules through ``c = c* sqrt(g/g*)``; preconditioned noise not
     at all. The spectral radius ``mu`` gives the relaxation time ``-1/log(mu)`` steps of every second moment.
     """
+    if _twin(rule) != rule:
+        return moment_jacobian(_twin(rule))
     m = MODELS[rule]
     k = m.M.shape[0]
     S, unknowns = _moment_unknowns(k)
@@ -242,15 +270,18 @@ def relaxation_leading(rule: str) -> sp.Expr:
 
     The slowest eigenvalue of :func:`moment_jacobian` is ``1 - kappa`` to leading order, with ``kappa`` of
     second order in ``(eta, lam)`` (in ``(eta, c_L2)`` for the coupled rules): ``kappa`` solves the
-    lowest-order coefficient of the characteristic polynomial at ``mu = 1 - kappa h^2``.
+    lowest-order coefficient of the characteristic polynomial at ``mu = 1 - kappa h^2``. (The numerator is taken
+    without factoring first: the factors that may stay differ from it by no ``kappa``, so the roots are the same; a
+    coefficient that ``cancel`` leaves nonzero is nonzero.)
     """
+    if _twin(rule) != rule:
+        return relaxation_leading(_twin(rule))
     J = moment_jacobian(rule)
     scale = {eta: eta * _h, c_l2: c_l2 * _h} if MODELS[rule].noise == "coupled" else {eta: eta * _h, lam: lam * _h}
-    poly = sp.factor(J.subs(scale, simultaneous=True).charpoly(_mu).as_expr().subs(_mu, 1 - _kappa * _h**2))
-    numerator = sp.numer(sp.together(poly))
-    lowest = sp.Poly(sp.expand(numerator), _h).all_coeffs()[::-1]
-    coeff = next(c for c in lowest if sp.simplify(c) != 0)
-    roots = [x for x in sp.solve(coeff, _kappa) if x != 0]
+    poly = J.subs(scale, simultaneous=True).charpoly(_mu).as_expr().subs(_mu, 1 - _kappa * _h**2)
+    lowest = sp.Poly(sp.numer(sp.together(poly)), _h).all_coeffs()[::-1]
+    coeff = next(c for c in lowest if sp.cancel(c) != 0)
+    roots = [x for x in sp.roots(sp.Poly(coeff, _kappa)) if x != 0]     # closed-form roots (linear in every rule)
     kappa = min(roots, key=lambda x: float(x.subs({eta: 1, lam: 1, rho: sp.Rational(9, 10), c_l2: 1,
                                                     beta1: sp.Rational(9, 10)})))
     return sp.factor(1 / kappa)

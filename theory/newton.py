@@ -6,11 +6,13 @@ Convention: the objective ``L(w) + lam ||w||^2``; at ``w = alpha w'`` the gradie
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import sympy as sp
 
 from . import printed
 from .claim import Claim
-from .derivation import Derivation, Step
+from .derivation import Derivation, Step, simplified
 from .symbols import alpha, eta, lam, r, t
 
 _w1, _w2, _g1, _g2 = sp.symbols("w1 w2 g1 g2", real=True)
@@ -25,16 +27,23 @@ def newton_step(w, g, H, eta_, lam_):
     return w - eta_ * Hl.LUsolve(g + 2 * lam_ * w)
 
 
-def newton_equivariance() -> Derivation:
-    """Newton is equivariant with ``(eta, lam) -> (eta, lam*alpha**2)``: its effective learning rate is eta."""
+@lru_cache(maxsize=None)
+def _equivariance_residual() -> sp.Basic:
+    """A Newton step from ``alpha w'`` divided by alpha, minus one from ``w'`` with ``lam alpha^2`` (simplified once:
+    three claims quote it)."""
     big = newton_step(alpha * _W, _G / alpha, _H / alpha**2, eta, lam) / alpha
     small = newton_step(_W, _G, _H, eta, lam * alpha**2)
+    return simplified(big - small)
+
+
+def newton_equivariance() -> Derivation:
+    """Newton is equivariant with ``(eta, lam) -> (eta, lam*alpha**2)``: its effective learning rate is eta."""
     return Derivation(
         result=sp.Matrix([eta, lam * alpha**2]),
         steps=[Step("gradient g'/alpha and Hessian H'/alpha^2 at w = alpha w'"),
                Step("one Newton step divided by alpha equals a Newton step from w' with (eta, lam alpha^2)",
                     sp.Matrix([eta, lam * alpha**2]))],
-        proofs={"equivariance": sp.simplify(big - small)},
+        proofs={"equivariance": _equivariance_residual()},
         summary="Newton's method: (eta, lambda) -> (eta, lambda alpha^2); effective learning rate eta",
         extras={"k": sp.Integer(0)})
 
@@ -58,7 +67,7 @@ def newton_radial() -> Derivation:
                     "w' = (1 - eta) w - 2 eta (H + 2 lam I)^-1 g", claimed),
                Step("at a stationary direction (g = 0) the norm shrinks by (1 - eta) each step: "
                     "||w_t|| = (1-eta)^t ||w_0|| -> 0", (1 - eta) ** t * r)],
-        proofs={"radial_identity": sp.simplify(step - claimed)},
+        proofs={"radial_identity": simplified(step - claimed)},
         summary="Newton with L2 on a scale-invariant loss shrinks the weights: w_{t+1} = (1-eta) w_t - "
                 "2 eta (H + 2 lam I)^-1 g_t, so ||w|| -> 0 geometrically once the gradient vanishes",
         extras={"rate": 1 - eta})

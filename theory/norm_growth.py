@@ -7,7 +7,7 @@ import sympy as sp
 
 from .claim import Claim, Printed
 from .compare import Verdict, judged
-from .derivation import Derivation, Step
+from .derivation import Derivation, Step, simplified
 from .symbols import C, N, eta, rho, t
 
 _k = sp.Symbol("k", integer=True, nonnegative=True)
@@ -66,7 +66,7 @@ def growth_sgd_derivation() -> Derivation:
                Step("with grad L(w) = grad L(w_hat)/||w||: <w, grad L(w)> = <w_hat, grad L(w_hat)> =: s and "
                     "||grad L(w)||^2 = G^2/||w||^2 (Hoffer et al.'s form)", hoffer_form),
                Step("scale invariance (Euler, degree 0) gives s = 0: ||w_{t+1}||^2 = ||w_t||^2 + eta^2 ||grad L||^2")],
-        proofs={"orthogonal_gradient": sp.simplify(lhs - rhs)},
+        proofs={"orthogonal_gradient": simplified(lhs - rhs)},
         summary="without weight decay every SGD step grows ||w||^2 by exactly eta^2 ||grad L(w_t)||^2",
         extras={"hoffer_form": hoffer_form, "g2_means": sp.Symbol("G2_t")})
 
@@ -95,7 +95,7 @@ def growth_momentum_derivation() -> Derivation:
     b = rho * b_prev + g
     w_next = w - eta * b
     # one step of the scalar recursion, on vectors: <w_t, b_t> = rho <w_t, b_{t-1}> since <w_t, g_t> = 0
-    step_identity = sp.simplify(w.dot(b) - rho * w.dot(b_prev))
+    step_identity = simplified(w.dot(b) - rho * w.dot(b_prev))
     expansion = sp.expand(w_next.dot(w_next) - (w.dot(w) - 2 * eta * w.dot(b) + eta**2 * b.dot(b)))
     proofs = {"inner_product_step": step_identity, "expansion": expansion}
     for t_steps in range(0, 6):

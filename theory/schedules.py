@@ -38,7 +38,8 @@ import sympy as sp
 from . import lion, moments, section4, updates
 from .bn_unit import B
 from .claim import Claim
-from .derivation import Derivation, Step
+from .compare import log_derivative
+from .derivation import Derivation, Step, at_point, simplified
 from .paraphrase import paraphrased, with_target
 from .symbols import C, N, alpha, beta1, d, eta, k_B, k_eta, k_n, lam, r, t
 from .section4 import N0
@@ -83,9 +84,9 @@ def ema_derivation() -> Derivation:
                Step("in epochs (n/B iterations each)", tau * B / n_data),
                Step("the second moments (||w||^2) relax with the square, twice as fast", norm_tau)],
         proofs={"ema_form": sp.expand(step - ema),
-                "geometric_weights": sp.simplify((weight.subs(_j, _j + 1) / weight).subs(A_dec, _f) - _f),
+                "geometric_weights": simplified((weight.subs(_j, _j + 1) / weight).subs(A_dec, _f) - _f),
                 "leading": _leading_ratio(tau, lead) - 1,
-                "norm_relaxes_twice_as_fast": sp.simplify(2 * norm_tau - lead)},
+                "norm_relaxes_twice_as_fast": simplified(2 * norm_tau - lead)},
         summary="AdamW's weights are an EMA of -u_t/lam with timescale -1/ln(1 - eta lam) ~ 1/(eta lam) iterations "
                 "(B/(eta lam n) epochs); ||w||^2 relaxes in half that, 1/(2 eta lam)",
         extras={"tau_iter": tau, "tau_iter_leading": lead, "tau_epoch": tau * B / n_data, "tau_norm": norm_tau})
@@ -114,10 +115,10 @@ def pairs_derivation(rule: str) -> Derivation:
     lam_pair = lam * alpha**p
     proofs = {f"equivariance_{k}": v for k, v in equiv.proofs.items()}
     proofs.update({
-        "invariant_unchanged": sp.simplify(inv.subs(moved, simultaneous=True) - inv),
-        "angle_unchanged": sp.simplify(cos_star.subs(moved, simultaneous=True) - cos_star),
-        "relaxation_unchanged": sp.simplify(tau.subs(moved, simultaneous=True) - tau),
-        "norm_scaled": sp.simplify(sp.powsimp(N_star.subs(moved, simultaneous=True) / N_star, force=True)
+        "invariant_unchanged": simplified(at_point(inv, moved) - inv),
+        "angle_unchanged": simplified(at_point(cos_star, moved) - cos_star),
+        "relaxation_unchanged": simplified(at_point(tau, moved) - tau),
+        "norm_scaled": simplified(sp.powsimp(at_point(N_star, moved) / N_star, force=True)
                                    - alpha**q)})
     return Derivation(
         result=sp.Matrix([eta * alpha, lam_pair]),
@@ -147,7 +148,7 @@ def _relaxation_steps(rule: str) -> sp.Expr:
 def scaling_derivation(rule: str) -> Derivation:
     """``lam``'s power law in ``(eta, B, n)`` that keeps the relaxation time in epochs, ``tau_steps B/n``, fixed."""
     tau_epoch = sp.powsimp(sp.expand_power_base(_relaxation_steps(rule) * B / n_data, force=True), force=True)
-    power = {v: sp.simplify(v * sp.diff(sp.log(tau_epoch), v)) for v in (eta, lam, B, n_data)}
+    power = {v: log_derivative(tau_epoch, v) for v in (eta, lam, B, n_data)}
     law = {v: sp.simplify(-power[v] / power[lam]) for v in (eta, B, n_data)}
     lam_new = lam * k_eta ** law[eta] * k_B ** law[B] * k_n ** law[n_data]
     changed = tau_epoch.subs({eta: eta * k_eta, B: B * k_B, n_data: n_data * k_n, lam: lam_new}, simultaneous=True)
@@ -161,8 +162,8 @@ def scaling_derivation(rule: str) -> Derivation:
                Step("in epochs (n/B steps each)", tau_epoch),
                Step("its exponents in (eta, lam, B, n)", sp.Matrix([power[v] for v in (eta, lam, B, n_data)])),
                Step("held fixed when eta, B, n change by k_eta, k_B, k_n, lam must change to", lam_new)],
-        proofs={"epochs_unchanged": sp.simplify(sp.powsimp(changed / tau_epoch, force=True) - 1),
-                "monomial": sp.Matrix([sp.simplify(sp.diff(sp.powsimp(
+        proofs={"epochs_unchanged": simplified(sp.powsimp(changed / tau_epoch, force=True) - 1),
+                "monomial": sp.Matrix([simplified(sp.diff(sp.powsimp(
                     tau_epoch / sp.Mul(*(v ** power[v] for v in power)), force=True), v)) for v in power]),
                 "lr_law_is_the_invariants": law[eta] - inv_law},
         summary=f"to keep the relaxation time in epochs, lam ~ eta^({law[eta]}) B^({law[B]}) n^({law[n_data]}); "
@@ -186,7 +187,7 @@ def _isotropic_mean(poly: sp.Expr) -> sp.Expr:
 def _geometric_path_residual(end: sp.Expr, start: sp.Expr) -> sp.Expr:
     """Residual of ``x_(t+1) = f x_t + (1 - f) end`` for ``x_t = end + (start - end) f^t`` (f the per-step factor)."""
     path = end + (start - end) * _f**t
-    return sp.simplify(sp.powsimp(sp.expand(path.subs(t, t + 1) - (_f * path + (1 - _f) * end)), force=True))
+    return simplified(sp.powsimp(sp.expand(path.subs(t, t + 1) - (_f * path + (1 - _f) * end)), force=True))
 
 
 def angle_ratio(rule: str) -> sp.Expr:
@@ -202,7 +203,7 @@ def angle_ratio(rule: str) -> sp.Expr:
 
 def _angle_follows_eff_lr(theta: sp.Expr, rule: str) -> sp.Expr:
     """Residual of ``theta(N)/theta(N0) = angle_ratio(rule)`` (zero when the angle follows the effective lr)."""
-    return sp.simplify(theta / theta.subs(N, N0) - angle_ratio(rule))
+    return simplified(theta / theta.subs(N, N0) - angle_ratio(rule))
 
 
 def sgd_drop_derivation() -> Derivation:
@@ -229,8 +230,8 @@ def sgd_drop_derivation() -> Derivation:
                     rate_bias),
                Step("the angle per step at norm N: E tan^2 theta ~ eta^2 E[Q]/(a^2 N^2), so theta scales as the "
                     "effective learning rate eta/N (k = 2)", theta_sq)],
-        proofs={"second_moment": sp.simplify(second - claimed),
-                "first_moment_is_section4s": sp.simplify(_isotropic_mean(step) - N - section4.sgd_recursion()),
+        proofs={"second_moment": simplified(second - claimed),
+                "first_moment_is_section4s": simplified(_isotropic_mean(step) - N - section4.sgd_recursion()),
                 "path_solves_recursion": _geometric_path_residual(X_star, N0**2),
                 "leading_is_the_moment_maps": _leading_ratio(tau, moments.relaxation_leading("sgd")) - 1,
                 "angle_scales_as_eff_lr": _angle_follows_eff_lr(sp.sqrt(theta_sq), "sgd")},
@@ -261,7 +262,7 @@ def adamw_drop_derivation() -> Derivation:
                Step("the angle per step at norm N: tan^2 theta ~ eta^2 E||u_perp||^2/(A^2 N), the Adam update u "
                     "being free of the scale of w; so theta follows the effective learning rate eta/||w|| (k = 1)",
                     theta_sq)],
-        proofs={**{f"eigenvalue_{name}": sp.simplify(charpoly.subs(mu, value))
+        proofs={**{f"eigenvalue_{name}": simplified(charpoly.subs(mu, value))
                    for name, value in (("A2", A_dec**2), ("A_beta1", A_dec * beta1), ("beta1_2", beta1**2))},
                 "path_slowest_mode": _geometric_path_residual(N_star, N0),
                 "leading_is_the_moment_maps": _leading_ratio(tau, moments.relaxation_leading("adamw")) - 1,

@@ -31,7 +31,8 @@ import sympy as sp
 
 from . import bn_unit, moments, printed
 from .claim import Claim, Printed
-from .derivation import Derivation, Step
+from .compare import limit_at_zero, log_derivative, lowest_order_term
+from .derivation import Derivation, Step, at_point, simplified
 from .norm_growth import N0, growth_judge, growth_without_decay  # noqa: F401 - N0: the start, for the checks
 from .symbols import C, N, beta, beta1, d, eta, gamma, lam, r, sigma_g
 from .updates import effective_lr, invariant_monomial, normalized_sgd_derivation
@@ -89,8 +90,8 @@ def stationary_N(rule: str) -> sp.Expr:
 
 def _lead(expr: sp.Expr) -> sp.Expr:
     """Leading term as ``eta, lam -> 0`` together (``eta/lam`` fixed)."""
-    scaled = expr.subs({eta: eta * _h, lam: lam * _h}, simultaneous=True)
-    return sp.powsimp(sp.factor(scaled.as_leading_term(_h).subs(_h, 1)), force=True)
+    scaled = at_point(expr, {eta: eta * _h, lam: lam * _h})
+    return sp.powsimp(sp.factor(at_point(lowest_order_term(scaled, _h), {_h: 1})), force=True)
 
 
 @lru_cache(maxsize=None)
@@ -102,6 +103,7 @@ def leading_N(rule: str) -> sp.Expr:
     return _lead(stationary_N(rule))
 
 
+@lru_cache(maxsize=None)
 def leading_norm(rule: str) -> sp.Expr:
     """Leading-order steady-state norm ``||w||* = sqrt(N*)``."""
     return sp.powsimp(sp.sqrt(sp.factor(sp.cancel(leading_N(rule)))), force=True)
@@ -117,8 +119,8 @@ def equilibrium_eff_lr(rule: str) -> sp.Expr:
 def _exponent_extras(expr: sp.Expr) -> dict:
     lead = _lead(expr)
     return {"leading": lead,
-            "exponent_eta": sp.simplify(eta * sp.diff(sp.log(lead), eta)),
-            "exponent_lam": sp.simplify(lam * sp.diff(sp.log(lead), lam))}
+            "exponent_eta": log_derivative(lead, eta),
+            "exponent_lam": log_derivative(lead, lam)}
 
 
 # ---- derivations behind the claims ------------------------------------------------------------------------
@@ -141,7 +143,7 @@ def grad_second_moment() -> Derivation:
                     "adds to x_i^2; the exact moment of the sum loss (bn_unit.unit_C, beta = 0)", C_sum),
                Step("per sample (/B) and per coordinate (/d), at ||w||", result)],
         proofs={"large_batch_limit": sp.limit(result, bn_unit.B, sp.oo) - naive,
-                "consistent_with_C": sp.simplify(result * r**2 * bn_unit.B * d - C_sum)},
+                "consistent_with_C": simplified(result * r**2 * bn_unit.B * d - C_sum)},
         summary="per sample and coordinate sigma^2 gamma^2 (d B - 2)/(2 d (B - 3) ||w||^2): the paper's "
                 "sigma^2 gamma^2/(2||w||^2) is its B -> oo limit (the batch std in the denominator adds the factor "
                 "(d B - 2)/(d (B - 3))); summed over d coordinates and B samples, C = B gamma^2 sigma^2 (d B - 2)/"
@@ -161,6 +163,7 @@ def _paper_alternates(expr_in_C: sp.Expr) -> dict:
                 expr_in_C.subs({lam: lam / 2, C: C_PER_COORDINATE}, simultaneous=True)}
 
 
+@lru_cache(maxsize=None)     # also read by the claim's alternates
 def sgd_recursion_derivation() -> Derivation:
     """``E||w_{t+1}||^2 - ||w||^2`` for SGD in the canonical convention, with the paper's unit's exact ``C``."""
     w_next = sp.Symbol("a w - eta g/r")
@@ -179,6 +182,7 @@ def sgd_recursion_derivation() -> Derivation:
         extras={"in_C": in_C, "alternates": _paper_alternates(in_C)})
 
 
+@lru_cache(maxsize=None)     # also read by the claim's alternates
 def sgd_fixed_point() -> Derivation:
     """The closure's steady-state norm of SGD, exact in the closure: ``r**4 = eta**2 C / (1 - (1 - 2 eta lam)**2)``,
     with the paper's unit's exact ``C``."""
@@ -208,7 +212,7 @@ def norm_derivation(rule: str) -> Derivation:
         # relative residual of the condition at the leading-order N*, as eta, lam -> 0 together
         scale = eta**2 * d if rule == "rmsprop" else N
         relative = (eq / scale).subs(N, leading_N(rule)).subs({eta: eta * _h, lam: lam * _h}, simultaneous=True)
-        proofs["leading_balance"] = sp.limit(relative, _h, 0)
+        proofs["leading_balance"] = limit_at_zero(relative, _h)
     else:
         proofs["leading_of_closure"] = sp.powsimp(lead**2 - leading_N(rule), force=True)
     steps.append(Step("leading order as eta lam -> 0", lead))
@@ -236,8 +240,8 @@ def eff_lr_eq_derivation(rule: str) -> Derivation:
 
 def _power_of(monomial: sp.Expr, invariant: sp.Expr) -> sp.Expr:
     """Zero when the (eta, lam) part of ``monomial`` is a power of ``invariant``."""
-    e_eta = sp.simplify(eta * sp.diff(sp.log(monomial), eta))
-    e_lam = sp.simplify(lam * sp.diff(sp.log(monomial), lam))
+    e_eta = log_derivative(monomial, eta)
+    e_lam = log_derivative(monomial, lam)
     i_eta, i_lam = sp.degree(invariant, eta), sp.degree(invariant, lam)
     return sp.simplify(e_eta * i_lam - e_lam * i_eta)
 
