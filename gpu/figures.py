@@ -17,6 +17,7 @@ last one read is drawn.
 """
 from __future__ import annotations
 
+import functools
 import math
 import textwrap
 from pathlib import Path
@@ -48,6 +49,24 @@ def constant_eff_lr_slope(rule: str) -> float | None:
     return -derived["exponent_lam"] / derived["exponent_eta"]
 
 
+#: the figures' type sizes (pt at the figure's own size): a row of four 3.4-inch panels is printed about 6.3 inches
+#: wide, at 0.46 of its size, so 11-13 pt here read as 5-6 pt on the page
+PRINT_RC = {"font.size": 12, "axes.titlesize": 12, "axes.labelsize": 12, "xtick.labelsize": 11,
+            "ytick.labelsize": 11, "legend.fontsize": 10}
+#: the size of a footnote, in the same units
+FOOTNOTE_PT = 11
+
+
+def printed(figure_function):
+    """Draw ``figure_function``'s figure with :data:`PRINT_RC`."""
+    @functools.wraps(figure_function)
+    def draw(*args, **kwargs):
+        import matplotlib
+        with matplotlib.rc_context(PRINT_RC):
+            return figure_function(*args, **kwargs)
+    return draw
+
+
 def _pyplot():
     import matplotlib
     matplotlib.use("Agg")
@@ -75,28 +94,28 @@ def _heatmap(ax, records, value, title, log_color=False):
     _grid_ticks(ax.yaxis, etas)
     ax.set_xlabel("lambda (penalty lambda*||w||^2)")
     ax.set_ylabel("eta (base learning rate)")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title)
     for r in records:
         cfg = r["config"]
         if cfg["lam"] <= 0:
             continue
         if r["status"] == "diverged":
-            ax.text(cfg["lam"], cfg["eta"], "x", ha="center", va="center", color="red", fontsize=9)
+            ax.text(cfg["lam"], cfg["eta"], "x", ha="center", va="center", color="red")
         elif not equilibrated(r):
-            ax.text(cfg["lam"], cfg["eta"], "o", ha="center", va="center", color="white", fontsize=7)
+            ax.text(cfg["lam"], cfg["eta"], "o", ha="center", va="center", color="white")
     return mesh, etas, lams
 
 
-#: a heatmap axis labels every grid value while there are at most this many, else every second one
-GRID_LABELS = 7
+#: a heatmap axis labels at most this many of its grid values (every k-th), so that they fit on a panel
+GRID_LABELS = 4
 
 
 def _grid_ticks(axis, values) -> None:
     """Ticks at the grid's own values (2 significant digits), no minor ticks: a log axis spanning less than a
     decade otherwise labels its minor ticks, which run into each other on a narrow panel."""
     from matplotlib import ticker
-    step = 1 if len(values) <= GRID_LABELS else 2
-    axis.set_ticks(values[::step], [f"{v:.2g}" for v in values[::step]], fontsize=7)
+    step = -(-len(values) // GRID_LABELS)
+    axis.set_ticks(values[::step], [f"{v:.2g}" for v in values[::step]])
     axis.set_minor_locator(ticker.NullLocator())
 
 
@@ -111,16 +130,16 @@ def _constant_lr_lines(ax, etas, lams, slope):
     ax.set_ylim(_edges(etas)[[0, -1]])
 
 
-#: characters of a 7-point footnote per inch of figure width (its average glyph is about 3.5 pt wide)
-FOOTNOTE_CHARS_PER_INCH = 19
+#: characters of a footnote per inch of figure width (a glyph is about half its type size wide)
+FOOTNOTE_CHARS_PER_INCH = int(72 / (0.5 * FOOTNOTE_PT))
 
 
 def _footnote_and_layout(fig, text: str) -> None:
     """Write ``text`` at the figure's foot, wrapped to its width, and lay the panels out above it."""
     width, height = fig.get_size_inches()
     lines = textwrap.wrap(text, int(width * FOOTNOTE_CHARS_PER_INCH))
-    fig.text(0.01, 0.01, "\n".join(lines), fontsize=7, va="bottom")
-    foot = (len(lines) * 9 + 6) / (72 * height)            # 9 pt per line, 6 pt of margin
+    fig.text(0.01, 0.01, "\n".join(lines), fontsize=FOOTNOTE_PT, va="bottom")
+    foot = (len(lines) * 1.25 * FOOTNOTE_PT + 6) / (72 * height)      # 1.25 lines of type per line, 6 pt margin
     fig.tight_layout(rect=(0, foot, 1, 1))
 
 
@@ -131,13 +150,15 @@ def _rules(records, exclude=()):
 
 #: panels per row: more rules than this wrap onto further rows, so that each panel stays legible when printed
 PANELS_PER_ROW = 4
+#: a panel's width and height (inches)
+PANEL_INCHES = (3.4, 3.3)
 
 
 def _panels(plt, n):
     n = max(n, 1)
     cols = min(n, PANELS_PER_ROW)
     rows = -(-n // cols)
-    fig, grid = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.9 * rows), squeeze=False)
+    fig, grid = plt.subplots(rows, cols, figsize=(PANEL_INCHES[0] * cols, PANEL_INCHES[1] * rows), squeeze=False)
     for ax in grid.flat[n:]:
         ax.set_visible(False)
     return fig, grid.flatten()[:n]
@@ -164,17 +185,19 @@ def _rule_figure(records, path: Path, rules, draw) -> Path | None:
 
 def _norm_panel(fig, ax, records, rule):
     fit = fit_norm_exponents(records)
-    sub = "" if fit is None else (f"\nfit in eta, lam: eta^{fit.get('exponent_eta')['value']:.2f} "
-                                  f"lam^{fit.get('exponent_lam')['value']:.2f} ({fit.n} cells)")
+    sub = "" if fit is None else (f"\nfit: eta^{fit.get('exponent_eta')['value']:.2f} "
+                                  f"lam^{fit.get('exponent_lam')['value']:.2f}, {fit.n} cells")
     mesh, _, _ = _heatmap(ax, records, norm_at_fit, f"{rule}: log10 conv1 norm{sub}", log_color=True)
     fig.colorbar(mesh, ax=ax)
 
 
+@printed
 def figure_norms(records, path: Path) -> Path | None:
     """Figure 1: log10 of the conv1 norm at the fit epoch over the grid, one panel per rule."""
     return _rule_figure(records, path, _rules(records, exclude=("normalized",)), _norm_panel)
 
 
+@printed
 def figure_errors(records, path: Path) -> Path | None:
     """Figure 2: final test error over the grid with lines of constant effective learning rate."""
     return _rule_figure(records, path, _rules(records, exclude=("normalized",)), _error_panel)
@@ -182,18 +205,20 @@ def figure_errors(records, path: Path) -> Path | None:
 
 def _error_panel(fig, ax, records, rule):
     slope = constant_eff_lr_slope(rule)
-    note = "\n(dashed: constant derived eff. lr)" if slope is not None else "\n(no derived eff. lr in the registry)"
+    note = "\n(dashed: constant derived eff. lr)" if slope is not None else "\n(no derived eff. lr)"
     mesh, etas, lams = _heatmap(ax, records, final_test_error, f"{rule}: test error{note}")
     if slope is not None and len(etas) > 1:
         _constant_lr_lines(ax, etas, lams, slope)
     fig.colorbar(mesh, ax=ax)
 
 
+@printed
 def figure_normalized(records, path: Path) -> Path | None:
     """Figure 3: final test error of the normalized-weight update over the grid."""
     return _rule_figure(records, path, ["normalized"] if of_family(records, "normalized") else [], _error_panel)
 
 
+@printed
 def figure_optimal_lr(records, path: Path) -> Path | None:
     """Figure 4: optimal eta against lam per rule, fitted slope with its interval and the derived slope."""
     rules = _rules(records)
@@ -228,7 +253,7 @@ def figure_optimal_lr(records, path: Path) -> Path | None:
     ax.set_yscale("log")
     ax.set_xlabel("lambda")
     ax.set_ylabel("optimal eta")
-    ax.legend(fontsize=7)
+    ax.legend()
     _footnote_and_layout(fig, "filled: optimum inside the grid in an equilibrated cell (fitted); open: at the grid's "
                          "edge or not equilibrated (not fitted); dashed: the derived slope")
     fig.savefig(path, dpi=120)
@@ -283,7 +308,7 @@ def _identity(ax, *arrays):
         _sparse_log_labels(axis, lo, hi)
 
 
-#: a log axis spanning at most this many decades gets four plain labels, a wider one its powers of ten only
+#: a log axis spanning at most this many decades gets three or four plain labels, a wider one its powers of ten only
 #: (matplotlib's default labels the minor ticks of a narrow axis, or falls back to linear ticks, which collide)
 NARROW_DECADES = 1.5
 
@@ -292,14 +317,15 @@ def _sparse_log_labels(axis, lo: float, hi: float) -> None:
     """Label ``axis`` (log, data from ``lo`` to ``hi``) at major ticks only, spaced so that labels do not meet."""
     from matplotlib import ticker
     narrow = math.log10(hi / lo) <= NARROW_DECADES if lo > 0 and hi > lo else True
-    if narrow:        # over a decade or so a log axis looks linear: four plain labels
-        axis.set_major_locator(ticker.MaxNLocator(nbins=4))
-        axis.set_major_formatter(ticker.FormatStrFormatter("%.2g"))
+    if narrow:        # over a decade or so a log axis looks linear: three or four plain labels
+        axis.set_major_locator(ticker.MaxNLocator(nbins=3))
+        axis.set_major_formatter(ticker.FormatStrFormatter("%.3g"))
     else:
         axis.set_major_locator(ticker.LogLocator(subs=(1.0,)))
     axis.set_minor_formatter(ticker.NullFormatter())
 
 
+@printed
 def figure_laws(records, path: Path) -> Path | None:
     """Figure 5: measured against derived, per rule: the norm law with and without the measured C; the angle."""
     panels = []
@@ -321,18 +347,19 @@ def figure_laws(records, path: Path) -> Path | None:
             if with_c is not None:
                 ax.plot(with_c, n, "o", ms=3, alpha=0.5, label="law with each filter's measured C")
             _identity(ax, *[a for a in (n, with_c, fixed) if a is not None])
-            ax.set_xlabel("derived eta^p lam^q C^c (one fitted constant)")
+            ax.set_xlabel("derived eta^p lam^q C^c")
             ax.set_ylabel(f"measured conv1 norm ({unit})")
-            ax.set_title(f"{rule}: norm at the end of the first phase", fontsize=9)
-            ax.legend(fontsize=7)
+            ax.set_title(f"{rule}: norm at the\nend of the first phase")
+            ax.legend(fontsize=8)
         else:
             measured, derived = pts
             ax.plot(derived, measured, "o")
             _identity(ax, measured, derived)
-            ax.set_xlabel("derived leading angle (no fitted constant)")
+            ax.set_xlabel("derived leading angle")
             ax.set_ylabel("measured mean angle per step")
-            ax.set_title(f"{rule}: rotational equilibrium", fontsize=9)
-    _footnote_and_layout(fig, "settled cells only; black: measured = derived")
+            ax.set_title(f"{rule}: rotational\nequilibrium")
+    _footnote_and_layout(fig, "settled cells only; black: measured = derived. Norm panels: the derived law times "
+                         "one fitted constant; angle panels: no fitted constant")
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
