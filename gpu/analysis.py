@@ -45,8 +45,8 @@ EQUILIBRIUM_FRACTION = 0.05
 #: started to relax
 EQUILIBRIUM_MIN_MOVE = 0.1
 
-#: where the theory derives the norm's relaxation time tau (steps), a cell is equilibrated once its first phase
-#: lasted this many tau: the memory of the initial norm is then down to exp(-3) ~ 5 %, the drift criterion's level
+#: where the theory derives the norm's relaxation time tau (steps), a run is in equilibrium this many tau after its
+#: start was forgotten (:func:`settle_steps`): the memory of the initial norm is then down to exp(-3) ~ 5 %
 RELAXATION_MULTIPLE = 3.0
 
 #: a filter whose norm is below this fraction of its layer's initial mean filter norm counts as collapsed: it no
@@ -226,7 +226,8 @@ def relaxation_steps(record, layer: str = "conv1") -> float | None:
     From ``later.angle.<rule>`` (leading order: ``1/(8 eta lam)`` for SGD, ``(1-rho)/(8 eta lam)`` with momentum
     rho, ``1/(2 eta lam)`` for AdamW and Lion); for Adam and RMSProp with L2, whose time depends on the gradient
     statistics, the moment model's ``1/(3 c eta)`` at the layer's measured ``C`` and fan-in
-    (:func:`~normlaws.gpu.settling.coupled_relaxation`; None for records without ``C``). None without decay.
+    (:func:`~normlaws.gpu.settling.coupled_relaxation`; None for records without ``C``, or where the closure has
+    no equilibrium at the measured ``C``: those cells fall back to the drift test). None without decay.
     """
     cfg, rule = record["config"], family(record)
     if cfg["lam"] <= 0:

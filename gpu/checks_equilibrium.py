@@ -7,7 +7,8 @@ claim's own derivation at the run's (eta, lam, rho, beta1, d) through ``normlaws
 Replicates are runs (cells and seeds); a run's four layers are averaged first. The tolerance is ``Z`` standard
 errors over runs plus a bias bound measured on the same windows: the boundary terms ``S_end - S_start`` by which a
 stationary moment identity fails over a finite window (``theory.windows``: the norm's measured, a momentum or
-Adam buffer's bounded by its stationary size at both ends). Per-filter quartiles are reported beside.
+Adam buffer's measured where the record has its ends, else bounded by its stationary size at both ends).
+Per-filter quartiles are reported beside.
 
 - ``later.angle.<rule>``: ``1 - cos theta* = 1 - sum<w_t, w_(t+1)>/sqrt(sum ||w_t||^2 sum ||w_(t+1)||^2)`` (the
   moment ratio, normalised by both ends so that a slow drift of the norm cancels to first order) and the chord ratio
@@ -170,8 +171,9 @@ def angle_check(claim_id: str, rule: str):
                                              "bias bound: the windows' mean drift delta = |N_end - N_start|/sum N, "
                                              "relative: delta^2 for the normalised cosine (first order cancels); "
                                              "for the chord, the boundary terms of the window identity "
-                                             "(theory.windows: the norm's measured, the other moments' at their "
-                                             "stationary size at both ends)", filter_quartiles=q))
+                                             "(theory.windows: the norm's measured, the buffer's measured where "
+                                             "recorded, else at its stationary size at both ends)",
+                                             filter_quartiles=q))
         q = comps[0]["filter_quartiles"]
         return _finish(claim_id, rule, comps, runs, f"Per filter, (1 - cos) measured/derived has quartiles "
                        f"{q[0]:.3g}, {q[1]:.3g}, {q[2]:.3g}; cos theta* = sum<w_t, w_(t+1)>/sqrt(sum||w_t||^2 "
@@ -195,8 +197,8 @@ def defazio_check(claim_id: str, rule: str):
         values, biases, filters = _per_run(runs, measure)
         comp = replicate_component("||grad L||^2/||w||^2 measured/derived", values, 1.0, float(np.mean(biases)),
                                    "bias bound: the boundary terms of the window identity (theory.windows: the "
-                                   "norm's |N_end - N_start| measured, the buffer's moments at their stationary size "
-                                   "at both ends)",
+                                   "norm's |N_end - N_start| measured, the buffer's measured where recorded, else "
+                                   "at its stationary size at both ends)",
                                    filter_quartiles=quartiles(filters))
         return _finish(claim_id, rule, [comp], runs, "The loss gradient alone (no L2 term), summed over the steps "
                        "of each run's equilibrium window; C-free")

@@ -130,8 +130,8 @@ def _constant_lr_lines(ax, etas, lams, slope):
     ax.set_ylim(_edges(etas)[[0, -1]])
 
 
-#: characters of a footnote per inch of figure width (a glyph is about half its type size wide)
-FOOTNOTE_CHARS_PER_INCH = int(72 / (0.5 * FOOTNOTE_PT))
+#: characters of a footnote per inch of figure width (a glyph is at most about 0.55 of its type size wide)
+FOOTNOTE_CHARS_PER_INCH = int(72 / (0.55 * FOOTNOTE_PT))
 
 
 def _footnote_and_layout(fig, text: str) -> None:
@@ -165,8 +165,9 @@ def _panels(plt, n):
 
 
 #: the heatmaps' footnote
-CELL_MARKS = ("o: norm not equilibrated by the end of the first phase (under 3 derived relaxation times, or still "
-              "drifting where none is derived; left out of fits); x: diverged")
+CELL_MARKS = ("o: not equilibrated (the first phase's last epoch begins less than 3 derived relaxation times after "
+              "the start is forgotten, or, where none is derived, the norm still drifts; left out of fits); "
+              "x: diverged")
 
 
 def _rule_figure(records, path: Path, rules, draw) -> Path | None:

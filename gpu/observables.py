@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .analysis import COLLAPSED, equilibrium_epochs, family, network_of, steps_per_epoch, trajectory
+from .settling import layer_fan_in
 
 LAYERS = ("conv1", "conv2", "conv3", "conv4")
 
@@ -23,8 +24,7 @@ def fan_in(record, layer: str) -> int:
     >>> fan_in({"config": {"widths": [8, 16, 32, 64]}}, "conv3")
     144
     """
-    chans = [3] + list(record["config"]["widths"])
-    return chans[LAYERS.index(layer)] * 9
+    return layer_fan_in(record["config"], layer)
 
 
 @dataclass

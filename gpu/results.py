@@ -15,12 +15,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..schema import AT_EPOCH_ENDS
 from .analysis import layer_summary
 from .stats import SUMS
 
 LAYERS = ("conv1", "conv2", "conv3", "conv4")
-#: the arrays read at initialisation and after each epoch (epochs + 1 rows; the others have one row per epoch)
-AT_EPOCH_ENDS = ("_filter_norms", "_buffer_dot", "_buffer_sq")
+
 
 
 def _host(tensors) -> np.ndarray:

@@ -305,9 +305,14 @@ def check(kind: str, record, path, line: int):
 MAX_TRAJECTORY_BYTES = 256 * 2**20
 
 
+#: the per-layer arrays read at initialisation and after each epoch (epochs + 1 rows)
+AT_EPOCH_ENDS = ("_filter_norms", "_buffer_dot", "_buffer_sq")
+
+
 def read_trajectory(path, epochs: int) -> dict:
-    """The arrays of a trajectory ``.npz`` (never unpickled), checked: numeric, per layer the filter norms
-    ``(epochs + 1, C)`` and ``grad_unit_sq`` ``(epochs, C)``; else one :class:`UsageError` line naming the file."""
+    """The arrays of a trajectory ``.npz`` (never unpickled), checked: numeric, per layer the filter norms and the
+    buffer's moments ``(epochs + 1, C)`` and ``grad_unit_sq`` ``(epochs, C)``; else one :class:`UsageError` line
+    naming the file."""
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as archive:
@@ -321,8 +326,8 @@ def read_trajectory(path, epochs: int) -> dict:
             raise
         raise UsageError(f"{path}: not a readable trajectory .npz ({type(exc).__name__}: {exc})") from None
     for name, array in arrays.items():
-        rows = epochs + 1 if name.endswith("_filter_norms") else epochs
-        layered = name.endswith(("_filter_norms", "_grad_unit_sq"))
+        rows = epochs + 1 if name.endswith(AT_EPOCH_ENDS) else epochs
+        layered = name.endswith(("_grad_unit_sq",) + AT_EPOCH_ENDS)
         if array.dtype.kind not in "fiu" or (layered and (array.ndim != 2 or array.shape[0] != rows
                                                           or array.shape[1] < 1)):
             raise UsageError(f"{path}: array {name} has dtype {array.dtype} and shape {array.shape}, expected "

@@ -122,8 +122,9 @@ def test_sgds_boundary_bias_is_the_norms_drift_over_its_stationarity_identity():
 
 
 def test_heavy_balls_boundary_bias_is_not_sgds():
-    """With momentum the norm's boundary term counts (1 - rho)^2 less than SGD's formula would make it (the old
-    check's bias, 100 times too large at rho = 0.9); the buffer's unmeasured ends add their stationary size."""
+    """With momentum the norm's boundary term is (1 - rho)^2 times the SGD-form bound Delta N/(Q/N) at heavy ball's
+    own Q/N (the old check's bias, 100 times too large at rho = 0.9); the buffer's unmeasured ends add their
+    stationary size."""
     from normlaws.gpu.checks_equilibrium import boundary_bias
     eta, lam, rho = 0.03, 0.0125, 0.9
     rec, drifting = _window("momentum", eta, lam, 1.0, 1.2, momentum=rho)

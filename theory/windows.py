@@ -16,9 +16,10 @@ in ``D``: :func:`boundary_coefficients` gives the ``k_ij`` of
 - ``chord``: ``sum ||y_{t+1} - y_t||^2 / N``, with ``y_{t+1} - y_t = T (M - I) x_t + T b e_t``.
 
 For SGD (``M = a = 1 - 2 eta lam``) a window whose norm drifted by ``D_00 = Delta N`` shifts the gradient ratio
-by ``Delta N/((1 - a^2) N)`` and the chord by ``Delta N/(4 eta lam N)``. With momentum the velocity's boundary terms enter too, and the
-norm's own coefficient is ``(1 - rho)^2`` times smaller (a check that used SGD's coefficient for heavy ball
-overstated its bias a hundredfold at ``rho = 0.9``).
+by ``Delta N/((1 - a^2) N)`` and the chord by ``Delta N/(4 eta lam N)``. With momentum the velocity's boundary
+terms enter too, and the norm's own coefficient is ``(1 - rho)^2`` times the inverse of heavy ball's stationary
+``Q/N`` (the SGD-form bound ``Delta N/(Q/N)`` a check once used overstated it a hundredfold at ``rho = 0.9``); against
+SGD's coefficient at the same ``eta lam`` it is about ``1 - rho`` times smaller.
 """
 from __future__ import annotations
 
