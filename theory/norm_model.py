@@ -38,6 +38,7 @@ Printed statements with undefined functions are turned into residuals on this mo
 """
 from __future__ import annotations
 
+from functools import lru_cache
 
 import sympy as sp
 
@@ -69,8 +70,10 @@ f = sp.Function("f")        # a scale-invariant loss as a function of the weight
 
 
 # ---- forward passes ----------------------------------------------------------------------------------------------
+@lru_cache(maxsize=None)
 def _tidy(expr):
-    """Expand, then pull common factors out of every sum (a common scale factor shows as a factor)."""
+    """Expand, then pull common factors out of every sum (a common scale factor shows as a factor). Memoized: the
+    forward passes tidy the same sums again and again (``factor_terms`` is not cached by SymPy)."""
     return sp.factor_terms(sp.expand(expr))
 
 
