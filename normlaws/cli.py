@@ -84,8 +84,18 @@ def _error(message: str) -> int:
     return 2
 
 
+def _size_sympy_caches() -> None:
+    """SymPy memoizes its core operations in LRU caches of ``SYMPY_CACHE_SIZE`` entries each (1000 by default), sized
+    when SymPy is first imported (the command line imports it only after this). The derivations revisit more
+    sub-expressions than that: with 10000 a cold run of all of them takes about 10 % less CPU, every result the
+    same. Set for the command line only (a library import of normlaws leaves the user's SymPy as it is); a value
+    already in the environment is kept."""
+    os.environ.setdefault("SYMPY_CACHE_SIZE", "10000")
+
+
 def main(argv=None) -> int:
     """Run the command line; return the exit code (0 ok, 1 a check of the suite failed, 2 bad input)."""
+    _size_sympy_caches()
     if _stdout_closed():
         _silence_stdout()
         return _error("standard output is closed; redirect it to a file or /dev/null instead")
