@@ -260,13 +260,17 @@ def run_sweep(configs, spec: DataSpec, out, *, executor: str = "inline", device:
 def unfinished(configs, out: Path, failed: list, lease: float = LEASE_S) -> tuple:
     """``(running, not_run)``: the requested configurations without a record that another live process holds
     (``{key: holder}``), and the others with the reason they were not run (``[(key, why)]``)."""
+    requested = list(dict.fromkeys(c.key for c in configs))
+    before = finished_keys(out)
+    live = live_claims(Path(out) / CLAIMS_DIR, [k for k in requested if k not in before], lease)
+    # the records again, after the claims: another process appends its record before it releases its claim, so
+    # one released since the first read has left its record for this one
     recorded = finished_keys(out)
-    missing = list(dict.fromkeys(c.key for c in configs if c.key not in recorded))
-    live = live_claims(Path(out) / CLAIMS_DIR, missing, lease)
+    missing = [key for key in requested if key not in recorded]
     reasons = {key: error for keys, error in failed for key in keys}
     not_run = [(key, reasons.get(key, "claimed by another process that stopped without recording it; run "
                                      "the sweep again to train it")) for key in missing if key not in live]
-    return {key: describe(claim) for key, claim in live.items()}, not_run
+    return {key: describe(claim) for key, claim in live.items() if key not in recorded}, not_run
 
 
 def _run_inline(groups, spec, out, device, amp, progress_factory, opts):

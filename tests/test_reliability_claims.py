@@ -141,3 +141,17 @@ def test_unfinished_names_a_claim_that_vanished_without_a_record(tmp_path):
     cfg = TrainConfig(optimizer="nesterov", eta=0.01, lam=1e-3)
     running, not_run = sweep.unfinished([cfg], tmp_path, [])
     assert running == {} and not_run[0][0] == cfg.key and "stopped without recording" in not_run[0][1]
+
+
+def test_work_finished_elsewhere_between_two_reads_is_not_reported_as_not_run(tmp_path, monkeypatch):
+    """Two sweeps on one folder: the other process appends its record and releases its claim while this one
+    collects its summary (seen in CI: the second sweep exited 1 naming a configuration the first had just
+    finished). The claims are read before the records, so a released claim's record is always seen."""
+    from normlaws.gpu import sweep
+    from normlaws.gpu.config import TrainConfig
+    cfg = TrainConfig(optimizer="sgd", eta=0.1, lam=1e-3)
+    reads = iter([set(), {cfg.key}, {cfg.key}, {cfg.key}])           # the record lands after the first read
+    monkeypatch.setattr(sweep, "finished_keys", lambda out: next(reads))
+    monkeypatch.setattr(sweep, "live_claims", lambda folder, keys, lease: {})   # and the claim is gone
+    running, not_run = sweep.unfinished([cfg], tmp_path, [])
+    assert running == {} and not_run == []
