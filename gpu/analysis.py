@@ -284,8 +284,9 @@ def equilibrated(record, layer: str = "conv1", fraction: float = EQUILIBRIUM_FRA
     first, last = series[0], series[e]
     if not (np.all(np.isfinite([first, last])) and min(first, last) > 0):
         return False
-    if settle_steps(record, layer) is not None:
-        return bool(equilibrium_epochs(record, layer))
+    window = _derived_window(record, layer)
+    if window is not None:
+        return bool(window)
     before = series[e - max(1, e // 5)]
     if not (math.isfinite(before) and before > 0):
         return False
@@ -318,10 +319,22 @@ def equilibrium_epochs(record, layer: str = "conv1") -> list:
     """
     if record["status"] != "done" or record["config"]["lam"] <= 0:
         return []
-    e, per = fit_epoch(record), steps_per_epoch(record)
+    e = fit_epoch(record)
     if family(record) == "normalized":
         return list(range(1, e))
-    need = settle_steps(record, layer)
-    if need is not None:
-        return [k for k in range(e) if k * per >= need] if math.isfinite(norm_at_fit(record, layer)) else []
+    window = _derived_window(record, layer)
+    if window is not None:
+        return window
     return list(range(e - max(1, e // 5), e)) if equilibrated(record, layer) else []
+
+
+def _derived_window(record, layer: str) -> list | None:
+    """The epochs of the first phase that begin :func:`settle_steps` or more after the start (none when the fit
+    epoch's norm is not finite); None where the theory gives no relaxation time."""
+    need = settle_steps(record, layer)
+    if need is None:
+        return None
+    if not math.isfinite(norm_at_fit(record, layer)):
+        return []
+    per = steps_per_epoch(record)
+    return [k for k in range(fit_epoch(record)) if k * per >= need]

@@ -38,6 +38,7 @@ from .analysis import family, fit_epoch, load_records, steps_per_epoch, trajecto
 from .derived import derivation
 from .intervals import describe_component, quartiles, replicate_component
 from .observables import LAYERS, cell_label, windows
+from .settling import moment_model
 
 NETWORK = "invariant"
 #: fewer equilibrated runs than this leave no interval worth the name
@@ -54,10 +55,6 @@ def _values(record, d: int) -> dict:
     return values
 
 
-#: the moment model (``theory.moments.MODELS``) of each rule the harness trains, where the names differ
-MOMENT_MODEL = {"rmsprop_torch": "rmsprop"}
-
-
 @functools.lru_cache(maxsize=None)
 def _boundary_terms(model: str, observable: str) -> tuple:
     """``((ij, k_ij, end ratio), ...)`` of ``theory.windows``, each a function of ``(eta, lam, rho, beta1, c_L2)``,
@@ -71,15 +68,15 @@ def _boundary_terms(model: str, observable: str) -> tuple:
 def boundary_bias(observable: str, record, w, c: float = 0.0) -> float:
     """The relative shift a window's boundary terms can give ``observable`` of the run's rule (``theory.windows``):
     ``sum_ij |k_ij| |D_ij|/N`` with the norm's ``D_00`` measured (``w.drift()``), the buffer's measured where the
-    record has its ends (``Window.boundary``), else bounded by their stationary magnitudes at both ends. 'grad_ratio' is also the shift of the level ``sum N``
-    at a given noise power (RMS^2, Adam's L2 identity); ``c`` is the coupled rules' ``c_L2``."""
+    record has its ends (``Window.buffer_boundary``), else bounded by their stationary magnitudes at both ends.
+    'grad_ratio' is also the shift of the level ``sum N`` at a given noise power (RMS^2, Adam's L2 identity); ``c``
+    is the coupled rules' ``c_L2``."""
     v = _values(record, w.d)
     at = (v["eta"], v["lam"], v["rho"], v["beta1"], c)
     both_ends = float((w.n_start + w.n_end)[w.live].sum()) / w.pooled("sum_sq")
-    measured = w.boundary() or {}
-    model = MOMENT_MODEL.get(family(record), family(record))
+    measured = w.buffer_boundary() or {}
     total = 0.0
-    for ij, k, end in _boundary_terms(model, observable):
+    for ij, k, end in _boundary_terms(moment_model(family(record)), observable):
         if ij == (0, 0):
             size = w.drift()
         elif ij in measured:                      # the buffer's ends as recorded

@@ -85,7 +85,8 @@ def _edges(values: np.ndarray) -> np.ndarray:
 
 def _heatmap(ax, records, value, title, log_color=False):
     # runs without decay (lam = 0, the preset's growth runs) have no cell on a log-lambda axis
-    etas, lams, table = grid_values([r for r in records if r["config"]["lam"] > 0], value)
+    records = [r for r in records if r["config"]["lam"] > 0]
+    etas, lams, table = grid_values(records, value)
     shown = np.log10(table) if log_color else table
     mesh = ax.pcolormesh(_edges(lams), _edges(etas), np.ma.masked_invalid(shown), cmap="viridis", shading="flat")
     ax.set_xscale("log")
@@ -97,8 +98,6 @@ def _heatmap(ax, records, value, title, log_color=False):
     ax.set_title(title)
     for r in records:
         cfg = r["config"]
-        if cfg["lam"] <= 0:
-            continue
         if r["status"] == "diverged":
             ax.text(cfg["lam"], cfg["eta"], "x", ha="center", va="center", color="red")
         elif not equilibrated(r):

@@ -69,15 +69,15 @@ class Window:
             return self.sums["sum_dot"][self.live] / np.sqrt(self.sums["sum_sq"][self.live] * after[self.live])
         return self.pooled("sum_dot") / math.sqrt(self.pooled("sum_sq") * float(after[self.live].sum()))
 
-    def boundary(self) -> dict | None:
-        """``{(i, j): D_ij/sum N}``: the window's boundary terms ``S_end - S_start`` of the state (norm, buffer)
-        summed over the live filters, relative to ``sum_t N_t``; None where the buffer's ends were not recorded."""
+    def buffer_boundary(self) -> dict | None:
+        """``{(0, 1): D_01/sum N, (1, 1): D_11/sum N}``: the window's boundary terms ``S_end - S_start`` of the
+        buffer (``<w, v>`` and ``||v||^2``) summed over the live filters, relative to ``sum_t N_t`` (the norm's own,
+        ``D_00``, is :meth:`drift`); None where the buffer's ends were not recorded."""
         if self.buffer_start is None or self.buffer_end is None:
             return None
         total = self.pooled("sum_sq")
-        pooled = lambda a, b: float((b - a)[self.live].sum()) / total  # noqa: E731
-        return {(0, 0): pooled(self.n_start, self.n_end), (0, 1): pooled(self.buffer_start[0], self.buffer_end[0]),
-                (1, 1): pooled(self.buffer_start[1], self.buffer_end[1])}
+        return {ij: float((end - start)[self.live].sum()) / total
+                for ij, start, end in zip(((0, 1), (1, 1)), self.buffer_start, self.buffer_end)}
 
     def drift(self) -> float:
         """``|sum_live (N_end - N_start)| / sum_live sum_t N_t``: how far the window is from stationary (it is the

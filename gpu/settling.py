@@ -30,8 +30,19 @@ from ..simulate.rules import VectorChains
 from ..theory.moments import c_l2, relaxation_leading
 from ..theory.symbols import eta as eta_s
 
-#: the adaptive rules with L2 in the gradient, and their moment model in ``theory.moments``
-COUPLED_MODELS = {"adam": "adam", "rmsprop_torch": "rmsprop"}
+#: the moment model (``theory.moments.MODELS``) of each rule the harness trains, where the names differ
+MOMENT_MODEL = {"rmsprop_torch": "rmsprop"}
+#: the adaptive rules with L2 in the gradient (their relaxation time needs the gradient scale C)
+COUPLED_MODELS = ("adam", "rmsprop_torch")
+
+
+def moment_model(rule: str) -> str:
+    """The name of ``rule``'s moment model in ``theory.moments.MODELS``.
+
+    >>> moment_model("rmsprop_torch"), moment_model("momentum")
+    ('rmsprop', 'momentum')
+    """
+    return MOMENT_MODEL.get(rule, rule)
 #: the approach is counted up to this many steps (a run longer than that has other problems)
 MAX_APPROACH = 100_000
 
@@ -67,7 +78,7 @@ def coupled_relaxation(rule: str, eta: float, lam: float, d: int, C: float, beta
     ``C`` is not a positive number or the closure has no equilibrium there."""
     if not (math.isfinite(C) and C > 0 and lam > 0):
         return math.nan
-    model = COUPLED_MODELS[rule]
+    model = moment_model(rule)
     try:
         c = coupled_c(model, eta, lam, d, C, beta1)
     except ValueError:                   # no root below 1/eta: the closure has no equilibrium at this C

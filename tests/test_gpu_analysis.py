@@ -326,7 +326,8 @@ def test_leg_modules_import_without_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-@pytest.mark.parametrize("name", ["normlaws.gpu", "normlaws.gpu.config", "normlaws.gpu.analysis"])
+@pytest.mark.parametrize("name", ["normlaws.gpu", "normlaws.gpu.config", "normlaws.gpu.analysis", "normlaws.gpu.settling",
+                                  "normlaws.gpu.observables", "normlaws.gpu.presets"])
 def test_doctests(name):
     import doctest
     import importlib
