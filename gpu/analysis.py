@@ -24,7 +24,7 @@ from ..schema import read_trajectory
 from ..simulate.predict import evaluate, lion_Q
 from ..theory.symbols import eta, lam, rho
 from .derived import derivation
-from .settling import COUPLED_MODELS, approach_steps, coupled_relaxation, layer_fan_in
+from .settling import COUPLED_RULES, approach_steps, coupled_relaxation, layer_fan_in
 
 #: the claim whose derivation gives each rule's relaxation time (``extras["relaxation_leading"]``)
 RELAXATION_CLAIMS = {"sgd": "later.angle.sgd", "momentum": "later.angle.momentum",
@@ -232,7 +232,7 @@ def relaxation_steps(record, layer: str = "conv1") -> float | None:
     cfg, rule = record["config"], family(record)
     if cfg["lam"] <= 0:
         return None
-    if rule in COUPLED_MODELS:
+    if rule in COUPLED_RULES:
         tau = coupled_relaxation(rule, cfg["eta"], cfg["lam"], layer_fan_in(cfg, layer),
                                  gradient_scale_at_fit(record, layer), cfg.get("beta1", 0.9))
         return tau if math.isfinite(tau) else None
@@ -254,7 +254,7 @@ def settle_steps(record, layer: str = "conv1") -> float | None:
         return None
     need = RELAXATION_MULTIPLE * tau
     start = as_float(record["epochs"].get("init_filter_norm_mean", {}).get(layer, math.nan))
-    if family(record) in COUPLED_MODELS:
+    if family(record) in COUPLED_RULES:
         d = math.sqrt(layer_fan_in(record["config"], layer))
         return need + approach_steps(record["config"], family(record), start / d, norm_at_fit(record, layer) / d)
     target = c_free_norm_sq(record, layer)

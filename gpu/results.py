@@ -22,7 +22,6 @@ from .stats import SUMS
 LAYERS = ("conv1", "conv2", "conv3", "conv4")
 
 
-
 def _host(tensors) -> np.ndarray:
     return torch.stack(tensors).detach().cpu().numpy().astype(np.float64)
 

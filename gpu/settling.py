@@ -33,7 +33,7 @@ from ..theory.symbols import eta as eta_s
 #: the moment model (``theory.moments.MODELS``) of each rule the harness trains, where the names differ
 MOMENT_MODEL = {"rmsprop_torch": "rmsprop"}
 #: the adaptive rules with L2 in the gradient (their relaxation time needs the gradient scale C)
-COUPLED_MODELS = ("adam", "rmsprop_torch")
+COUPLED_RULES = ("adam", "rmsprop_torch")
 
 
 def moment_model(rule: str) -> str:
@@ -43,6 +43,8 @@ def moment_model(rule: str) -> str:
     ('rmsprop', 'momentum')
     """
     return MOMENT_MODEL.get(rule, rule)
+
+
 #: the approach is counted up to this many steps (a run longer than that has other problems)
 MAX_APPROACH = 100_000
 

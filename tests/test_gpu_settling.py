@@ -91,7 +91,7 @@ def test_the_cpu_presets_cells_lie_on_their_lines_of_constant_relaxation_time(ru
     cells = presets.quick_cells(rule)
     for i, (eta, lam) in enumerate(cells):
         tau = presets.QUICK_TAUS[i // 3]
-        if rule in settling.COUPLED_MODELS:
+        if rule in settling.COUPLED_RULES:
             got = settling.coupled_relaxation(rule, eta, lam, presets.COUPLED_D, presets.QUICK_C)
         else:
             cfg = TrainConfig(optimizer=rule, eta=eta, lam=lam).as_dict()         # the rule's default momentum
