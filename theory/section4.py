@@ -251,12 +251,16 @@ def rmsprop_recursion_derivation() -> Derivation:
     P = r * sp.sqrt(d / C)
     in_C = (1 - 2 * eta * lam * P) ** 2 * r**2 + eta**2 * d - r**2
     increment = in_C.subs(C, paper_unit_C())
+    P_unit = P.subs(C, paper_unit_C())
+    noise_decay_cross = d * eta**2 + 4 * eta**2 * lam**2 * r**2 * P_unit**2 - 4 * eta * lam * r**2 * P_unit
     return Derivation(
-        result=sp.simplify(increment),
+        result=noise_decay_cross,
         steps=[Step("accumulator E[(g_j/r + 2 lam w_j)^2] ~ C/(d r^2) to leading order; P = 1/sqrt(.)", P),
                Step("w' = (1 - 2 eta lam P) w - eta P g/r; E||eta P g/r||^2 = eta^2 P^2 C/r^2 = eta^2 d"),
-               Step("E||w_{t+1}||^2 - r^2 with the paper's unit's C (bn_unit)", increment)],
-        proofs={"noise_term": sp.simplify(eta**2 * P**2 * C / r**2 - eta**2 * d)},
+               Step("E||w_{t+1}||^2 - r^2 with the paper's unit's C (bn_unit)", increment),
+               Step("expanded: the noise d eta^2, the square of the decay, the cross term", noise_decay_cross)],
+        proofs={"noise_term": sp.simplify(eta**2 * P**2 * C / r**2 - eta**2 * d),
+                "increment_expanded": noise_decay_cross - increment},
         summary="E||w_{t+1}||^2 = (1 - 2 eta lam ||w|| sqrt(d/C))^2 ||w||^2 + d eta^2, C/d the accumulator's "
                 "per-coordinate moment at unit norm (gamma^2 sigma^2/2 for one sample as B -> oo, where the decay "
                 "coefficient is 2 sqrt(2) eta lam ||w||/(gamma sigma)): the printed decay eta lam ||w||/(sigma gamma) "
