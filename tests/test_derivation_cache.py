@@ -209,3 +209,27 @@ def test_folder_setting(monkeypatch, tmp_path):
     monkeypatch.delenv("NORMLAWS_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert dc.folder() == tmp_path / "normlaws"
+
+
+def _derive_command(*args, cache="off") -> subprocess.CompletedProcess:
+    env = {**os.environ, "NORMLAWS_CACHE": str(cache)}
+    return subprocess.run([sys.executable, "-m", "normlaws", "derive", *args], env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_timings_repeat_measures_each_cold_run_in_a_fresh_process(tmp_path):
+    proc = _derive_command("--timings", "--repeat", "2", "--json", CHEAP, cache=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    runs = out["runs"]
+    assert len(runs) == 2 and all(0 < r["cpu_s"] < r["process_cpu_s"] for r in runs)
+    # a second run in the same process would find the theory's helpers memoized and take a few ms
+    assert min(r["cpu_s"] for r in runs) > 0.2 * max(r["cpu_s"] for r in runs)
+    cpu = out["spread"]["cpu_s"]
+    assert cpu["min"] <= cpu["median"] <= cpu["max"] and cpu["max"] == max(r["cpu_s"] for r in runs)
+
+
+def test_repeat_without_timings_is_one_line_and_exit_2():
+    proc = _derive_command("--repeat", "2", CHEAP)
+    assert proc.returncode == 2 and proc.stdout == "" and len(proc.stderr.strip().splitlines()) == 1
+    assert "--timings" in proc.stderr

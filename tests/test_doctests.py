@@ -9,7 +9,7 @@ import normlaws
 import normlaws.theory
 
 MODULES = sorted({f"normlaws.theory.{m.name}" for m in pkgutil.iter_modules(normlaws.theory.__path__)}
-                 | {"normlaws.conventions", "normlaws.records", "normlaws.validate"})
+                 | {"normlaws.conventions", "normlaws.records", "normlaws.validate", "normlaws.commands.derive"})
 
 
 @pytest.mark.timeout(120)

@@ -1,10 +1,20 @@
 """``normlaws derive``: the derivation steps, the result and the proof check of each claim."""
 from __future__ import annotations
 
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
 import time
 
 from .. import derivation_cache, registry, validate
+from ..errors import UsageError
 from ..output import print_json, symbol_names, sympy_str, table
+
+#: how many fresh processes ``--timings --repeat`` may run
+REPEATS = validate.Number(int, 1, 100, why="cold runs, each in a fresh process")
 
 HELP = "show the derivation of claims (all, or the ids given): steps, result, proof check, verdict"
 
@@ -15,6 +25,10 @@ def add_arguments(parser) -> None:
                         help="claims to derive (default: all)")
     parser.add_argument("--timings", action="store_true",
                         help="benchmark: print the time of each derivation, proof check and verdict")
+    parser.add_argument("--repeat", type=REPEATS, default=1, metavar="N",
+                        help="with --timings: N cold runs, each in a fresh process, and the spread of their CPU "
+                             "times (min, median, max) with the load average; one run prints the per-claim table "
+                             "(default 1)")
 
 
 def timings(claims) -> list[dict]:
@@ -42,6 +56,48 @@ def timed_run(claims) -> tuple[list[dict], float]:
     return rows, time.process_time() - start
 
 
+def repeated_cold_runs(ids: list[str], runs: int) -> list[dict]:
+    """``runs`` cold runs of ``normlaws derive --timings --json`` (the ``ids``, or every claim), each in a fresh
+    process: per run the derivations' CPU seconds as the child measures them, the whole process's CPU (start-up and
+    imports included, from ``getrusage``) and the 1-minute load average when it started."""
+    out = []
+    for _ in range(runs):
+        load = os.getloadavg()[0]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        child = subprocess.run([sys.executable, "-m", "normlaws", "derive", "--timings", "--json", *ids],
+                               capture_output=True, text=True)
+        if child.returncode != 0:
+            last = (child.stderr.strip().splitlines() or [f"exit code {child.returncode}"])[-1]
+            raise UsageError(f"a cold run failed: {last}")
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        process_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        out.append({"cpu_s": json.loads(child.stdout)["cpu_s"], "process_cpu_s": process_cpu, "load_1min": load})
+    return out
+
+
+def spread(runs: list[dict]) -> dict:
+    """Min, median and max of each measure of :func:`repeated_cold_runs`.
+
+    >>> spread([{"cpu_s": 3.0, "process_cpu_s": 4.0, "load_1min": 0.5}, {"cpu_s": 1.0, "process_cpu_s": 2.0,
+    ...          "load_1min": 1.5}, {"cpu_s": 2.0, "process_cpu_s": 3.0, "load_1min": 1.0}])["cpu_s"]
+    {'min': 1.0, 'median': 2.0, 'max': 3.0}
+    """
+    return {key: {"min": min(r[key] for r in runs), "median": statistics.median(r[key] for r in runs),
+                  "max": max(r[key] for r in runs)} for key in ("cpu_s", "process_cpu_s", "load_1min")}
+
+
+def _print_repeats(runs: list[dict]) -> None:
+    rows = [[str(i), f"{r['cpu_s']:.2f}", f"{r['process_cpu_s']:.2f}", f"{r['load_1min']:.2f}"]
+            for i, r in enumerate(runs, 1)]
+    s = spread(runs)
+    for name in ("min", "median", "max"):
+        rows.append([name] + [f"{s[k][name]:.2f}" for k in ("cpu_s", "process_cpu_s", "load_1min")])
+    print(table(rows, ["run", "derivations CPU s", "process CPU s", "load (1 min)"]))
+    print(f"\n{len(runs)} cold runs, each in a fresh process on {os.cpu_count()} CPUs: the derivations take "
+          f"{s['cpu_s']['median']:.2f} s of CPU (median; {s['cpu_s']['min']:.2f}-{s['cpu_s']['max']:.2f}), the "
+          f"whole process with start-up {s['process_cpu_s']['median']:.2f} s")
+
+
 def derivation_payload(claim) -> dict:
     """The derivation of one claim as JSON: every expression as a string ``sympy.sympify`` reads back."""
     dv = claim.derivation
@@ -67,6 +123,16 @@ def derivation_payload(claim) -> dict:
 
 def run(args) -> int:
     """Print each derivation; exit 1 if any proof residual fails to reduce to zero."""
+    if args.repeat > 1 and not args.timings:
+        raise UsageError("--repeat measures cold runs: give it with --timings")
+    if args.timings and args.repeat > 1:
+        registry.select(args.ids)          # an unknown id: one line and exit 2 here, not in every child
+        runs = repeated_cold_runs(args.ids, args.repeat)
+        if args.json:
+            print_json({"runs": runs, "spread": spread(runs), "cpus": os.cpu_count()})
+        else:
+            _print_repeats(runs)
+        return 0
     if args.timings:
         claims = registry.select(args.ids)
         rows, cpu = timed_run(claims)
