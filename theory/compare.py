@@ -92,7 +92,8 @@ def _scaled(expr: sp.Basic, small=(eta, lam), large=()) -> sp.Basic:
 
 def leading_term(expr: sp.Basic, variables=(eta, lam), large=()) -> sp.Basic:
     """The leading term of ``expr`` when every variable in ``variables`` is scaled by ``h -> 0`` (and every one
-    in ``large`` by ``1/h``). Memoized: a verdict asks for the same leading term up to three times.
+    in ``large`` by ``1/h``), simplified where it holds a sum or a function. Memoized: a verdict asks for the same
+    leading term up to three times.
 
     >>> leading_term(eta / (4*lam - 2*eta*lam**2))
     eta/(4*lamda)
@@ -104,7 +105,10 @@ def leading_term(expr: sp.Basic, variables=(eta, lam), large=()) -> sp.Basic:
 def _leading_term(expr: sp.Basic, variables: tuple, large: tuple) -> sp.Basic:
     lead = sp.powsimp(sp.expand_power_base(lowest_order_term(_scaled(expr, variables, large), _h), force=True),
                       force=True)
-    return sp.powsimp(sp.simplify(at_point(lead, {_h: 1})), force=True)
+    at_one = at_point(lead, {_h: 1})
+    if at_one.has(sp.Add, sp.Function):       # a monomial of powers is left as powsimp writes it
+        at_one = sp.simplify(at_one)
+    return sp.powsimp(at_one, force=True)
 
 
 def lowest_order_term(expr: sp.Basic, h: sp.Symbol) -> sp.Basic:

@@ -130,15 +130,49 @@ _x = sp.Symbol("x", real=True)
 _a = sp.Symbol("a", positive=True)
 
 
+def _gaussian_density(s):
+    return sp.exp(-_x**2 / (2 * s**2)) / (sp.sqrt(2 * sp.pi) * s)
+
+
+def _half_moment_antiderivative(s):
+    """An antiderivative of ``x phi_s(x)`` (``phi_s`` the ``N(0, s^2)`` density): ``-s^2 phi_s(x)``; checked by
+    :func:`half_moment_antiderivative_residual`."""
+    return -s**2 * _gaussian_density(s)
+
+
+def half_moment_antiderivative_residual(s):
+    """``d/dx`` of :func:`_half_moment_antiderivative` minus ``x phi_s(x)``, expanded: 0 (a proof).
+
+    >>> half_moment_antiderivative_residual(sp.Symbol("s", positive=True))
+    0
+    """
+    return sp.expand(sp.diff(_half_moment_antiderivative(s), _x) - _x * _gaussian_density(s))
+
+
 @lru_cache(maxsize=None)
 def gaussian_mean_abs(s):
-    """``E|X|`` for ``X ~ N(0, s^2)``, by integration.
+    """``E|X|`` for ``X ~ N(0, s^2)``: ``2 int_0^oo x phi_s(x) dx`` by the fundamental theorem, from the
+    antiderivative ``-s^2 phi_s`` (which vanishes at infinity).
 
     >>> gaussian_mean_abs(sp.Integer(1))
     sqrt(2)/sqrt(pi)
     """
-    density = sp.exp(-_x**2 / (2 * s**2)) / (sp.sqrt(2 * sp.pi) * s)
-    return 2 * sp.integrate(_x * density, (_x, 0, sp.oo))
+    return 2 * definite(_half_moment_antiderivative(s), _x, 0, sp.oo)
+
+
+def definite(antiderivative, x, low, high):
+    """``F(high) - F(low)`` for an antiderivative ``F`` of ``x``: each term by substitution, or by its limit where
+    substitution is undefined (``oo * 0`` at an infinite bound). (Exact, given a proof that ``dF/dx`` is the
+    integrand; cheaper than ``integrate``, which searches for the antiderivative.)
+
+    >>> r = sp.Symbol("r", positive=True)
+    >>> definite(sp.sqrt(sp.pi / 2) * sp.erf(r / sp.sqrt(2)) - r * sp.exp(-r**2 / 2), r, 0, sp.oo)
+    sqrt(2)*sqrt(pi)/2
+    """
+    def at(bound):
+        return sp.Add(*[t.subs(x, bound) if t.subs(x, bound).is_finite else sp.limit(t, x, bound)
+                        for t in sp.Add.make_args(antiderivative)])
+    return at(high) - at(low)
 
 
 def derive_l1_constant() -> Derivation:
@@ -150,11 +184,13 @@ def derive_l1_constant() -> Derivation:
     return Derivation(
         result=constant,
         steps=[Step("x_i - xbar ~ N(0, s^2), s^2 = Var(x_i - xbar) for x_i iid N(mu, sigma^2)", var_dev),
-               Step("E|N(0, s^2)| = s E|N(0,1)| = s sqrt(2/pi) (integral): E[mean_i |x_i - xbar|]", mad),
+               Step("E|N(0, s^2)| = s E|N(0,1)| = s sqrt(2/pi) (integral, by the antiderivative -phi): E[mean_i |x_i - xbar|]", mad),
                Step("C(n) = sigma / E[mean_i |x_i - xbar|]", constant_n),
                Step("written with inv_n = 1/n", constant)],
         proofs={"variance of a deviation": var_dev - _sigma**2 * (n_b - 1) / n_b,
                 "E|N(0,1)| = sqrt(2/pi)": gaussian_mean_abs(sp.Integer(1)) - sp.sqrt(2 / sp.pi),
+                "d/dx (-phi(x)) = x phi(x) (the antiderivative behind E|N(0,1)|)":
+                    half_moment_antiderivative_residual(sp.Integer(1)),
                 "C(n) E[MAD] = sigma": constant_n * mad - _sigma,
                 "the two forms of C(n) (squares; both positive)": (constant**2).subs(printed.inv_n, 1 / n_b)
                 - constant_n**2},
@@ -174,8 +210,11 @@ def derive_linf_constant() -> Derivation:
     # n = 3: x - xbar is isotropic N(0, sigma^2 I) in the plane sum = 0 (radius R ~ Rayleigh(sigma), angle uniform);
     # |x_i - xbar| = sqrt(2/3) R |cos(theta - theta_i)|, three axes 120 degrees apart: the largest is
     # sqrt(2/3) R cos(phi), phi uniform on [0, pi/6] (the distance to the nearest of six directions 60 deg apart)
-    e_radius = sp.integrate(r_**2 / _sigma**2 * sp.exp(-r_**2 / (2 * _sigma**2)), (r_, 0, sp.oo))
-    e_cos = sp.integrate(sp.cos(phi_), (phi_, 0, sp.pi / 6)) * 6 / sp.pi
+    rayleigh_r = r_**2 / _sigma**2 * sp.exp(-r_**2 / (2 * _sigma**2))         # r times the Rayleigh density
+    rayleigh_r_antiderivative = (_sigma * sp.sqrt(sp.pi / 2) * sp.erf(r_ / (_sigma * sp.sqrt(2)))
+                                 - r_ * sp.exp(-r_**2 / (2 * _sigma**2)))
+    e_radius = definite(rayleigh_r_antiderivative, r_, 0, sp.oo)
+    e_cos = definite(sp.sin(phi_), phi_, 0, sp.pi / 6) * 6 / sp.pi
     e_max3 = sp.sqrt(sp.Rational(2, 3)) * e_radius * e_cos
     # the maximum of m iid N(0,1) sits where the tail P(X > a) is about 1/m. Mills' bounds
     # phi(a) a/(1 + a^2) < P(X > a) < phi(a)/a (a > 0): both differences vanish at infinity and are monotone
@@ -197,6 +236,9 @@ def derive_linf_constant() -> Derivation:
                Step("P(X > a_m) = 1/m gives a_m ~ sqrt(2 ln m), and E[max of n |x_i - xbar|] ~ sigma sqrt(2 ln n) "
                     "(leading order; the ratio tends to 1 slowly): C(n) ~", constant)],
         proofs={"n = 2": e_max2 - _sigma / sp.sqrt(sp.pi),
+                "n = 3: the antiderivative of r times the Rayleigh density":
+                    sp.expand(sp.diff(rayleigh_r_antiderivative, r_) - rayleigh_r),
+                "n = 3: the antiderivative of cos": sp.diff(sp.sin(phi_), phi_) - sp.cos(phi_),
                 "n = 3": e_max3 - _sigma * sp.sqrt(3 / sp.pi),
                 # phi/a - P(X > a) has derivative -phi/a^2 < 0 and tends to 0: so P(X > a) < phi(a)/a
                 "Mills upper bound: d/da (phi/a - P) = -phi/a^2": sp.diff(density / _a - tail, _a) + density / _a**2,

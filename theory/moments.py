@@ -158,11 +158,12 @@ def stationary_moments(rule: str) -> sp.Matrix:
 
 @lru_cache(maxsize=None)
 def stationary_residual(rule: str) -> sp.Matrix:
-    """``M S M^T + b b^T - S`` at the stationary ``S``, entry by entry factored: the zero matrix (a proof)."""
+    """``M S M^T + b b^T - S`` at the stationary ``S``, each entry as the expanded numerator of its ``together``
+    form: the zero matrix (a proof; a rational function is zero exactly when that numerator is)."""
     if _twin(rule) != rule:
         return stationary_residual(_twin(rule))
     m, S = MODELS[rule], stationary_moments(rule)
-    return (m.M * S * m.M.T + m.b * m.b.T - S).applyfunc(sp.factor)
+    return (m.M * S * m.M.T + m.b * m.b.T - S).applyfunc(lambda e: sp.expand(sp.numer(sp.together(e))))
 
 
 def readout_moment(rule: str) -> sp.Expr:
