@@ -121,28 +121,36 @@ alpha_1 = sp.Symbol("alpha1", positive=True)  # footnote 1: the scale factor of 
 log_n = sp.Symbol("log_n", positive=True)   # ln(n), n the number of values normalized (Hoffer's L-inf constant)
 inv_n = sp.Symbol("inv_n", positive=True)   # 1/n, n the batch size (Hoffer's L1 constant, read at batch size n)
 _fn = sp.Function
+
+
+def _eq(lhs, rhs):
+    """The printed equation ``lhs = rhs``, held as stated: SymPy is not asked whether it holds (the registry's
+    derivation decides that; asking here only cost time at import)."""
+    return sp.Eq(lhs, rhs, evaluate=False)
+
+
 #: Sec. 1 states no sign for the scale factor; "scaling" and Sec. 3.1's alpha = ||w||_2 make it positive. Read so (a
 #: verdict rests on what the paper says); for alpha < 0 the normalized output changes sign (the derivation says so)
 _SCALING_TEXT = "alpha > 0, as 'scaling' and Sec. 3.1's alpha = ||w||_2 read; for alpha < 0 the output changes sign"
 
 #: Sec. 1: y(X; alpha w, gamma, beta) = y(X; w, gamma, beta) "for each normalization strategy" (no sign stated)
 INVARIANCE = {
-    "bn": Printed(sp.Eq(_fn("y_BN")(_alpha * w_vec), _fn("y_BN")(w_vec)), "identity",
+    "bn": Printed(_eq(_fn("y_BN")(_alpha * w_vec), _fn("y_BN")(w_vec)), "identity",
                   "Sec. 1, eq. y(X; alpha w, gamma, beta) = y(X; w, gamma, beta), for BN", text=_SCALING_TEXT),
-    "bn_eps": Printed(sp.Eq(_fn("y_BN_eps")(_alpha * w_vec), _fn("y_BN_eps")(w_vec)), "identity",
+    "bn_eps": Printed(_eq(_fn("y_BN_eps")(_alpha * w_vec), _fn("y_BN_eps")(w_vec)), "identity",
                       "Sec. 1, the same equation, for BN as frameworks compute it: sigma = sqrt(var + epsilon)",
                       text="the paper's BN formula has no epsilon; every framework adds one (1e-5 by default); "
                            + _SCALING_TEXT),
-    "wn": Printed(sp.Eq(_fn("y_WN")(_alpha * w_vec), _fn("y_WN")(w_vec)), "identity",
+    "wn": Printed(_eq(_fn("y_WN")(_alpha * w_vec), _fn("y_WN")(w_vec)), "identity",
                   "Sec. 1, the same equation, for WN", text=_SCALING_TEXT),
-    "ln": Printed(sp.Eq(_fn("y_LN")(_alpha * W_mat), _fn("y_LN")(W_mat)), "identity",
+    "ln": Printed(_eq(_fn("y_LN")(_alpha * W_mat), _fn("y_LN")(W_mat)), "identity",
                   "Sec. 1, the same equation, for LN, with footnote 1 (the whole matrix W scaled uniformly)",
                   text=_SCALING_TEXT),
     # Hoffer et al. 2018, Sec. 2: BN(||w||_2 w_hat x) = BN(w_hat x); the scale factor is a norm, so positive
-    "l1bn": Printed(sp.Eq(_fn("y_L1BN")(_alpha * w_vec), _fn("y_L1BN")(w_vec)), "identity",
+    "l1bn": Printed(_eq(_fn("y_L1BN")(_alpha * w_vec), _fn("y_L1BN")(w_vec)), "identity",
                     "Hoffer et al. 2018, Sec. 2 (BN(||w|| w_hat x) = BN(w_hat x), factor ||w|| > 0), for L1 "
                     "batch norm"),
-    "linfbn": Printed(sp.Eq(_fn("y_LinfBN")(_alpha * w_vec), _fn("y_LinfBN")(w_vec)), "identity",
+    "linfbn": Printed(_eq(_fn("y_LinfBN")(_alpha * w_vec), _fn("y_LinfBN")(w_vec)), "identity",
                       "Hoffer et al. 2018, Sec. 2 (factor ||w|| > 0), for L-infinity batch norm"),
 }
 
@@ -167,9 +175,9 @@ HOFFER_LINF_CONSTANT = Printed((1 + sp.sqrt(sp.pi * sp.log(4))) / (2 * sp.sqrt(2
                                     "../shared/papers; log_n stands for ln(n)")
 
 #: Sec. 2: L_lambda(alpha w) = sum_i l_i(y(X_i; w)) + lambda ||w||^2 = L_{lambda alpha^2}(w)
-L2_RESCALING = Printed(sp.Eq(_fn("L_lambda")(lam, _alpha * w_vec), _fn("L_lambda")(lam * _alpha**2, w_vec)),
+L2_RESCALING = Printed(_eq(_fn("L_lambda")(lam, _alpha * w_vec), _fn("L_lambda")(lam * _alpha**2, w_vec)),
                        "identity", "Sec. 2, L_lambda(alpha w) = L_{lambda alpha^2}(w) (alpha as in Sec. 1, read > 0)")
-L2_RESCALING_MIDDLE = Printed(sp.Eq(_fn("L_lambda")(lam, _alpha * w_vec), _fn("L")(w_vec) + lam * _fn("sqnorm")(w_vec)),
+L2_RESCALING_MIDDLE = Printed(_eq(_fn("L_lambda")(lam, _alpha * w_vec), _fn("L")(w_vec) + lam * _fn("sqnorm")(w_vec)),
                               "identity",
                               "Sec. 2, the middle member: sum_i l_i(y(X_i; w, gamma, beta)) + lambda ||w||_2^2")
 #: Sec. 2: "the parameter lambda has no impact on the optimum, since the weights can be scaled to compensate"
@@ -179,61 +187,61 @@ L2_OPTIMUM = Printed(None, "verbal", "Sec. 2 (lambda has no impact on the optimu
 
 #: Sec. 3 and 5.4 (alpha = ||w||_2 > 0 in Sec. 3.1)
 GRAD_SCALING = {
-    "bn": Printed(sp.Eq(_fn("nabla_y_BN")(_alpha * w_vec), _fn("nabla_y_BN")(w_vec) / _alpha), "identity",
+    "bn": Printed(_eq(_fn("nabla_y_BN")(_alpha * w_vec), _fn("nabla_y_BN")(w_vec) / _alpha), "identity",
                   "Sec. 3, grad y_BN(X; alpha w) = grad y_BN(X; w) / alpha"),
-    "wn": Printed(sp.Eq(_fn("nabla_y_WN")(_alpha * w_vec), _fn("nabla_y_WN")(w_vec) / _alpha), "identity",
+    "wn": Printed(_eq(_fn("nabla_y_WN")(_alpha * w_vec), _fn("nabla_y_WN")(w_vec) / _alpha), "identity",
                   "Sec. 3 (WN: 'this again scales like 1/alpha')"),
-    "ln": Printed(sp.Eq(_fn("nabla_y_LN")(_alpha * W_mat), _fn("nabla_y_LN")(W_mat) / _alpha), "identity",
+    "ln": Printed(_eq(_fn("nabla_y_LN")(_alpha * W_mat), _fn("nabla_y_LN")(W_mat) / _alpha), "identity",
                   "Sec. 3 (batch and layer normalization treated alike); Sec. 5.4 (the same holds for LN)"),
-    "l2": Printed(sp.Eq(_fn("nabla_L_lambda")(lam, _alpha * w_vec),
+    "l2": Printed(_eq(_fn("nabla_L_lambda")(lam, _alpha * w_vec),
                         _fn("nabla_L_lambda")(lam * _alpha**2, w_vec) / _alpha),
                   "identity", "Sec. 3, grad L_lambda(alpha w) = grad L_{lambda alpha^2}(w) / alpha"),
 }
 #: Sec. 3: grad y_BN(X; w, gamma, beta) = X / sigma(Xw) gamma g'(z) (gradients not propagated through mu, sigma)
-GRAD_FORMULA_BN = Printed(sp.Eq(_fn("nabla_y_BN")(w_vec), X_row / sigma_Xw * gamma * sp.Derivative(g_fn(z_in), z_in)),
+GRAD_FORMULA_BN = Printed(_eq(_fn("nabla_y_BN")(w_vec), X_row / sigma_Xw * gamma * sp.Derivative(g_fn(z_in), z_in)),
                           "identity", "Sec. 3, grad y_BN = X/sigma(Xw) gamma g'(z)")
 #: Sec. 3: grad y_WN(X; alpha w, gamma, beta) = (X/||w|| - w Xw/||w||^3) gamma g'(z)  (left side at alpha w, as printed)
-GRAD_FORMULA_WN = Printed(sp.Eq(_fn("nabla_y_WN")(_alpha * w_vec),
+GRAD_FORMULA_WN = Printed(_eq(_fn("nabla_y_WN")(_alpha * w_vec),
                                 (X_row / norm_w - w_vec * Xw_dot / norm_w**3) * gamma
                                 * sp.Derivative(g_fn(z_in), z_in)),
                           "identity", "Sec. 3, grad y_WN(X; alpha w) = (X/||w|| - w Xw/||w||^3) gamma g'(z)")
 #: Sec. 4 writes E||w_{t+1}||^2 = (1 - eta lambda)^2 ||w_t||^2 + eta^2 E[grad L^2] with no cross term: w . grad L = 0
-EULER_ORTHOGONAL = Printed(sp.Eq(_fn("w_dot_nabla_L")(w_vec), 0), "identity",
+EULER_ORTHOGONAL = Printed(_eq(_fn("w_dot_nabla_L")(w_vec), 0), "identity",
                            "Sec. 4, the norm recursion without a cross term 2 eta (1 - eta lambda) w_t . grad L(w_t)",
                            text="the recursion holds only if w . grad L(w) = 0 (pointwise, or at least in expectation)")
 
 #: Sec. 4's recursion is for E||w_{t+1}||^2: without a cross term it needs E[w . grad L(w)] = 0 (the model's
 #: E[grad L(w_t)] = 0), not a pointwise identity
-EULER_IN_EXPECTATION = Printed(sp.Eq(_fn("E_w_dot_nabla_L")(w_vec), 0), "identity",
+EULER_IN_EXPECTATION = Printed(_eq(_fn("E_w_dot_nabla_L")(w_vec), 0), "identity",
                                "Sec. 4, the recursion for E||w_{t+1}||^2 without a cross term 2 eta (1 - eta lambda) "
                                "E[w_t . grad L(w_t)]",
                                text="the recursion is an expectation: it holds if E[w . grad L(w)] = 0")
 
 #: Sec. 5.4: grad^2 y_BN "scales like 1/alpha^2 when the weights are scaled by alpha"; "the same holds for WN and LN"
 HESS_SCALING = {
-    "bn": Printed(sp.Eq(_fn("nabla2_y_BN")(_alpha * w_vec), _fn("nabla2_y_BN")(w_vec) / _alpha**2), "identity",
+    "bn": Printed(_eq(_fn("nabla2_y_BN")(_alpha * w_vec), _fn("nabla2_y_BN")(w_vec) / _alpha**2), "identity",
                   "Sec. 5.4 (grad^2 y_BN scales like 1/alpha^2)"),
-    "wn": Printed(sp.Eq(_fn("nabla2_y_WN")(_alpha * w_vec), _fn("nabla2_y_WN")(w_vec) / _alpha**2), "identity",
+    "wn": Printed(_eq(_fn("nabla2_y_WN")(_alpha * w_vec), _fn("nabla2_y_WN")(w_vec) / _alpha**2), "identity",
                   "Sec. 5.4 (the same holds for WN)"),
-    "ln": Printed(sp.Eq(_fn("nabla2_y_LN")(_alpha * W_mat), _fn("nabla2_y_LN")(W_mat) / _alpha**2), "identity",
+    "ln": Printed(_eq(_fn("nabla2_y_LN")(_alpha * W_mat), _fn("nabla2_y_LN")(W_mat) / _alpha**2), "identity",
                   "Sec. 5.4 (the same holds for LN)"),
     #: as printed: grad^2 L_lambda(w_t) = grad^2 L_{lambda alpha^2}(w_t) / alpha^2 (both sides at w_t)
-    "l2": Printed(sp.Eq(_fn("nabla2_L_lambda")(lam, w_vec), _fn("nabla2_L_lambda")(lam * _alpha**2, w_vec) / _alpha**2),
+    "l2": Printed(_eq(_fn("nabla2_L_lambda")(lam, w_vec), _fn("nabla2_L_lambda")(lam * _alpha**2, w_vec) / _alpha**2),
                   "identity", "Sec. 5.4, grad^2 L_lambda(w_t) = grad^2 L_{lambda alpha^2}(w_t) / alpha^2"),
 }
 #: not stated in the paper: differentiating Euler's identity gives grad^2 y(w) w = -grad y(w)
 HESS_EULER = Printed(None, "none", "not in the paper; follows from Sec. 1's invariance by Euler's theorem")
 #: Sec. 5.4: grad^2 y_BN(X; w, gamma, beta) = X^t X / sigma(Xw)^2 gamma^2 g''(z)
-HESS_FORMULA_BN = Printed(sp.Eq(_fn("nabla2_y_BN")(w_vec),
+HESS_FORMULA_BN = Printed(_eq(_fn("nabla2_y_BN")(w_vec),
                                 XtX_mat / sigma_Xw**2 * gamma**2 * sp.Derivative(g_fn(z_in), (z_in, 2))),
                           "identity", "Sec. 5.4, grad^2 y_BN = X^t X / sigma(Xw)^2 gamma^2 g''(z)")
 
 #: Sec. 7: "with rectified linear activation functions, scaling of gamma also has no effect on the function value
 #: in subsequent layers" (gamma scaled, beta not)
-GAMMA_SCALING = Printed(sp.Eq(_fn("y_next")(c_gamma * gamma, beta), _fn("y_next")(gamma, beta)), "identity",
+GAMMA_SCALING = Printed(_eq(_fn("y_next")(c_gamma * gamma, beta), _fn("y_next")(gamma, beta)), "identity",
                         "Sec. 7 (scaling of gamma has no effect on the function value in subsequent layers)")
 #: Sec. 7: "the only parameters that are actually regularized are the gamma's for the last layer"; the set of
 #: parameters is written as the sum of their symbols (R stands for the set L2 actually regularizes)
-REGULARIZED = Printed(sp.Eq(sp.Symbol("R"), sp.Symbol("gamma_last")), "identity",
+REGULARIZED = Printed(_eq(sp.Symbol("R"), sp.Symbol("gamma_last")), "identity",
                       "Sec. 7 (the only parameters actually regularized are the gamma's of the last layer)",
                       text="sets of parameters are written as sums of symbols, one per parameter group")
