@@ -169,9 +169,12 @@ def definite(antiderivative, x, low, high):
     >>> definite(sp.sqrt(sp.pi / 2) * sp.erf(r / sp.sqrt(2)) - r * sp.exp(-r**2 / 2), r, 0, sp.oo)
     sqrt(2)*sqrt(pi)/2
     """
+    def term_at(term, bound):
+        value = term.subs(x, bound)
+        return value if value.is_finite else sp.limit(term, x, bound)
+
     def at(bound):
-        return sp.Add(*[t.subs(x, bound) if t.subs(x, bound).is_finite else sp.limit(t, x, bound)
-                        for t in sp.Add.make_args(antiderivative)])
+        return sp.Add(*[term_at(term, bound) for term in sp.Add.make_args(antiderivative)])
     return at(high) - at(low)
 
 
@@ -184,7 +187,8 @@ def derive_l1_constant() -> Derivation:
     return Derivation(
         result=constant,
         steps=[Step("x_i - xbar ~ N(0, s^2), s^2 = Var(x_i - xbar) for x_i iid N(mu, sigma^2)", var_dev),
-               Step("E|N(0, s^2)| = s E|N(0,1)| = s sqrt(2/pi) (integral, by the antiderivative -phi): E[mean_i |x_i - xbar|]", mad),
+               Step("E|N(0, s^2)| = s E|N(0,1)| = s sqrt(2/pi) (integral, by the antiderivative -phi): "
+                    "E[mean_i |x_i - xbar|]", mad),
                Step("C(n) = sigma / E[mean_i |x_i - xbar|]", constant_n),
                Step("written with inv_n = 1/n", constant)],
         proofs={"variance of a deviation": var_dev - _sigma**2 * (n_b - 1) / n_b,
