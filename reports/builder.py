@@ -103,12 +103,22 @@ def _md(text) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
+def _md_math(tex) -> str:
+    r"""A LaTeX formula as inline math that code hosts render (GitHub, GitLab: ``$`...`$``), on one line.
+
+    >>> print(_md_math(r"\sqrt{\eta}"))
+    $`\sqrt{\eta}`$
+    """
+    return "$`" + " ".join(str(tex).split()) + "`$"
+
+
 def markdown_environment() -> jinja2.Environment:
     """The jinja2 environment for the Markdown summary."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), trim_blocks=True, lstrip_blocks=True,
                              autoescape=False, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     env.filters["md"] = _md
     env.filters["mdprose"] = lambda text: _md(markdown_prose(str(text)))
+    env.filters["mdmath"] = _md_math
     env.filters["statuses"] = statuses_text
     return env
 
@@ -290,7 +300,7 @@ def build_report(out, *, results=None, claim_ids=(), pdf: bool = True, evidence:
         mc_figures, mc_note = montecarlo_figures(evidence, claims, figures_dir)
         tr_figures, tr_note = training_figures(results, figures_dir, run)
     context = {
-        "info": _info(results, f"`{PDF_NAME}` (LaTeX source `{TEX_NAME}`)"),
+        "info": {**_info(results, f"`{PDF_NAME}` (LaTeX source `{TEX_NAME}`)"), "pdf": None},
         "counts": views.counts(claim_views), "conventions": views.conventions_used(claims),
         "sections": views.sections(claim_views, claims),
         "errata": [v for v in claim_views if v["erratum"]],
@@ -305,6 +315,8 @@ def build_report(out, *, results=None, claim_ids=(), pdf: bool = True, evidence:
     if compiled is None or compiled.pdf is None:
         context["info"]["document"] = (f"`{TEX_NAME}` (not compiled: "
                                        + (compiled.message if compiled else "--no-pdf") + ")")
+    else:
+        context["info"]["pdf"] = PDF_NAME          # the claims link to their sections in it
     summary = out / SUMMARY_NAME
     write_atomic(summary, markdown_environment().get_template("summary.md.j2").render(**context))
     notes = [n for n in (mc_note, tr_note) if n]

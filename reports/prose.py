@@ -13,15 +13,19 @@ from functools import lru_cache
 from tokenize import TokenError
 
 import sympy as sp
-from sympy.parsing.sympy_parser import parse_expr, standard_transformations
+from sympy.parsing.sympy_parser import convert_xor, implicit_multiplication, parse_expr, standard_transformations
 
 from .latex import ReadablePrinter, escape_text
 
 #: a run of expression characters, spaces allowed only around a binary + or -
 _RUN = re.compile(r"[-\w.()*/']+(?:\s[-+]\s[-\w.()*/']+)*")
 _PRIMED = re.compile(r"([A-Za-z_]\w*)'")
-#: what makes a run a formula rather than a word: a product, a power or a function call of SymPy's
-_FORMULA = re.compile(r"\*|\b(sqrt|exp|log|atan2|Abs|sin|cos|acos)\(")
+#: what makes a run a formula rather than a word: a product, a power, a function call of SymPy's or a symbol whose
+#: prime SymPy spells out (``vprime``)
+_FORMULA = re.compile(r"\*|\b(sqrt|exp|log|atan2|Abs|sin|cos|acos)\(|[a-z]prime\b")
+#: a function call written with spaces inside (``sqrt(2 eta wd/(1 + rho))``): read with implicit multiplication
+_CALL = re.compile(r"\b(sqrt|exp|log)\(")
+_KEYWORD = re.compile(r"\blambda\b")
 #: names read as SymPy's functions and constants; every other name in a formula is a symbol (gamma, beta, N, E and
 #: S are the suite's symbols there, not SymPy's functions)
 _FUNCTIONS = {"sqrt": sp.sqrt, "exp": sp.exp, "log": sp.log, "atan2": sp.atan2, "Abs": sp.Abs, "sin": sp.sin,
@@ -30,20 +34,24 @@ _NAME = re.compile(r"([A-Za-z_]\w*)(\(?)")
 
 
 def _shown(name: str) -> str:
-    """The symbol's name as the suite spells it (``lambda`` is SymPy's ``lamda``; ``g__prime`` is ``g'``)."""
-    return {"lambda": "lamda"}.get(name, name).replace("__prime", "'")
+    """The symbol's name as the suite spells it (``lambda`` and the summaries' ``lam`` are SymPy's ``lamda``;
+    ``g__prime`` is ``g'``)."""
+    return {"lambda": "lamda", "lam": "lamda"}.get(name, name).replace("__prime", "'")
 
 
 @lru_cache(maxsize=4096)
-def _latex(candidate: str) -> str | None:
-    """The LaTeX of ``candidate`` read as a SymPy expression, or None when it does not read as one."""
-    candidate = _PRIMED.sub(r"\1__prime", candidate)
+def _latex(candidate: str, juxtaposed: bool = False) -> str | None:
+    """The LaTeX of ``candidate`` read as a SymPy expression, or None when it does not read as one; ``juxtaposed``:
+    names side by side multiply (``2 eta wd``), as the summaries write them."""
+    candidate = _KEYWORD.sub("lamda", _PRIMED.sub(r"\1__prime", candidate))
+    transformations = standard_transformations + ((implicit_multiplication, convert_xor) if juxtaposed else ())
     try:
         names = {n: _FUNCTIONS.get(n) or (sp.Function(_shown(n)) if called else sp.Symbol(_shown(n)))
                  for n, called in _NAME.findall(candidate)}
         expr = parse_expr(candidate, local_dict=names, global_dict={"Integer": sp.Integer, "Float": sp.Float,
-                                                                     "Rational": sp.Rational, "Symbol": sp.Symbol},
-                          transformations=standard_transformations, evaluate=True)
+                                                                     "Rational": sp.Rational, "Symbol": sp.Symbol,
+                                                                     "Add": sp.Add, "Mul": sp.Mul, "Pow": sp.Pow},
+                          transformations=transformations, evaluate=not juxtaposed)
     except (SyntaxError, TypeError, ValueError, AttributeError, NameError, sp.SympifyError, TokenError):
         return None
     if not isinstance(expr, sp.Basic) or isinstance(expr, sp.Symbol):
@@ -68,20 +76,42 @@ def parts(text: str) -> list[tuple[str, str]]:
     """``[("text", words) | ("math", latex), ...]`` for ``text``: each formula-like run typeset, the rest kept.
 
     >>> parts("derived eta**2*lamda, as printed")
-    [('text', 'derived '), ('math', '\\\\eta^{2} \\\\lambda'), ('text', ', as printed')]
+    [('text', 'derived '), ('math', '\\\\lambda \\\\eta^{2}'), ('text', ', as printed')]
     """
     out, last = [], 0
-    for match in _RUN.finditer(text):
-        lead, core, trail = _split(match.group(0))
-        math = _latex(core) if core and _FORMULA.search(core) else None
-        if math is None:
+    for start, core, math in sorted(_formulas(text), key=lambda f: (f[0], -len(f[1]))):
+        if start < last:
             continue
-        start = match.start() + len(lead)
         out.append(("text", text[last:start]))
         out.append(("math", math))
         last = start + len(core)
     out.append(("text", text[last:]))
     return [(kind, s) for kind, s in out if s]
+
+
+def _formulas(text: str):
+    """``(start, source, latex)`` of each formula in ``text``: runs without spaces (SymPy's own strings), and calls
+    such as ``sqrt(2 eta wd/(1 + rho))`` with names side by side (the summaries' notation) that read as one."""
+    for match in _RUN.finditer(text):
+        lead, core, trail = _split(match.group(0))
+        math = _latex(core) if core and _FORMULA.search(core) else None
+        if math is not None:
+            yield match.start() + len(lead), core, math
+    for match in _CALL.finditer(text):
+        call = _balanced_call(text, match.start())
+        math = _latex(call, juxtaposed=True) if call and " " in call else None
+        if math is not None:
+            yield match.start(), call, math
+
+
+def _balanced_call(text: str, start: int) -> str | None:
+    """The function call that starts at ``text[start]`` up to its matching parenthesis (None if it never closes)."""
+    depth = 0
+    for i in range(text.index("(", start), len(text)):
+        depth += {"(": 1, ")": -1}.get(text[i], 0)
+        if depth == 0:
+            return text[start:i + 1]
+    return None
 
 
 #: a formula whose LaTeX is longer than this is set on its own line (the report's ``\formula``, scaled to the line

@@ -97,6 +97,10 @@ def test_small_report_tex_and_summary(tmp_path):
     rows = [line for line in summary.splitlines() if line.startswith("| `")]
     assert [r.split("`")[1] for r in rows] == SMALL
     assert "## Errata" in summary and "`update.rmsprop.equivariance`" in summary.split("## Errata")[1]
+    errata = summary.split("## Errata")[1].split("\n## ")[0]
+    # formulas as math a code host renders, never SymPy strings in code spans; the command that derives each
+    assert "Printed: $`" in errata and "Corrected (derived): $`" in errata and "**" not in re.sub(r"\*\*`[^`]*`\*\*", "", errata)
+    assert "Derivation: `normlaws derive update.rmsprop.equivariance`" in errata
     assert report.counts["errata"] == sum(registry.get(c).verdict.is_erratum for c in SMALL)
 
 
@@ -222,6 +226,12 @@ def test_pdf_of_a_small_run(tmp_path, monkeypatch):
     assert compiled.pages >= 3
     flat = " ".join(text.split())
     assert "Hostile text: 50% of x_i" in flat and "& #3 costs $5" in flat
+    # the summary links each claim to its section of the PDF, a named destination the PDF has
+    dests = subprocess.run(["pdfinfo", "-dests", str(compiled.pdf)], capture_output=True, text=True).stdout
+    summary = report.summary.read_text()
+    for claim_id in SMALL:
+        label = views.label(claim_id)
+        assert f"[`{claim_id}`](report.pdf#nameddest={label})" in summary and label in dests
 
 
 def test_run_record_feeds_the_stage_table(tmp_path):
@@ -248,3 +258,14 @@ def test_a_claim_with_named_alternates_renders_each_one():
 def test_the_claims_sections_are_the_appendix():
     template = (Path(builder.__file__).parent / "templates" / "report.tex.j2").read_text()
     assert "\\appendix\n\\BLOCK{for section in sections}" in template
+
+
+def test_a_claim_the_paper_makes_in_words_shows_its_sentence_not_an_empty_formula(tmp_path, no_legs):
+    claim = registry.get("sec6.fig1.regions")                 # an erratum whose printed form is a sentence
+    assert claim.printed.expr is None and claim.printed.text and claim.verdict.is_erratum
+    sentence = escape_text(claim.printed.text[:40])
+    tex = build_report(tmp_path, claim_ids=[claim.id], pdf=False).tex.read_text()
+    errata = tex.split("Errata: where the paper is wrong")[1].split(r"\section")[0]
+    assert r"\formula{}" not in tex and sentence in errata
+    fragment = render_claim(views.claim_view(claim, Evidence()))
+    assert sentence in fragment and "prints no formula" not in fragment

@@ -20,7 +20,7 @@ quarter = sp.Rational(1, 4)
 
 
 @pytest.mark.parametrize("module", ["normlaws.reports.latex", "normlaws.reports.views", "normlaws.reports.builder",
-                                    "normlaws.reports.figures"])
+                                    "normlaws.reports.figures", "normlaws.reports.prose"])
 def test_doctests(module):
     import importlib
     failures, tried = doctest.testmod(importlib.import_module(module))

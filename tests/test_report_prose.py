@@ -6,8 +6,9 @@ import sympy as sp
 from normlaws import registry
 from normlaws.reports.prose import INLINE_CHARS, latex_prose, markdown_prose, parts
 
-#: what SymPy's printer writes and a reader should never see in the PDF: a power ``x**2`` or a product ``a*b``
-RAW_SYMPY = re.compile(r"\*\*|\w\*(\\allowbreak\{\})?[\w(]")
+#: what SymPy's printer writes and a reader should never see in the PDF: a power ``x**2``, a product ``a*b``, a
+#: function call ``sqrt(...)``, a matrix, a symbol's spelled-out prime (``vprime``)
+RAW_SYMPY = re.compile(r"\*\*|\w\*(\\allowbreak\{\})?[\w(]|\b(sqrt|exp|log|Abs)\(|Matrix\(|[a-z]prime\b")
 
 
 def test_no_claim_text_keeps_a_raw_sympy_string():
@@ -35,3 +36,25 @@ def test_words_stay_words_and_long_formulas_get_their_own_line():
     assert len(sp.latex(sp.sympify(long))) > INLINE_CHARS
     assert latex_prose(f"derived {long}").startswith("derived \\formula{")
     assert markdown_prose("derived a*b").endswith("$a b$")
+
+
+def test_a_formula_naming_lambda_is_typeset():
+    """``lambda`` is a Python keyword: the text's ``sqrt(eta/lambda)`` must still read as the suite's lamda."""
+    eta, lamda = sp.symbols("eta lamda")
+    kinds = parts("the printed sqrt(eta/lambda), which falls")
+    assert kinds[1] == ("math", sp.latex(sp.sqrt(eta / lamda)))
+
+
+def test_primed_symbols_and_tuples_are_typeset():
+    vprime, alphaprime = sp.symbols("vprime alphaprime")
+    text = "entries that differ: vprime/alphaprime (derived vprime/alpha)"
+    assert [k for k, _ in parts(text)] == ["text", "math", "text", "math", "text"]
+    assert not RAW_SYMPY.search(latex_prose(text))
+
+
+def test_a_call_written_with_names_side_by_side_is_typeset_as_written():
+    """The summaries write ``sqrt(4 eta lam/(1 + rho))``: typeset unevaluated (no factor 2 pulled out), lam as lambda."""
+    kinds = parts("theta* ~ sqrt(4 eta lam/(1 + rho)) = x")
+    assert [k for k, _ in kinds] == ["text", "math", "text"]
+    assert kinds[1][1] == "\\sqrt{\\frac{4 \\eta \\lambda}{1 + \\rho}}"
+    assert parts("sqrt(d N*/C) stays words") == [("text", "sqrt(d N*/C) stays words")]   # does not read: words

@@ -76,8 +76,10 @@ def angle_derivation(rule: str) -> Derivation:
                           f"({_torch_nesterov_factor():.3g} at rho = 0.9)",
         "adamw": "cos theta* = (1 + beta1 - eta lam)/(1 + beta1 - beta1 eta lam) exactly (theta* ~ "
                  "sqrt(2 eta lam (1 - beta1)/(1 + beta1))); ||w||^2 ~ eta d/(2 lam), independent of C",
-        "rmsprop": "cos theta* = 1 - eta c with c = 2 lam sqrt(d N*/C) (theta* ~ sqrt(2 eta c))",
-        "adam": "theta*^2 ~ 2 eta c (1 - beta1)/(1 + beta1) with c = 2 lam sqrt(d N*/C)",
+        "rmsprop": "cos theta* = 1 - eta c with c = 2 lam sqrt(d N/C) at the equilibrium N = E||w||^2 (theta* ~ "
+                   "sqrt(2 eta c))",
+        "adam": "theta*^2 ~ 2 eta c (1 - beta1)/(1 + beta1) with c = 2 lam sqrt(d N/C) at the equilibrium "
+                "N = E||w||^2",
     }[rule]
     return Derivation(result=cos_star, steps=steps, proofs=proofs, summary=summary, extras=extras)
 

@@ -14,7 +14,7 @@ from typing import Callable
 
 import sympy as sp
 
-from .compare import NOT_COMPARABLE, Verdict, compare_formula, compare_identity
+from .compare import NOT_COMPARABLE, Verdict, compare_formula, compare_identity, show
 from .derivation import Derivation
 from .symbols import eta, lam
 
@@ -107,7 +107,7 @@ class Claim:
         verdict = compare_formula(p.expr, dv.result, p.form, self.variables, alternates, self.large)
         if p.intended is not None and not verdict.kind.startswith("agrees"):
             meant = compare_formula(p.intended, dv.result, p.form, self.variables, alternates, self.large)
-            verdict = replace(verdict, detail=f"{verdict.detail}; read as {sp.sstr(p.intended)} (what it presumably "
+            verdict = replace(verdict, detail=f"{verdict.detail}; read as {show(p.intended)} (what it presumably "
                                               f"means) it {meant.label}")
         return verdict
 

@@ -317,7 +317,14 @@ def judged(holds: bool, detail: str, partial: str = "") -> Verdict:
 
 
 def show(expr) -> str:
-    """``expr`` as a string, the same under every hash seed (:func:`canonical` first)."""
+    """``expr`` as a string, the same under every hash seed (:func:`canonical` first); a matrix as the tuple of its
+    entries, on one line.
+
+    >>> show(sp.Matrix([eta / 2, lam**2]))
+    '(eta/2, lamda**2)'
+    """
+    if isinstance(expr, sp.MatrixBase):
+        return "(" + ", ".join(show(entry) for entry in expr) + ")"
     return sp.sstr(canonical(expr))
 
 

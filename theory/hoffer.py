@@ -66,8 +66,8 @@ def hoffer_norm_step() -> Derivation:
                       proofs={"first order": simplified(first - (r - eta * s_dir / r)),
                               "rho sqrt(1 - 2 eta rho^-2 s + eta^2 rho^-4 G^2) form": simplified(
                                   exact - r * sp.sqrt(1 - 2 * eta * s_dir / r**2 + eta**2 * G_unit**2 / r**4))},
-                      summary="rho_{t+1} = rho_t sqrt(1 - 2 eta rho^-2 w_hat . grad L(w_hat) + eta^2 rho^-4 "
-                              "||grad L(w_hat)||^2) exactly, = rho_t - eta rho_t^-1 w_hat . grad L(w_hat) + O(eta^2)")
+                      summary="rho_{t+1} = rho_t sqrt(1 - 2 eta s/rho^2 + eta^2 G^2/rho^4) exactly, with s = "
+                              "w_hat . grad L(w_hat) and G = ||grad L(w_hat)||; = rho_t - eta s/rho_t + O(eta^2)")
 
 
 def judge_lr_correction(dv: Derivation) -> Verdict:

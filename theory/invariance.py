@@ -201,7 +201,7 @@ def derive_l1_constant() -> Derivation:
         summary=("For Gaussian inputs E[mean_i |x_i - xbar|] = sigma sqrt(2/pi) sqrt((n-1)/n), so the constant that "
                  "makes C * mean_i |x_i - xbar| estimate sigma (in expectation) is sqrt(pi/2) sqrt(n/(n-1)). "
                  "Hoffer's sqrt(pi/2) is its limit n -> infinity (exact for the deviation from the true mean); at "
-                 "batch size n it estimates sigma sqrt((n-1)/n) = sqrt(E[sigma_B^2]), the same biased scale L2 BN "
+                 "batch size n it estimates sigma sqrt((n-1)/n), the root of E[sigma_B^2], the same biased scale L2 BN "
                  "divides by. The constant does not change the function (gamma absorbs it)."),
         extras={"population_constant": sp.sqrt(sp.pi / 2), "expected_mad": mad, "constant_n": constant_n})
 
