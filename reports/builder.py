@@ -104,11 +104,14 @@ def _md(text) -> str:
 
 
 def _md_math(tex) -> str:
-    r"""A LaTeX formula as inline math that code hosts render (GitHub, GitLab: ``$`...`$``), on one line.
+    r"""A LaTeX formula as inline math that code hosts render (GitHub, GitLab: ``$`...`$``), on one line; the note
+    standing for an expression too long to print, as plain text.
 
     >>> print(_md_math(r"\sqrt{\eta}"))
     $`\sqrt{\eta}`$
     """
+    if isinstance(tex, views.ElidedTex):
+        return f"*{tex.plain}*"
     return "$`" + " ".join(str(tex).split()) + "`$"
 
 
@@ -117,7 +120,7 @@ def markdown_environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), trim_blocks=True, lstrip_blocks=True,
                              autoescape=False, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     env.filters["md"] = _md
-    env.filters["mdprose"] = lambda text: _md(markdown_prose(str(text)))
+    env.filters["mdprose"] = lambda text: _md(markdown_prose(str(text)))     # formulas as $`...`$
     env.filters["mdmath"] = _md_math
     env.filters["statuses"] = statuses_text
     return env

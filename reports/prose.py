@@ -17,8 +17,8 @@ from sympy.parsing.sympy_parser import convert_xor, implicit_multiplication, par
 
 from .latex import ReadablePrinter, escape_text
 
-#: a run of expression characters, spaces allowed only around a binary + or -
-_RUN = re.compile(r"[-\w.()*/']+(?:\s[-+]\s[-\w.()*/']+)*")
+#: a run of expression characters (``^`` a power, as the texts write it), spaces allowed only around a binary + or -
+_RUN = re.compile(r"[-\w.()*/'^]+(?:\s[-+]\s[-\w.()*/'^]+)*")
 _PRIMED = re.compile(r"([A-Za-z_]\w*)'")
 #: what makes a run a formula rather than a word: a product, a power, a function call of SymPy's or a symbol whose
 #: prime SymPy spells out (``vprime``)
@@ -26,6 +26,12 @@ _FORMULA = re.compile(r"\*|\b(sqrt|exp|log|atan2|Abs|sin|cos|acos)\(|[a-z]prime\
 #: a function call written with spaces inside (``sqrt(2 eta wd/(1 + rho))``): read with implicit multiplication
 _CALL = re.compile(r"\b(sqrt|exp|log)\(")
 _KEYWORD = re.compile(r"\blambda\b")
+_LN = re.compile(r"\bln (\w+)")
+#: the names a call with names side by side may hold: one letter (with digits, an index or a prime), a Greek letter,
+#: or the suite's own short names; anything else (``ln n``, ``the batch size``) leaves the call as words
+_JUXTAPOSED_NAME = re.compile(r"[A-Za-z](\d*|_\w+)('|__prime)?|alpha|beta|gamma|delta|epsilon|eps|zeta|eta|theta|"
+                              r"kappa|lamda|lambda|lam|mu|nu|xi|rho|sigma|tau|phi|chi|psi|omega|beta1|beta2|wd|sqrt|"
+                              r"exp|log|ln|pi")
 #: names read as SymPy's functions and constants; every other name in a formula is a symbol (gamma, beta, N, E and
 #: S are the suite's symbols there, not SymPy's functions)
 _FUNCTIONS = {"sqrt": sp.sqrt, "exp": sp.exp, "log": sp.log, "atan2": sp.atan2, "Abs": sp.Abs, "sin": sp.sin,
@@ -34,9 +40,9 @@ _NAME = re.compile(r"([A-Za-z_]\w*)(\(?)")
 
 
 def _shown(name: str) -> str:
-    """The symbol's name as the suite spells it (``lambda`` and the summaries' ``lam`` are SymPy's ``lamda``;
-    ``g__prime`` is ``g'``)."""
-    return {"lambda": "lamda", "lam": "lamda"}.get(name, name).replace("__prime", "'")
+    """The symbol's name as the suite spells it (``lambda`` and the summaries' ``lam`` are SymPy's ``lamda``, their
+    ``eps`` is ``epsilon``; ``g__prime`` is ``g'``)."""
+    return {"lambda": "lamda", "lam": "lamda", "eps": "epsilon"}.get(name, name).replace("__prime", "'")
 
 
 @lru_cache(maxsize=4096)
@@ -44,7 +50,9 @@ def _latex(candidate: str, juxtaposed: bool = False) -> str | None:
     """The LaTeX of ``candidate`` read as a SymPy expression, or None when it does not read as one; ``juxtaposed``:
     names side by side multiply (``2 eta wd``), as the summaries write them."""
     candidate = _KEYWORD.sub("lamda", _PRIMED.sub(r"\1__prime", candidate))
-    transformations = standard_transformations + ((implicit_multiplication, convert_xor) if juxtaposed else ())
+    if juxtaposed:
+        candidate = _LN.sub(r"log(\1)", candidate)            # "ln n": the summaries' natural log
+    transformations = standard_transformations + (convert_xor,) + ((implicit_multiplication,) if juxtaposed else ())
     try:
         names = {n: _FUNCTIONS.get(n) or (sp.Function(_shown(n)) if called else sp.Symbol(_shown(n)))
                  for n, called in _NAME.findall(candidate)}
@@ -67,6 +75,9 @@ def _split(run: str) -> tuple[str, str, str]:
             core, trail = core[:-1], core[-1] + trail
         elif core.startswith("(") and core.count("(") > core.count(")"):
             core, lead = core[1:], lead + "("
+        elif core.count(")") > core.count("("):          # a closing text parenthesis, then a power: "...))^2"
+            cut = core.rindex(")")
+            core, trail = core[:cut], core[cut:] + trail
         else:
             break
     return lead, core, trail
@@ -80,8 +91,8 @@ def parts(text: str) -> list[tuple[str, str]]:
     """
     out, last = [], 0
     for start, core, math in sorted(_formulas(text), key=lambda f: (f[0], -len(f[1]))):
-        if start < last:
-            continue
+        if start < last or "^" in (text[start - 1:start], text[start + len(core):start + len(core) + 1]):
+            continue            # next to a written power (x^2/..., (...)^2): typeset alone it would change meaning
         out.append(("text", text[last:start]))
         out.append(("math", math))
         last = start + len(core)
@@ -99,7 +110,8 @@ def _formulas(text: str):
             yield match.start() + len(lead), core, math
     for match in _CALL.finditer(text):
         call = _balanced_call(text, match.start())
-        math = _latex(call, juxtaposed=True) if call and " " in call else None
+        readable = call and " " in call and all(_JUXTAPOSED_NAME.fullmatch(n) for n, _ in _NAME.findall(call))
+        math = _latex(call, juxtaposed=True) if readable else None
         if math is not None:
             yield match.start(), call, math
 
@@ -126,5 +138,6 @@ def latex_prose(text: str) -> str:
 
 
 def markdown_prose(text: str) -> str:
-    """``text`` for Markdown on a code host: formulas in ``$...$`` (GitHub and GitLab render them)."""
-    return "".join(s if kind == "text" else f"${s}$" for kind, s in parts(str(text)))
+    """``text`` for Markdown on a code host: formulas in ``$`...`$`` (GitHub and GitLab render them, and no
+    Markdown emphasis or escape reaches inside)."""
+    return "".join(s if kind == "text" else f"$`{s}`$" for kind, s in parts(str(text)))

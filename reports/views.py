@@ -26,6 +26,12 @@ class Tex(str):
     """A string that is already LaTeX: the template layer does not escape it."""
 
 
+class ElidedTex(Tex):
+    """The LaTeX note that stands for an expression too long to print; ``plain`` is the same note as plain text."""
+
+    plain: str = ""
+
+
 #: a formula longer than this (characters of LaTeX) is broken into lines at its top-level sum
 LINE_CHARS = 360
 #: a formula longer than this cannot be read on a page: the report names it instead of printing it
@@ -59,8 +65,10 @@ def _too_long(expr) -> bool:
 def _elided(expr, where: str) -> Tex:
     ops = sp.count_ops(expr) if isinstance(expr, sp.Basic) else "many"
     how = f"normlaws derive {where} --json" if where else "normlaws derive --json"
-    return Tex(r"\text{\small\itshape [a SymPy expression of " + str(ops) + r" operations, too long to print; "
-               r"\texttt{" + escape_text(how) + "} prints it]}")
+    note = ElidedTex(r"\text{\small\itshape [a SymPy expression of " + str(ops) + r" operations, too long to print; "
+                     r"\texttt{" + escape_text(how) + "} prints it]}")
+    note.plain = f"[a SymPy expression of {ops} operations, too long to print; `{how}` prints it]"
+    return note
 
 
 def _sum_lines(expr) -> list[str] | None:

@@ -233,3 +233,14 @@ def test_repeat_without_timings_is_one_line_and_exit_2():
     proc = _derive_command("--repeat", "2", CHEAP)
     assert proc.returncode == 2 and proc.stdout == "" and len(proc.stderr.strip().splitlines()) == 1
     assert "--timings" in proc.stderr
+
+
+def test_a_failing_cold_run_is_one_line_and_exit_1(monkeypatch, capsys):
+    """A child that fails (here: as if its disk were full) is the program's failure, not bad input."""
+    from normlaws.cli import main
+    from normlaws.commands import derive
+    failed = subprocess.CompletedProcess([], 2, stdout="", stderr="normlaws: error: out/x: No space left on device\n")
+    monkeypatch.setattr(derive.subprocess, "run", lambda *args, **kwargs: failed)
+    assert main(["derive", "--timings", "--repeat", "2", CHEAP]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["normlaws: error: a cold run failed: normlaws: error: out/x: No space left on device"]

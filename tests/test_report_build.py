@@ -154,6 +154,10 @@ def test_long_sums_break_into_aligned_lines_and_huge_expressions_are_named():
     named = views.formula(HUGE, "x.y")
     assert "too long to print" in named and "normlaws derive x." in named and "--json" in named
     assert views.formula(sp.Symbol("eta"), "x.y") == r"\eta"
+    # in the Markdown summary the note is plain text (a code host's math renderer knows no \small or \itshape)
+    assert builder._md_math(named) == (f"*[a SymPy expression of {sp.count_ops(HUGE)} operations, too long to print; "
+                                       "`normlaws derive x.y --json` prints it]*")
+    assert builder._md_math(lines).startswith("$`\\begin{aligned}")
 
 
 def _fake_long_claim():

@@ -1,6 +1,7 @@
 """The report's prose: every SymPy string inside a verdict's detail or a derivation's summary is typeset."""
 import re
 
+import pytest
 import sympy as sp
 
 from normlaws import registry
@@ -35,7 +36,7 @@ def test_words_stay_words_and_long_formulas_get_their_own_line():
     long = " + ".join(f"x{i}**2*y{i}" for i in range(12))
     assert len(sp.latex(sp.sympify(long))) > INLINE_CHARS
     assert latex_prose(f"derived {long}").startswith("derived \\formula{")
-    assert markdown_prose("derived a*b").endswith("$a b$")
+    assert markdown_prose("derived a*b").endswith("$`a b`$")
 
 
 def test_a_formula_naming_lambda_is_typeset():
@@ -58,3 +59,17 @@ def test_a_call_written_with_names_side_by_side_is_typeset_as_written():
     assert [k for k, _ in kinds] == ["text", "math", "text"]
     assert kinds[1][1] == "\\sqrt{\\frac{4 \\eta \\lambda}{1 + \\rho}}"
     assert parts("sqrt(d N*/C) stays words") == [("text", "sqrt(d N*/C) stays words")]   # does not read: words
+
+
+@pytest.mark.parametrize("text, kept", [
+    ("so (1 - sqrt(rho))^2 falls", r"\left(1 - \sqrt{\rho}\right)^{2}"),          # the power stays with its base
+    ("w_j^2/(sqrt(v_j) + eps) here", r"\frac{w_{j}^{2}}{\epsilon + \sqrt{v_{j}}}"),  # not an exponent of w_j
+    ("C(n) ~ 1/sqrt(2 ln n) as n grows", r"\sqrt{2 \log{\left(n \right)}}"),       # ln is a function, not l*n
+])
+def test_a_formula_next_to_a_written_power_keeps_its_meaning(text, kept):
+    assert ("math", kept) in parts(text)
+
+
+@pytest.mark.parametrize("text", ["grows like log(the batch size)", "exp(a few steps) later", "sqrt(d N*/C) here"])
+def test_words_inside_a_call_stay_words(text):
+    assert parts(text) == [("text", text)]

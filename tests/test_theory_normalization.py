@@ -615,3 +615,18 @@ def test_constant_verdicts_follow_the_limits():
     assert CLAIMS["hoffer.l1bn.constant"].verdict.kind == AGREES_LEADING
     assert CLAIMS["hoffer.linfbn.constant"].verdict.kind == AGREES_SCALING
     assert CLAIMS["hess.euler"].verdict.kind == NOT_COMPARABLE
+
+
+def test_the_network_witness_in_floating_point_is_the_exact_one_to_30_digits():
+    """Differential: ``discussion.witness_residual`` (60-digit floats) against the exact algebraic evaluation."""
+    def exact(params):
+        point = {s: D.WITNESS[s] for group in D.GROUPS.values() for s in group}
+        changed = {**point, **{s: sp.sympify(v).subs(D.WITNESS) for s, v in params.items()}}
+        inputs = tuple(D.WITNESS[x] for x in D.INPUTS)
+        return sp.N(D.network(changed, D.first_layer(changed, inputs))
+                    - D.network(point, D.first_layer(point, inputs)), 30)
+
+    cases = [D.scaled_group((name,)) for name in D.GROUPS] + [{D.gamma1: D.c * D.gamma1}]
+    for params in cases:
+        fast, reference = D.witness_residual(params), exact(params)
+        assert abs(fast - reference) <= sp.Float("1e-28") * max(1, abs(reference)), (params, fast, reference)

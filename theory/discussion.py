@@ -98,7 +98,7 @@ def group_residual(names, factor=c):
 def witness_residual(params: dict):
     """``o(params) - o`` at :data:`WITNESS` (``params`` maps parameters to expressions in the parameters and c),
     to 30 significant digits. Evaluated in 60-digit floating point: a value shown as nonzero (the smallest here is
-    0.155) lies some 50 orders of magnitude above the rounding error; the exact algebraic evaluation took 3.5 times
+    0.138) lies some 50 orders of magnitude above the rounding error; the exact algebraic evaluation took 3.5 times
     as long, for the same 30 digits. A residual that vanishes is then proven zero symbolically (:func:`classify`)."""
     witness = {s: sp.Float(v, 60) for s, v in WITNESS.items()}
     point = {s: witness[s] for group in GROUPS.values() for s in group}

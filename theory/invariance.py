@@ -151,8 +151,8 @@ def half_moment_antiderivative_residual(s):
 
 @lru_cache(maxsize=None)
 def gaussian_mean_abs(s):
-    """``E|X|`` for ``X ~ N(0, s^2)``: ``2 int_0^oo x phi_s(x) dx`` by the fundamental theorem, from the
-    antiderivative ``-s^2 phi_s`` (which vanishes at infinity).
+    """``E|X|`` for ``X ~ N(0, s^2)``, ``s > 0``: ``2 int_0^oo x phi_s(x) dx`` by the fundamental theorem, from the
+    antiderivative ``-s^2 phi_s`` (continuous, and vanishing at infinity).
 
     >>> gaussian_mean_abs(sp.Integer(1))
     sqrt(2)/sqrt(pi)
@@ -162,19 +162,29 @@ def gaussian_mean_abs(s):
 
 def definite(antiderivative, x, low, high):
     """``F(high) - F(low)`` for an antiderivative ``F`` of ``x``: each term by substitution, or by its limit where
-    substitution is undefined (``oo * 0`` at an infinite bound). (Exact, given a proof that ``dF/dx`` is the
-    integrand; cheaper than ``integrate``, which searches for the antiderivative.)
+    substitution is undefined (``oo * 0`` at an infinite bound); the limit of the whole ``F`` where the terms' limits
+    do not add up (``oo - oo``). This is the integral of ``dF/dx`` over ``[low, high]`` only when ``F`` is continuous
+    there (the fundamental theorem; ``atan(1/x)`` over ``[-1, 1]`` is not): the callers prove ``dF/dx`` is their
+    integrand and use a continuous ``F``. Cheaper than ``integrate``, which searches for the antiderivative. Raises
+    ``ValueError`` where a bound's value is not finite (a divergent integral).
 
     >>> r = sp.Symbol("r", positive=True)
     >>> definite(sp.sqrt(sp.pi / 2) * sp.erf(r / sp.sqrt(2)) - r * sp.exp(-r**2 / 2), r, 0, sp.oo)
     sqrt(2)*sqrt(pi)/2
+    >>> definite(sp.log(r) - sp.log(r + 1), r, 1, sp.oo)
+    log(2)
     """
     def term_at(term, bound):
         value = term.subs(x, bound)
         return value if value.is_finite else sp.limit(term, x, bound)
 
     def at(bound):
-        return sp.Add(*[term_at(term, bound) for term in sp.Add.make_args(antiderivative)])
+        value = sp.Add(*[term_at(term, bound) for term in sp.Add.make_args(antiderivative)])
+        if not value.is_finite:
+            value = sp.limit(antiderivative, x, bound)
+        if not value.is_finite:
+            raise ValueError(f"the antiderivative {antiderivative} is not finite at {x} = {bound}")
+        return value
     return at(high) - at(low)
 
 

@@ -56,6 +56,10 @@ def timed_run(claims) -> tuple[list[dict], float]:
     return rows, time.process_time() - start
 
 
+class ColdRunFailed(RuntimeError):
+    """A child of ``--repeat`` ended with an error (the program's failure, not bad input: exit 1)."""
+
+
 def repeated_cold_runs(ids: list[str], runs: int) -> list[dict]:
     """``runs`` cold runs of ``normlaws derive --timings --json`` (the ``ids``, or every claim), each in a fresh
     process: per run the derivations' CPU seconds as the child measures them, the whole process's CPU (start-up and
@@ -68,7 +72,7 @@ def repeated_cold_runs(ids: list[str], runs: int) -> list[dict]:
                                capture_output=True, text=True)
         if child.returncode != 0:
             last = (child.stderr.strip().splitlines() or [f"exit code {child.returncode}"])[-1]
-            raise UsageError(f"a cold run failed: {last}")
+            raise ColdRunFailed(f"a cold run failed: {last}")
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         process_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         out.append({"cpu_s": json.loads(child.stdout)["cpu_s"], "process_cpu_s": process_cpu, "load_1min": load})
@@ -127,7 +131,11 @@ def run(args) -> int:
         raise UsageError("--repeat measures cold runs: give it with --timings")
     if args.timings and args.repeat > 1:
         registry.select(args.ids)          # an unknown id: one line and exit 2 here, not in every child
-        runs = repeated_cold_runs(args.ids, args.repeat)
+        try:
+            runs = repeated_cold_runs(args.ids, args.repeat)
+        except ColdRunFailed as failure:
+            print(f"normlaws: error: {failure}", file=sys.stderr)
+            return 1
         if args.json:
             print_json({"runs": runs, "spread": spread(runs), "cpus": os.cpu_count()})
         else:
