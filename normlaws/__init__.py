@@ -4,4 +4,3 @@ The hub of the suite: the registry of claims (``normlaws.registry``), the conven
 (``normlaws.conventions``), result records (``normlaws.records``) and the command line (``normlaws.cli``).
 """
 __version__ = "0.1.0"
-

@@ -40,9 +40,9 @@ _NAME = re.compile(r"([A-Za-z_]\w*)(\(?)")
 
 
 def _shown(name: str) -> str:
-    """The symbol's name as the suite spells it (``lambda`` and the summaries' ``lam`` are SymPy's ``lamda``, their
-    ``eps`` is ``epsilon``; ``g__prime`` is ``g'``)."""
-    return {"lambda": "lamda", "lam": "lamda", "eps": "epsilon"}.get(name, name).replace("__prime", "'")
+    """The symbol's name as the suite spells it (the summaries' ``lam`` is SymPy's ``lamda`` and their ``eps`` is
+    ``epsilon``; ``g__prime`` is ``g'``; ``lambda``, a Python keyword, was replaced before parsing)."""
+    return {"lam": "lamda", "eps": "epsilon"}.get(name, name).replace("__prime", "'")
 
 
 @lru_cache(maxsize=4096)

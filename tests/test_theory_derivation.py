@@ -8,6 +8,7 @@ import sympy as sp
 from hypothesis import assume, given, strategies as st
 
 from normlaws.theory.derivation import reduce_to_zero, simplified
+from normlaws.theory.invariance import definite
 
 x, y = sp.symbols("x y", positive=True)
 u = sp.Symbol("u", real=True)
@@ -55,8 +56,6 @@ def test_rational_functions_differ_exactly_when_their_cross_products_do(p, q, r,
 
 
 # ---- definite integrals from checked antiderivatives (theory.invariance.definite) ------------------------------
-
-from normlaws.theory.invariance import definite   # noqa: E402
 
 t = sp.Symbol("t", positive=True)
 

@@ -122,12 +122,12 @@ def simplified(expr: sp.Basic) -> sp.Basic:
 
 
 def _zero_as_rational_function(expr: sp.Basic) -> bool:
-    """Whether ``expr`` is 0 as a rational function of its atoms: its ``expand`` is 0, or :func:`_numerator` is
+    """Whether ``expr`` is 0 as a rational function of its atoms: its ``expand`` is 0, or :func:`together_numerator` is
     (no gcd to compute, unlike ``cancel``: a third of the time on the registry's residuals, and the same answers)."""
-    return sp.expand(expr) == 0 or _numerator(expr) == 0
+    return sp.expand(expr) == 0 or together_numerator(expr) == 0
 
 
-def _numerator(expr: sp.Basic) -> sp.Basic:
+def together_numerator(expr: sp.Basic) -> sp.Basic:
     """The expanded numerator of ``expr``'s ``together`` form: 0 exactly when ``expr`` is 0 (where it is defined)."""
     return sp.expand(sp.numer(sp.together(expr)))
 
@@ -136,7 +136,7 @@ def _numerator(expr: sp.Basic) -> sp.Basic:
 def _reduce(expr: sp.Basic) -> sp.Basic:
     if expr == 0:
         return sp.Integer(0)
-    for reducer in (sp.expand, _numerator, sp.cancel, lambda e: sp.cancel(sp.powsimp(sp.powdenest(e, force=False))),
+    for reducer in (sp.expand, together_numerator, sp.cancel, lambda e: sp.cancel(sp.powsimp(sp.powdenest(e, force=False))),
                     lambda e: sp.cancel(sp.together(sp.radsimp(e))), sp.simplify):
         reduced = reducer(expr)
         if reduced == 0:

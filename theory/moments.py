@@ -25,7 +25,7 @@ from functools import lru_cache
 import sympy as sp
 
 from .compare import lowest_order_term
-from .derivation import at_point
+from .derivation import at_point, together_numerator
 from .symbols import C, beta1, d, eta, lam, rho
 
 _h = sp.Symbol("h", positive=True)
@@ -163,7 +163,7 @@ def stationary_residual(rule: str) -> sp.Matrix:
     if _twin(rule) != rule:
         return stationary_residual(_twin(rule))
     m, S = MODELS[rule], stationary_moments(rule)
-    return (m.M * S * m.M.T + m.b * m.b.T - S).applyfunc(lambda e: sp.expand(sp.numer(sp.together(e))))
+    return (m.M * S * m.M.T + m.b * m.b.T - S).applyfunc(together_numerator)
 
 
 def readout_moment(rule: str) -> sp.Expr:

@@ -250,8 +250,9 @@ def rmsprop_recursion_derivation() -> Derivation:
     """RMSProp's ``E||w_{t+1}||^2 - r^2`` with the accumulator at its mean, in paper symbols."""
     P = r * sp.sqrt(d / C)
     in_C = (1 - 2 * eta * lam * P) ** 2 * r**2 + eta**2 * d - r**2
-    increment = in_C.subs(C, paper_unit_C())
-    P_unit = P.subs(C, paper_unit_C())
+    C_unit = paper_unit_C()
+    increment = in_C.subs(C, C_unit)
+    P_unit = P.subs(C, C_unit)
     noise_decay_cross = d * eta**2 + 4 * eta**2 * lam**2 * r**2 * P_unit**2 - 4 * eta * lam * r**2 * P_unit
     return Derivation(
         result=noise_decay_cross,
